@@ -1,0 +1,178 @@
+/* The bcc dialect of BPF C, made valid C.
+ *
+ * Parse mode (__RBCC_PARSE__): libclang reads the user's program with these declarations. A map is a
+ * struct variable whose members are the methods a bcc program calls on it (`counts.increment(k)`), and
+ * whose fields record the map's kind, key, leaf, size and flags. The rewriter replaces every map
+ * declaration with a libbpf BTF map and every method call with the matching __rbcc_m_* macro.
+ *
+ * Compile mode: the macros below implement those methods and the bcc helpers on top of libbpf. */
+#ifndef __RBCC_HELPERS_H
+#define __RBCC_HELPERS_H
+
+#define __RBCC_SEL4(_1, _2, _3, _4, NAME, ...) NAME
+#define __RBCC_SEL2(_1, _2, NAME, ...) NAME
+
+#ifdef __RBCC_PARSE__
+
+#define BPF_F_TABLE(_kind, _key, _leaf, _name, _size, _flags)                                            \
+	struct __rbcc_map_##_name {                                                                      \
+		_key key;                                                                                \
+		_leaf leaf;                                                                              \
+		char __max_entries[_size];                                                               \
+		char __flags[(_flags) + 1];                                                              \
+		_leaf *(*lookup)(_key *);                                                                \
+		_leaf *(*lookup_or_init)(_key *, _leaf *);                                               \
+		_leaf *(*lookup_or_try_init)(_key *, _leaf *);                                           \
+		int (*update)(_key *, _leaf *);                                                          \
+		int (*insert)(_key *, _leaf *);                                                          \
+		int (*delete)(_key *);                                                                   \
+		void (*increment)(_key, ...);                                                            \
+		void (*atomic_increment)(_key, ...);                                                     \
+		int (*get_stackid)(void *, __u64);                                                       \
+		int (*perf_submit)(void *, void *, __u32);                                               \
+		int (*ringbuf_output)(void *, __u64, __u64);                                             \
+		void *(*ringbuf_reserve)(__u64);                                                         \
+		void (*ringbuf_submit)(void *, __u64);                                                   \
+		void (*ringbuf_discard)(void *, __u64);                                                  \
+	} _name __attribute__((annotate("rbcc_map:" _kind)))
+
+int __rbcc_trace_printk(const char *fmt, ...);
+#define bpf_trace_printk __rbcc_trace_printk
+
+#define TRACEPOINT_PROBE(category, event)                                                                \
+	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
+#define RAW_TRACEPOINT_PROBE(event) int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+
+#else /* compile mode */
+
+#define TRACEPOINT_PROBE(category, event)                                                                \
+	SEC("tracepoint/" #category "/" #event)                                                          \
+	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
+#define RAW_TRACEPOINT_PROBE(event)                                                                      \
+	SEC("raw_tp/" #event) int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+
+/* bcc's bpf_trace_printk takes the format alone; libbpf's takes it with its size. */
+#define bpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
+
+/* Map methods: `m` is the map's address, the rest are the user's arguments. */
+#define __rbcc_m_lookup(m, k) bpf_map_lookup_elem(m, k)
+#define __rbcc_m_update(m, k, v) bpf_map_update_elem(m, k, v, BPF_ANY)
+#define __rbcc_m_insert(m, k, v) bpf_map_update_elem(m, k, v, BPF_NOEXIST)
+#define __rbcc_m_delete(m, k) bpf_map_delete_elem(m, k)
+#define __rbcc_m_lookup_or_try_init(m, k, init)                                                          \
+	({                                                                                               \
+		typeof(*(m)->value) *__rbcc_v = bpf_map_lookup_elem(m, k);                               \
+		if (!__rbcc_v) {                                                                         \
+			bpf_map_update_elem(m, k, init, BPF_NOEXIST);                                    \
+			__rbcc_v = bpf_map_lookup_elem(m, k);                                            \
+		}                                                                                        \
+		__rbcc_v;                                                                                \
+	})
+#define __rbcc_m_lookup_or_init __rbcc_m_lookup_or_try_init
+#define __rbcc_add(m, k, n, op)                                                                          \
+	({                                                                                               \
+		typeof(*(m)->key) __rbcc_k = (k);                                                        \
+		typeof(*(m)->value) *__rbcc_v = bpf_map_lookup_elem(m, &__rbcc_k);                       \
+		if (__rbcc_v) {                                                                          \
+			op(__rbcc_v, n);                                                                 \
+		} else {                                                                                 \
+			typeof(*(m)->value) __rbcc_z = (n);                                              \
+			bpf_map_update_elem(m, &__rbcc_k, &__rbcc_z, BPF_NOEXIST);                       \
+		}                                                                                        \
+	})
+#define __rbcc_plain_add(p, n) (*(p) += (n))
+#define __rbcc_atomic_add(p, n) __sync_fetch_and_add(p, n)
+#define __rbcc_inc(m, k, n, ...) __rbcc_add(m, k, n, __rbcc_plain_add)
+#define __rbcc_ainc(m, k, n, ...) __rbcc_add(m, k, n, __rbcc_atomic_add)
+#define __rbcc_m_increment(m, ...) __rbcc_inc(m, __VA_ARGS__, 1)
+#define __rbcc_m_atomic_increment(m, ...) __rbcc_ainc(m, __VA_ARGS__, 1)
+#define __rbcc_m_get_stackid(m, ctx, flags) bpf_get_stackid(ctx, m, flags)
+#define __rbcc_m_perf_submit(m, ctx, data, size) bpf_perf_event_output(ctx, m, BPF_F_CURRENT_CPU, data, size)
+#define __rbcc_m_ringbuf_output(m, data, size, flags) bpf_ringbuf_output(m, data, size, flags)
+#define __rbcc_m_ringbuf_reserve(m, size) bpf_ringbuf_reserve(m, size, 0)
+#define __rbcc_m_ringbuf_submit(m, data, flags) bpf_ringbuf_submit(data, flags)
+#define __rbcc_m_ringbuf_discard(m, data, flags) bpf_ringbuf_discard(data, flags)
+
+/* A read of kernel memory the program reached through a kernel pointer (`task->real_parent->tgid`):
+ * the rewriter wraps each such read in this. */
+#define __rbcc_kread(x)                                                                                  \
+	({                                                                                               \
+		typeof(x) __rbcc_r;                                                                      \
+		bpf_probe_read_kernel(&__rbcc_r, sizeof(__rbcc_r), &(x));                                \
+		__rbcc_r;                                                                                \
+	})
+
+#endif /* __RBCC_PARSE__ */
+
+/* Map declarations with bcc's defaults. */
+#define BPF_TABLE(_kind, _key, _leaf, _name, _size) BPF_F_TABLE(_kind, _key, _leaf, _name, _size, 0)
+
+#define __RBCC_HASH1(n) BPF_TABLE("hash", __u64, __u64, n, 10240)
+#define __RBCC_HASH2(n, k) BPF_TABLE("hash", k, __u64, n, 10240)
+#define __RBCC_HASH3(n, k, v) BPF_TABLE("hash", k, v, n, 10240)
+#define __RBCC_HASH4(n, k, v, s) BPF_TABLE("hash", k, v, n, s)
+#define BPF_HASH(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_HASH4, __RBCC_HASH3, __RBCC_HASH2, __RBCC_HASH1)(__VA_ARGS__)
+
+#define __RBCC_LRU1(n) BPF_TABLE("lru_hash", __u64, __u64, n, 10240)
+#define __RBCC_LRU2(n, k) BPF_TABLE("lru_hash", k, __u64, n, 10240)
+#define __RBCC_LRU3(n, k, v) BPF_TABLE("lru_hash", k, v, n, 10240)
+#define __RBCC_LRU4(n, k, v, s) BPF_TABLE("lru_hash", k, v, n, s)
+#define BPF_LRU_HASH(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_LRU4, __RBCC_LRU3, __RBCC_LRU2, __RBCC_LRU1)(__VA_ARGS__)
+
+#define __RBCC_PCHASH1(n) BPF_TABLE("percpu_hash", __u64, __u64, n, 10240)
+#define __RBCC_PCHASH2(n, k) BPF_TABLE("percpu_hash", k, __u64, n, 10240)
+#define __RBCC_PCHASH3(n, k, v) BPF_TABLE("percpu_hash", k, v, n, 10240)
+#define __RBCC_PCHASH4(n, k, v, s) BPF_TABLE("percpu_hash", k, v, n, s)
+#define BPF_PERCPU_HASH(...)                                                                             \
+	__RBCC_SEL4(__VA_ARGS__, __RBCC_PCHASH4, __RBCC_PCHASH3, __RBCC_PCHASH2, __RBCC_PCHASH1)(__VA_ARGS__)
+
+#define __RBCC_ARRAY1(n) BPF_TABLE("array", int, __u64, n, 10240)
+#define __RBCC_ARRAY2(n, v) BPF_TABLE("array", int, v, n, 10240)
+#define __RBCC_ARRAY3(n, v, s) BPF_TABLE("array", int, v, n, s)
+#define BPF_ARRAY(...) __RBCC_SEL4(__VA_ARGS__, _, __RBCC_ARRAY3, __RBCC_ARRAY2, __RBCC_ARRAY1)(__VA_ARGS__)
+
+#define __RBCC_PCARRAY1(n) BPF_TABLE("percpu_array", int, __u64, n, 10240)
+#define __RBCC_PCARRAY2(n, v) BPF_TABLE("percpu_array", int, v, n, 10240)
+#define __RBCC_PCARRAY3(n, v, s) BPF_TABLE("percpu_array", int, v, n, s)
+#define BPF_PERCPU_ARRAY(...)                                                                            \
+	__RBCC_SEL4(__VA_ARGS__, _, __RBCC_PCARRAY3, __RBCC_PCARRAY2, __RBCC_PCARRAY1)(__VA_ARGS__)
+
+#define __RBCC_HIST1(n) BPF_TABLE("histogram", int, __u64, n, 64)
+#define __RBCC_HIST2(n, k) BPF_TABLE("histogram", k, __u64, n, 64)
+#define __RBCC_HIST3(n, k, s) BPF_TABLE("histogram", k, __u64, n, s)
+#define BPF_HISTOGRAM(...) __RBCC_SEL4(__VA_ARGS__, _, __RBCC_HIST3, __RBCC_HIST2, __RBCC_HIST1)(__VA_ARGS__)
+
+#define BPF_PERF_OUTPUT(_name) BPF_TABLE("perf_output", int, __u32, _name, 0)
+#define BPF_RINGBUF_OUTPUT(_name, _page_cnt) BPF_TABLE("ringbuf", int, __u32, _name, _page_cnt)
+
+struct __rbcc_stack_trace {
+	__u64 ip[PERF_MAX_STACK_DEPTH];
+};
+#define BPF_STACK_TRACE(_name, _size) BPF_TABLE("stacktrace", int, struct __rbcc_stack_trace, _name, _size)
+
+/* bcc's helpers. */
+static __always_inline unsigned int __rbcc_fls64(__u64 v)
+{
+	unsigned int n = 0;
+	if (v >> 32) { n += 32; v >>= 32; }
+	if (v >> 16) { n += 16; v >>= 16; }
+	if (v >> 8) { n += 8; v >>= 8; }
+	if (v >> 4) { n += 4; v >>= 4; }
+	if (v >> 2) { n += 2; v >>= 2; }
+	if (v >> 1) { n += 1; v >>= 1; }
+	return n + (unsigned int)v;
+}
+/* floor(log2(v)), 0 for 0. */
+static __always_inline unsigned int bpf_log2(unsigned int v)
+{
+	return v ? __rbcc_fls64(v) - 1 : 0;
+}
+/* The log2 histogram slot of v: 1 + floor(log2(v)), and 1 for 0 (slot 1 holds 0 and 1). */
+static __always_inline unsigned int bpf_log2l(unsigned long v)
+{
+	return v ? __rbcc_fls64(v) : 1;
+}
+
+#define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
+
+#endif /* __RBCC_HELPERS_H */

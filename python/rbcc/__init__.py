@@ -1,0 +1,501 @@
+"""rbcc: bcc's Python API for eBPF tracing, on a Rust core that compiles against the kernel's BTF.
+
+``from rbcc import BPF`` where a bcc script has ``from bcc import BPF``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import _core, errors
+from .errors import (
+    AttachError,
+    BPFError,
+    CompileError,
+    KernelFeatureError,
+    PermissionError,
+    ProbeSpecError,
+    VerifierError,
+)
+from .table import Table, table_for
+from .tracing import TracePipe
+from .uprobes import resolve_binary
+
+__all__ = [
+    "BPF",
+    "AttachError",
+    "BPFError",
+    "CompileError",
+    "KernelFeatureError",
+    "PermissionError",
+    "ProbeSpecError",
+    "VerifierError",
+    "errors",
+]
+
+__version__ = "0.1.0"
+
+Text = str | bytes
+
+# debug flags, as in bcc
+DEBUG_LLVM_IR = 0x1
+DEBUG_BPF = 0x2
+DEBUG_PREPROCESSOR = 0x4
+DEBUG_SOURCE = 0x8
+DEBUG_BPF_REGISTER_STATE = 0x10
+DEBUG_BTF = 0x20
+
+
+def _s(value: Text) -> str:
+    """bcc took bytes where rbcc takes str: accept both."""
+    return value.decode() if isinstance(value, (bytes, bytearray)) else value
+
+
+class BPF:
+    """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables."""
+
+    # program types, as in bcc (for load_func / attach_* compatibility)
+    SOCKET_FILTER = 1
+    KPROBE = 2
+    SCHED_CLS = 3
+    SCHED_ACT = 4
+    TRACEPOINT = 5
+    XDP = 6
+    PERF_EVENT = 7
+    RAW_TRACEPOINT = 17
+
+    _syscall_prefixes = ("__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_", "sys_")
+
+    def __init__(
+        self,
+        src_file: Text = "",
+        hdr_file: Text = "",
+        text: Text | None = None,
+        debug: int = 0,
+        cflags: list[Text] | None = None,
+        usdt_contexts: list[Any] | None = None,
+        allow_rlimit: bool = True,
+        device: Any = None,
+        attach_usdt_ignore_pid: bool = False,
+    ) -> None:
+        self._obj: Any = None
+        self._links: dict[tuple[str, str], list[Any]] = {}
+        self._tables: dict[str, Table] = {}
+        self._perf_buffers: dict[str, Any] = {}
+        self._ring: Any = None
+        self._trace: TracePipe | None = None
+        self.debug = debug
+        src_file = _s(src_file)
+        if text is None:
+            if not src_file:
+                raise BPFError("BPF needs text= or src_file=")
+            with open(src_file) as f:
+                program = f.read()
+            filename = src_file
+        else:
+            program = _s(text)
+            filename = "<bpf text>"
+        if hdr_file:
+            with open(_s(hdr_file)) as f:
+                program = f.read() + "\n" + program
+        compiled = _core.compile(program, [_s(c) for c in cflags or []], filename)
+        if debug & (DEBUG_PREPROCESSOR | DEBUG_SOURCE):
+            print(compiled.rewritten)
+        self.rewritten = compiled.rewritten
+        self.cache_hit = compiled.cache_hit
+        self._obj = _core.Object(compiled.object, "rbcc")
+        self._programs = dict(self._obj.programs())
+        try:
+            self._auto_attach()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    # -- attaching -------------------------------------------------------------------------------
+
+    def _auto_attach(self) -> None:
+        for fn in self._programs:
+            if fn.startswith("kprobe__"):
+                self.attach_kprobe(event=fn[len("kprobe__") :], fn_name=fn)
+            elif fn.startswith("kretprobe__"):
+                self.attach_kretprobe(event=fn[len("kretprobe__") :], fn_name=fn)
+            elif fn.startswith("tracepoint__"):
+                category, _, event = fn[len("tracepoint__") :].partition("__")
+                self.attach_tracepoint(tp=f"{category}:{event}", fn_name=fn)
+            elif fn.startswith("raw_tracepoint__"):
+                self.attach_raw_tracepoint(tp=fn[len("raw_tracepoint__") :], fn_name=fn)
+
+    def _program(self, fn_name: Text) -> str:
+        fn = _s(fn_name)
+        if fn not in self._programs:
+            raise BPFError(f"no BPF function named {fn!r} in this program (have: {', '.join(self._programs)})")
+        return fn
+
+    def _add_link(self, kind: str, key: str, link: Any) -> None:
+        self._links.setdefault((kind, key), []).append(link)
+
+    def _remove_links(self, kind: str, key: str) -> None:
+        links = self._links.pop((kind, key), None)
+        if links is None:
+            raise BPFError(f"{kind} {key!r} is not attached")
+        for link in links:
+            link.detach()
+
+    @staticmethod
+    def _kernel_functions(pattern: str) -> list[str]:
+        regex = re.compile(pattern)
+        names: list[str] = []
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1] in "tTwW" and regex.fullmatch(parts[2]):
+                    names.append(parts[2])
+        return names
+
+    def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
+        fn = self._program(fn_name)
+        events = self._kernel_functions(_s(event_re)) if event_re else [_s(event)]
+        for ev in events:
+            self._add_link("kprobe", ev, self._obj.attach_kprobe(fn, ev, False))
+
+    def attach_kretprobe(self, event: Text = "", fn_name: Text = "", event_re: Text = "", maxactive: int = 0) -> None:
+        fn = self._program(fn_name)
+        events = self._kernel_functions(_s(event_re)) if event_re else [_s(event)]
+        for ev in events:
+            self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
+
+    def detach_kprobe(self, event: Text, fn_name: Text | None = None) -> None:
+        self._remove_links("kprobe", _s(event))
+
+    def detach_kretprobe(self, event: Text, fn_name: Text | None = None) -> None:
+        self._remove_links("kretprobe", _s(event))
+
+    def attach_tracepoint(self, tp: Text = "", tp_re: Text = "", fn_name: Text = "") -> None:
+        fn = self._program(fn_name)
+        tps = [t for t in self.get_tracepoints() if re.fullmatch(_s(tp_re), t)] if tp_re else [_s(tp)]
+        for name in tps:
+            category, sep, event = name.partition(":")
+            if not sep:
+                raise BPFError(f"tracepoint {name!r} must be category:event")
+            self._add_link("tracepoint", name, self._obj.attach_tracepoint(fn, category, event))
+
+    def detach_tracepoint(self, tp: Text = "") -> None:
+        self._remove_links("tracepoint", _s(tp))
+
+    def attach_raw_tracepoint(self, tp: Text = "", fn_name: Text = "") -> None:
+        fn = self._program(fn_name)
+        name = _s(tp)
+        if ("raw_tracepoint", name) in self._links:
+            raise BPFError(f"raw tracepoint {name!r} is already attached")
+        self._add_link("raw_tracepoint", name, self._obj.attach_raw_tracepoint(fn, name))
+
+    def detach_raw_tracepoint(self, tp: Text = "") -> None:
+        self._remove_links("raw_tracepoint", _s(tp))
+
+    def _attach_uprobe(
+        self,
+        retprobe: bool,
+        name: Text,
+        sym: Text,
+        sym_re: Text,
+        addr: int | None,
+        fn_name: Text,
+        pid: int,
+        sym_off: int,
+    ) -> None:
+        fn = self._program(fn_name)
+        path = resolve_binary(_s(name), pid)
+        kind = "uretprobe" if retprobe else "uprobe"
+        if sym_re:
+            from .uprobes import symbols_matching
+
+            for symbol in symbols_matching(path, _s(sym_re)):
+                link = self._obj.attach_uprobe(fn, retprobe, pid, path, 0, symbol)
+                self._add_link(kind, f"{path}:{symbol}", link)
+            return
+        if addr is not None:
+            link = self._obj.attach_uprobe(fn, retprobe, pid, path, addr, None)
+            self._add_link(kind, f"{path}:0x{addr:x}", link)
+            return
+        symbol = _s(sym)
+        link = self._obj.attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
+        self._add_link(kind, f"{path}:{symbol}", link)
+
+    def attach_uprobe(
+        self,
+        name: Text = "",
+        sym: Text = "",
+        sym_re: Text = "",
+        addr: int | None = None,
+        fn_name: Text = "",
+        pid: int = -1,
+        sym_off: int = 0,
+    ) -> None:
+        self._attach_uprobe(False, name, sym, sym_re, addr, fn_name, pid, sym_off)
+
+    def attach_uretprobe(
+        self,
+        name: Text = "",
+        sym: Text = "",
+        sym_re: Text = "",
+        addr: int | None = None,
+        fn_name: Text = "",
+        pid: int = -1,
+    ) -> None:
+        self._attach_uprobe(True, name, sym, sym_re, addr, fn_name, pid, 0)
+
+    def detach_uprobe(self, name: Text = "", sym: Text = "", addr: int | None = None, pid: int = -1) -> None:
+        path = resolve_binary(_s(name), pid)
+        self._remove_links("uprobe", f"{path}:{_s(sym) if addr is None else hex(addr)}")
+
+    def detach_uretprobe(self, name: Text = "", sym: Text = "", addr: int | None = None, pid: int = -1) -> None:
+        path = resolve_binary(_s(name), pid)
+        self._remove_links("uretprobe", f"{path}:{_s(sym) if addr is None else hex(addr)}")
+
+    def attach_perf_event(
+        self,
+        ev_type: int = -1,
+        ev_config: int = -1,
+        fn_name: Text = "",
+        sample_period: int = 0,
+        sample_freq: int = 0,
+        pid: int = -1,
+        cpu: int = -1,
+        group_fd: int = -1,
+    ) -> None:
+        fn = self._program(fn_name)
+        cpus = [cpu] if cpu >= 0 else _online_cpus()
+        key = f"{ev_type}:{ev_config}"
+        for c in cpus:
+            link = self._obj.attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, c)
+            self._add_link("perf_event", key, link)
+
+    def detach_perf_event(self, ev_type: int = -1, ev_config: int = -1) -> None:
+        self._remove_links("perf_event", f"{ev_type}:{ev_config}")
+
+    def num_open_kprobes(self) -> int:
+        return sum(len(v) for (k, _), v in self._links.items() if k in ("kprobe", "kretprobe"))
+
+    def num_open_uprobes(self) -> int:
+        return sum(len(v) for (k, _), v in self._links.items() if k in ("uprobe", "uretprobe"))
+
+    def num_open_tracepoints(self) -> int:
+        return sum(len(v) for (k, _), v in self._links.items() if k == "tracepoint")
+
+    # -- kernel facts ----------------------------------------------------------------------------
+
+    @staticmethod
+    def get_tracepoints(tp_re: Text = "") -> list[str]:
+        events = os.path.join(_core.tracefs(), "events")
+        regex = re.compile(_s(tp_re)) if tp_re else None
+        found = []
+        for category in sorted(os.listdir(events)):
+            cdir = os.path.join(events, category)
+            if not os.path.isdir(cdir):
+                continue
+            for event in sorted(os.listdir(cdir)):
+                name = f"{category}:{event}"
+                if os.path.isdir(os.path.join(cdir, event)) and (regex is None or regex.fullmatch(name)):
+                    found.append(name)
+        return found
+
+    @staticmethod
+    def tracepoint_exists(category: Text, event: Text) -> bool:
+        return os.path.exists(os.path.join(_core.tracefs(), "events", _s(category), _s(event), "format"))
+
+    @staticmethod
+    def support_raw_tracepoint() -> bool:
+        return True
+
+    @staticmethod
+    def get_kprobe_functions(event_re: Text) -> list[bytes]:
+        if not _core.has_kprobes():
+            return []
+        return [n.encode() for n in BPF._kernel_functions(_s(event_re))]
+
+    @classmethod
+    def get_syscall_prefix(cls) -> str:
+        for prefix in cls._syscall_prefixes:
+            if _core.ksymname(prefix + "bpf") != -1:
+                return prefix
+        return "sys_"
+
+    @classmethod
+    def get_syscall_fnname(cls, name: Text) -> str:
+        return cls.get_syscall_prefix() + _s(name)
+
+    @staticmethod
+    def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
+        found = _core.ksym(addr)
+        if found is None:
+            return b"[unknown]"
+        name, offset, module = found
+        text = name
+        if show_offset:
+            text += f"+0x{offset:x}"
+        if show_module:
+            text += f" [{os.path.basename(module) or 'kernel'}]"
+        return text.encode()
+
+    @staticmethod
+    def ksymname(name: Text) -> int:
+        return _core.ksymname(_s(name))
+
+    @staticmethod
+    def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
+        if pid < 0:
+            return BPF.ksym(addr, show_module, show_offset)
+        found = _core.usym(pid, addr)
+        if found is None:
+            return b"[unknown]"
+        name, offset, module = found
+        text = name
+        if show_offset:
+            text += f"+0x{offset:x}"
+        if show_module:
+            text += f" [{os.path.basename(module)}]"
+        return text.encode()
+
+    @staticmethod
+    def monotonic_time() -> int:
+        return time_ns_monotonic()
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    def get_table(
+        self, name: Text, keytype: Any = None, leaftype: Any = None, reducer: Callable[..., Any] | None = None
+    ) -> Table:
+        key = _s(name)
+        table = self._tables.get(key)
+        if table is None:
+            try:
+                core_map = self._obj.map(key)
+            except KeyError:
+                raise KeyError(key) from None
+            table = table_for(self, core_map, key, keytype, leaftype, reducer)
+            self._tables[key] = table
+        return table
+
+    def __getitem__(self, name: Text) -> Table:
+        return self.get_table(name)
+
+    def __contains__(self, name: Text) -> bool:
+        return _s(name) in self._obj.map_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._obj.map_names())
+
+    def __len__(self) -> int:
+        return len(self._obj.map_names())
+
+    def __delitem__(self, name: Text) -> None:
+        self._tables.pop(_s(name), None)
+
+    def _event_type(self, name: str) -> dict[str, Any] | None:
+        return self._obj.event_type(name)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _register_perf_buffer(self, name: str, buffer: Any) -> None:
+        self._perf_buffers[name] = buffer
+
+    def _register_ring_buffer(self, name: str, core_map: Any, callback: Callable[[bytes], int]) -> None:
+        if self._ring is None:
+            self._ring = _core.RingBuffer()
+        self._ring.add(core_map, callback)
+
+    def perf_buffer_poll(self, timeout: int = -1) -> int:
+        """Wait up to ``timeout`` ms (-1: until events arrive) and run the callbacks."""
+        buffers = list(self._perf_buffers.values())
+        if not buffers:
+            raise BPFError("no perf buffer is open: call open_perf_buffer() first")
+        if len(buffers) == 1:
+            return buffers[0].poll(timeout)
+        # Several buffers: wait in short turns so none starves.
+        total = 0
+        for buffer in buffers:
+            total += buffer.poll(0 if total else min(timeout, 50) if timeout >= 0 else 50)
+        return total
+
+    def perf_buffer_consume(self) -> int:
+        return sum(b.consume() for b in self._perf_buffers.values())
+
+    def ring_buffer_poll(self, timeout: int = -1) -> int:
+        if self._ring is None:
+            raise BPFError("no ring buffer is open: call open_ring_buffer() first")
+        return self._ring.poll(timeout)
+
+    def ring_buffer_consume(self) -> int:
+        if self._ring is None:
+            raise BPFError("no ring buffer is open: call open_ring_buffer() first")
+        return self._ring.consume()
+
+    # -- trace_pipe ------------------------------------------------------------------------------
+
+    def _pipe(self) -> TracePipe:
+        if self._trace is None:
+            self._trace = TracePipe(_core.tracefs())
+        return self._trace
+
+    def trace_open(self, nonblocking: bool = False) -> Any:
+        return self._pipe().open(nonblocking)
+
+    def trace_readline(self, nonblocking: bool = False) -> bytes:
+        return self._pipe().readline(nonblocking)
+
+    def trace_fields(self, nonblocking: bool = False) -> tuple[Any, ...]:
+        return self._pipe().fields(nonblocking)
+
+    def trace_print(self, fmt: Text | None = None) -> None:
+        self._pipe().print_forever(_s(fmt) if fmt is not None else None)
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Detach every probe and release the program's maps and buffers."""
+        for links in self._links.values():
+            for link in links:
+                link.detach()
+        self._links.clear()
+        self._perf_buffers.clear()
+        self._ring = None
+        self._tables.clear()
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+        self._obj = None
+
+    def __enter__(self) -> BPF:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def __del__(self) -> None:
+        try:
+            self.cleanup()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+
+def _online_cpus() -> list[int]:
+    with open("/sys/devices/system/cpu/online") as f:
+        spec = f.read().strip()
+    cpus: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def time_ns_monotonic() -> int:
+    import time
+
+    return time.monotonic_ns()
+
+
+_ = ctypes  # ctypes is part of the API users reach through rbcc (ct.c_int keys)

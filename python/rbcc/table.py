@@ -1,0 +1,411 @@
+"""bcc-compatible map tables over the Rust core's map handles.
+
+``BPF["name"]`` returns one of these: the same class names and behaviour as
+bcc's tables (hash, array, per-CPU, stack trace, perf and ring buffers),
+chosen by ``table_for`` from the map's BPF_MAP_TYPE_*.
+
+The compiled core is imported lazily, only where a buffer has to be opened
+or the CPU count is needed, so this module imports without the extension.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterator
+from functools import reduce
+from typing import Any
+
+from .errors import BPFError
+from .tablebase import BYTES_LIKE, CType, MapHandle, SimpleCData, Table, TableBase, coerce, decode
+from .types import from_desc
+
+__all__ = [
+    "Array",
+    "ArrayBase",
+    "CgroupArray",
+    "HashTable",
+    "HistogramTable",
+    "LpmTrie",
+    "LruHash",
+    "LruPerCpuHash",
+    "MapHandle",
+    "PerCpuArray",
+    "PerCpuHash",
+    "PerfEventArray",
+    "ProgArray",
+    "RingBuf",
+    "StackTrace",
+    "Table",
+    "TableBase",
+    "get_table_type_name",
+    "map_type_name",
+    "table_for",
+]
+
+
+BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_ARRAY = 2
+BPF_MAP_TYPE_PROG_ARRAY = 3
+BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
+BPF_MAP_TYPE_PERCPU_HASH = 5
+BPF_MAP_TYPE_PERCPU_ARRAY = 6
+BPF_MAP_TYPE_STACK_TRACE = 7
+BPF_MAP_TYPE_CGROUP_ARRAY = 8
+BPF_MAP_TYPE_LRU_HASH = 9
+BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
+BPF_MAP_TYPE_LPM_TRIE = 11
+BPF_MAP_TYPE_ARRAY_OF_MAPS = 12
+BPF_MAP_TYPE_HASH_OF_MAPS = 13
+BPF_MAP_TYPE_DEVMAP = 14
+BPF_MAP_TYPE_SOCKMAP = 15
+BPF_MAP_TYPE_CPUMAP = 16
+BPF_MAP_TYPE_XSKMAP = 17
+BPF_MAP_TYPE_SOCKHASH = 18
+BPF_MAP_TYPE_DEVMAP_HASH = 25
+BPF_MAP_TYPE_RINGBUF = 27
+
+map_type_name: dict[int, str] = {
+    value: name.removeprefix("BPF_MAP_TYPE_")
+    for name, value in globals().items()
+    if name.startswith("BPF_MAP_TYPE_") and isinstance(value, int)
+}
+
+
+def get_table_type_name(ttype: int) -> str:
+    return map_type_name.get(ttype, "<unknown>")
+
+
+def _core_module() -> Any:
+    from . import _core  # lazy: everything else here must import without the compiled extension
+
+    return _core
+
+
+def _num_possible_cpus() -> int:
+    return int(_core_module().num_possible_cpus())
+
+
+class HashTable(Table):
+    pass
+
+
+class LruHash(HashTable):
+    pass
+
+
+class LpmTrie(Table):
+    pass
+
+
+class ArrayBase(Table):
+    """Fixed-size tables indexed 0..max_entries-1: every index always exists."""
+
+    def _as_key(self, key: Any) -> Any:
+        if isinstance(key, int):
+            if key < 0:
+                key += len(self)  # Python-style negative indices, as bcc allows
+            key = self.Key(key)
+        elif not isinstance(key, SimpleCData):
+            raise IndexError("Array index must be an integer type")
+        if not 0 <= key.value < len(self):
+            raise IndexError("Array index out of range")
+        return coerce(key, self.Key, "key")
+
+    def __len__(self) -> int:
+        return self.max_entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.Key(i) for i in range(self.max_entries))
+
+    def clearitem(self, key: Any) -> None:
+        """Write a zero value at ``key``."""
+        self._store(bytes(self._as_key(key)), self.Leaf(), 0)
+
+
+class Array(ArrayBase):
+    def __delitem__(self, key: Any) -> None:
+        # The kernel can't delete from an array; bcc zeroes the slot instead.
+        self.clearitem(key)
+
+
+class HistogramTable(Array):
+    """bcc's BPF_HISTOGRAM with an int key: an array of counters."""
+
+
+class ProgArray(ArrayBase):
+    def __setitem__(self, key: Any, leaf: Any) -> None:
+        # bcc lets a loaded function object stand for its program fd.
+        if not isinstance(leaf, int) and hasattr(leaf, "fd"):
+            leaf = leaf.fd
+        super().__setitem__(key, leaf)
+
+
+class CgroupArray(ArrayBase):
+    def __setitem__(self, key: Any, leaf: Any) -> None:
+        if isinstance(leaf, str):
+            fd = os.open(leaf, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                super().__setitem__(key, fd)
+            finally:
+                os.close(fd)
+        elif isinstance(leaf, int):
+            super().__setitem__(key, leaf)
+        else:
+            raise BPFError("Cgroup array key must be either FD or cgroup path")
+
+
+class _PerCpu(Table):
+    """Per-CPU maps: a value is ``sLeaf * total_cpu``, one element per possible CPU, as in bcc."""
+
+    def __init__(
+        self,
+        bpf: Any,
+        map: MapHandle,
+        name: str,
+        keytype: CType | None = None,
+        leaftype: CType | None = None,
+        reducer: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
+        super().__init__(bpf, map, name, keytype, leaftype)
+        self.reducer = reducer
+        self.sLeaf: CType = self.Leaf
+        self.total_cpu = _num_possible_cpus()
+        self.Leaf = self.sLeaf * self.total_cpu
+
+    def _fetch(self, key: bytes) -> Any | None:
+        per_cpu = self.map.lookup_percpu(key)
+        if per_cpu is None:
+            return None
+        size = ctypes.sizeof(self.sLeaf)
+        # The kernel rounds each CPU's copy up to 8 bytes; only the value's own bytes matter.
+        joined = b"".join(raw[:size].ljust(size, b"\0") for raw in per_cpu[: self.total_cpu])
+        return decode(joined, self.Leaf)
+
+    def _store(self, key: bytes, leaf: Any, flags: int) -> None:
+        raw = bytes(coerce(leaf, self.Leaf, "value"))
+        size = ctypes.sizeof(self.sLeaf)
+        self.map.update_percpu(key, [raw[i * size : (i + 1) * size] for i in range(self.total_cpu)], flags)
+
+    def _present(self, value: Any) -> Any:
+        return reduce(self.reducer, value) if self.reducer is not None else value
+
+    def getvalue(self, key: Any) -> Any:
+        """The per-CPU array at ``key``, never reduced."""
+        value = self._fetch(bytes(self._as_key(key)))
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def _check_scalar(self, what: str) -> None:
+        if issubclass(self.sLeaf, (ctypes.Structure, ctypes.Union)):
+            raise IndexError(f"Leaf must be an integer type for default {what} functions")
+
+    def sum(self, key: Any) -> Any:
+        self._check_scalar("sum")
+        return self.sLeaf(sum(self.getvalue(key)))
+
+    def max(self, key: Any) -> Any:
+        self._check_scalar("max")
+        return self.sLeaf(max(self.getvalue(key)))
+
+    def average(self, key: Any) -> float:
+        return self.sum(key).value / self.total_cpu
+
+
+class PerCpuHash(_PerCpu, HashTable):
+    pass
+
+
+class LruPerCpuHash(PerCpuHash):
+    pass
+
+
+class PerCpuArray(_PerCpu, ArrayBase):
+    def __delitem__(self, key: Any) -> None:
+        self.clearitem(key)
+
+
+class StackTrace(Table):
+    """Stack ids to arrays of up to MAX_DEPTH instruction pointers, innermost first, zero-terminated."""
+
+    MAX_DEPTH = 127
+
+    @staticmethod
+    def _default_leaf(map: MapHandle) -> CType:
+        desc = map.value_type()
+        return from_desc(desc) if desc is not None else ctypes.c_uint64 * (map.value_size // 8)
+
+    def walk(self, stack_id: int, resolve: Callable[[int], Any] | None = None) -> Iterator[Any]:
+        """The stack's addresses (or ``resolve(addr)``); KeyError at once if the id is unknown."""
+        frames = self[stack_id]
+        # bcc's value is a struct with an ``ip`` array; BTF may give the array itself.
+        return _walk_frames(getattr(frames, "ip", frames), resolve)
+
+
+def _walk_frames(frames: Any, resolve: Callable[[int], Any] | None) -> Iterator[Any]:
+    for addr in frames:
+        if addr == 0:
+            return
+        yield resolve(addr) if resolve is not None else addr
+
+
+def _buffer(data: bytes) -> Any:
+    return (ctypes.c_char * len(data)).from_buffer_copy(data)
+
+
+def _call_user(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            # As bcc: the reader of our output went away (`tool | head`), so end quietly.
+            sys.exit()
+        raise
+
+
+def _perf_trampoline(callback: Callable[[int, int, int], Any]) -> Callable[[int, bytes], None]:
+    def deliver(cpu: int, data: bytes) -> None:
+        buf = _buffer(data)  # alive until the callback returns, like the kernel buffer in bcc
+        # bcc's callback receives the address as an int (a c_void_p callback argument).
+        _call_user(callback, cpu, ctypes.addressof(buf), len(data))
+
+    return deliver
+
+
+def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None]:
+    def lost(cpu: int, count: int) -> None:
+        _call_user(lost_cb, count)
+
+    return lost
+
+
+def _ring_trampoline(callback: Callable[[Any, int, int], Any], ctx: Any) -> Callable[[bytes], int]:
+    def deliver(data: bytes) -> int:
+        buf = _buffer(data)
+        ret = _call_user(callback, ctx, ctypes.addressof(buf), len(data))
+        # A non-zero return stops the ring buffer's drain; callbacks that return nothing mean 0.
+        try:
+            return int(ret)
+        except (TypeError, ValueError):
+            return 0
+
+    return deliver
+
+
+class _Events(Table):
+    """Event sources: ``event(data)`` decodes a record with the type the BPF program submits."""
+
+    _event_class: CType | None = None
+
+    def _event_ctype(self) -> CType:
+        if self._event_class is None:
+            desc = self.bpf._event_type(self._name)
+            if desc is None:
+                raise BPFError(
+                    f"could not determine the event type of {self._name!r} from the BPF program; "
+                    "declare it in Python and cast the data yourself: "
+                    "ctypes.cast(data, ctypes.POINTER(MyEvent)).contents"
+                )
+            self._event_class = from_desc(desc)
+        return self._event_class
+
+    def event(self, data: Any) -> Any:
+        """The event at ``data`` (the callback's pointer, or the record's bytes) as a ctypes object."""
+        ctype = self._event_ctype()
+        if isinstance(data, BYTES_LIKE):
+            return decode(bytes(data), ctype)
+        return ctypes.cast(data, ctypes.POINTER(ctype)).contents
+
+
+class PerfEventArray(_Events, ArrayBase):
+    def __delitem__(self, key: Any) -> None:
+        # Slots hold perf fds the core manages; a missing one is not an error, as in bcc.
+        try:
+            super().__delitem__(key)
+        except KeyError:
+            pass
+
+    def open_perf_buffer(
+        self,
+        callback: Callable[[int, int, int], Any],
+        page_cnt: int = 8,
+        lost_cb: Callable[[int], Any] | None = None,
+        wakeup_events: int = 1,
+    ) -> None:
+        """Deliver each record as ``callback(cpu, data, size)``; lost records as ``lost_cb(count)``.
+
+        ``wakeup_events`` is accepted for bcc compatibility; the core wakes on every record.
+        """
+        if page_cnt <= 0 or page_cnt & (page_cnt - 1):
+            raise BPFError("Perf buffer page_cnt must be a power of two")
+        trampoline = _perf_trampoline(callback)
+        lost = _lost_trampoline(lost_cb) if lost_cb is not None else None
+        buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt)
+        self._cbs["perf"] = (trampoline, lost, buffer)
+        self.bpf._register_perf_buffer(self._name, buffer)
+
+    def open_perf_event(self, typ: int, config: int, pid: int = -1) -> None:
+        raise BPFError("open_perf_event (hardware counters in a perf array) is not supported by rbcc yet")
+
+
+class RingBuf(_Events):
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def open_ring_buffer(self, callback: Callable[[Any, int, int], Any], ctx: Any = None) -> None:
+        """Deliver each record as ``callback(ctx, data, size)``; poll with the BPF object's ring_buffer_poll."""
+        trampoline = _ring_trampoline(callback, ctx)
+        self._cbs["ring"] = trampoline
+        self.bpf._register_ring_buffer(self._name, self.map, trampoline)
+
+
+_CLASSES: dict[int, type[Table]] = {
+    BPF_MAP_TYPE_HASH: HashTable,
+    BPF_MAP_TYPE_ARRAY: Array,
+    BPF_MAP_TYPE_PROG_ARRAY: ProgArray,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY: PerfEventArray,
+    BPF_MAP_TYPE_PERCPU_HASH: PerCpuHash,
+    BPF_MAP_TYPE_PERCPU_ARRAY: PerCpuArray,
+    BPF_MAP_TYPE_STACK_TRACE: StackTrace,
+    BPF_MAP_TYPE_CGROUP_ARRAY: CgroupArray,
+    BPF_MAP_TYPE_LRU_HASH: LruHash,
+    BPF_MAP_TYPE_LRU_PERCPU_HASH: LruPerCpuHash,
+    BPF_MAP_TYPE_LPM_TRIE: LpmTrie,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: ArrayBase,
+    BPF_MAP_TYPE_HASH_OF_MAPS: HashTable,
+    BPF_MAP_TYPE_DEVMAP: ArrayBase,
+    BPF_MAP_TYPE_SOCKMAP: ArrayBase,
+    BPF_MAP_TYPE_CPUMAP: ArrayBase,
+    BPF_MAP_TYPE_XSKMAP: ArrayBase,
+    BPF_MAP_TYPE_SOCKHASH: HashTable,
+    BPF_MAP_TYPE_DEVMAP_HASH: HashTable,
+    BPF_MAP_TYPE_RINGBUF: RingBuf,
+}
+
+
+def table_for(
+    bpf: Any,
+    map: MapHandle,
+    name: str,
+    keytype: CType | None = None,
+    leaftype: CType | None = None,
+    reducer: Callable[[Any, Any], Any] | None = None,
+) -> Table:
+    """The table object for ``map``, its class chosen by the map's type.
+
+    ``keytype``/``leaftype`` override the types from BTF (bcc's ``get_table(name, keytype, leaftype)``);
+    ``reducer`` folds per-CPU values and is ignored for other maps, as in bcc.
+    """
+    cls = _CLASSES.get(map.map_type)
+    if cls is None:
+        kind = get_table_type_name(map.map_type)
+        raise BPFError(f"map {name!r} has type {map.map_type} ({kind}), which rbcc's tables do not support")
+    if issubclass(cls, _PerCpu):
+        return cls(bpf, map, name, keytype, leaftype, reducer=reducer)
+    return cls(bpf, map, name, keytype, leaftype)

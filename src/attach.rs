@@ -1,0 +1,153 @@
+//! Attaching programs to probe points. Each attachment is a `Link`; dropping or detaching it removes
+//! the probe, and the kernel removes it too when the process dies.
+
+use pyo3::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::kernel::features;
+
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+
+#[pyclass(unsendable, module = "rbcc._core")]
+pub struct Link {
+    link: Option<libbpf_rs::Link>,
+}
+
+impl From<libbpf_rs::Link> for Link {
+    fn from(link: libbpf_rs::Link) -> Self {
+        Link { link: Some(link) }
+    }
+}
+
+#[pymethods]
+impl Link {
+    fn detach(&mut self) {
+        self.link = None;
+    }
+
+    #[getter]
+    fn attached(&self) -> bool {
+        self.link.is_some()
+    }
+}
+
+fn attach_error(what: String, e: libbpf_rs::Error) -> Error {
+    if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
+        return Error::Permission(format!(
+            "{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root)"
+        ));
+    }
+    Error::Attach(format!("{what}: {e}"))
+}
+
+pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
+    let kind = if retprobe { "kretprobe" } else { "kprobe" };
+    if !features::has_kprobes() {
+        return Err(Error::KernelFeature(format!(
+            "cannot attach {kind} to {func}: {}; {}",
+            features::NO_KPROBES,
+            features::KPROBE_ALTERNATIVE
+        )));
+    }
+    prog.attach_kprobe(retprobe, func)
+        .map(Link::from)
+        .map_err(|e| attach_error(format!("cannot attach {kind} to {func}"), e))
+}
+
+pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
+    crate::kernel::tracefs::tracefs()?;
+    if !crate::kernel::tracefs::tracepoint_exists(category, name) {
+        return Err(Error::Attach(format!(
+            "tracepoint {category}:{name} does not exist on this kernel (see BPF.get_tracepoints())"
+        )));
+    }
+    prog.attach_tracepoint(
+        libbpf_rs::TracepointCategory::Custom(category.to_string()),
+        name,
+    )
+    .map(Link::from)
+    .map_err(|e| attach_error(format!("cannot attach to tracepoint {category}:{name}"), e))
+}
+
+pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
+    prog.attach_raw_tracepoint(name)
+        .map(Link::from)
+        .map_err(|e| attach_error(format!("cannot attach to raw tracepoint {name}"), e))
+}
+
+pub fn uprobe(
+    prog: &libbpf_rs::ProgramMut<'_>,
+    retprobe: bool,
+    pid: i32,
+    path: &str,
+    offset: usize,
+    func_name: Option<&str>,
+) -> Result<Link> {
+    let kind = if retprobe { "uretprobe" } else { "uprobe" };
+    let what = match func_name {
+        Some(f) => format!("{path}:{f}"),
+        None => format!("{path}:0x{offset:x}"),
+    };
+    let opts = libbpf_rs::UprobeOpts {
+        retprobe,
+        func_name: func_name.map(str::to_string),
+        ..Default::default()
+    };
+    prog.attach_uprobe_with_opts(pid, path, offset, opts)
+        .map(Link::from)
+        .map_err(|e| attach_error(format!("cannot attach {kind} to {what}"), e))
+}
+
+pub fn perf_event(
+    prog: &libbpf_rs::ProgramMut<'_>,
+    ev_type: u32,
+    ev_config: u64,
+    sample_period: u64,
+    sample_freq: u64,
+    pid: i32,
+    cpu: i32,
+) -> Result<Link> {
+    // SAFETY: perf_event_attr is plain data; all-zero is its documented default.
+    let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
+    attr.type_ = ev_type;
+    attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+    attr.config = ev_config;
+    if sample_freq > 0 {
+        attr.__bindgen_anon_1.sample_freq = sample_freq;
+        attr.set_freq(1);
+    } else {
+        attr.__bindgen_anon_1.sample_period = sample_period;
+    }
+    // SAFETY: attr is a valid, fully initialised perf_event_attr; the kernel copies it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const _,
+            pid,
+            cpu,
+            -1i32,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    } as i32;
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        let what = format!("perf_event_open(type={ev_type}, config={ev_config}, cpu={cpu})");
+        return Err(match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => Error::KernelFeature(format!(
+                "{what}: this event is not supported by this kernel or machine ({err})"
+            )),
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                Error::Permission(format!("{what}: {err} (needs CAP_PERFMON)"))
+            }
+            _ => Error::Attach(format!("{what}: {err}")),
+        });
+    }
+    prog.attach_perf_event(fd).map(Link::from).map_err(|e| {
+        // SAFETY: fd was opened above and not handed to libbpf, which failed.
+        unsafe { libc::close(fd) };
+        attach_error(
+            format!("cannot attach to perf event type={ev_type} config={ev_config}"),
+            e,
+        )
+    })
+}

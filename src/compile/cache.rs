@@ -1,0 +1,106 @@
+//! Where compiled objects and per-kernel files live, and how they are keyed.
+//!
+//! The cache is a directory only its owner can use (0700, owned by the effective user, never group-
+//! or world-writable), because a poisoned object there would run in the kernel.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The cache root: $RBCC_CACHE_DIR, else /var/cache/rbcc for root, else ~/.cache/rbcc.
+pub fn root() -> Result<PathBuf> {
+    let dir = if let Some(d) = std::env::var_os("RBCC_CACHE_DIR") {
+        PathBuf::from(d)
+    } else if unsafe_geteuid() == 0 {
+        PathBuf::from("/var/cache/rbcc")
+    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        PathBuf::from(d).join("rbcc")
+    } else if let Some(home) = std::env::var_os("HOME") {
+        PathBuf::from(home).join(".cache").join("rbcc")
+    } else {
+        return Err(Error::Setup(
+            "no cache directory: set RBCC_CACHE_DIR".into(),
+        ));
+    };
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Create `dir` (0700) if needed and refuse it unless it is ours and closed to others.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io(format!("creating cache directory {}", dir.display()), e))?;
+    }
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| Error::io(format!("checking {}", dir.display()), e))?;
+    if !meta.is_dir() || meta.uid() != unsafe_geteuid() {
+        return Err(Error::Setup(format!(
+            "cache directory {} is not a directory owned by this user; refusing to use it",
+            dir.display()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("restricting {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+pub fn subdir(root: &Path, parts: &[&str]) -> Result<PathBuf> {
+    let mut dir = root.to_path_buf();
+    for p in parts {
+        dir.push(p);
+    }
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// sha256 over length-prefixed parts, so no two different part lists collide by concatenation.
+pub fn key(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Write `data` to `path` atomically (temp file, then rename), so readers never see half an object.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, data).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_separates_parts() {
+        assert_ne!(key(&[b"ab", b"c"]), key(&[b"a", b"bc"]));
+        assert_eq!(key(&[b"x"]).len(), 64);
+    }
+
+    #[test]
+    fn private_dir_is_0700() {
+        let dir = std::env::temp_dir().join(format!("rbcc-cache-test-{}", std::process::id()));
+        ensure_private_dir(&dir.join("a/b")).unwrap();
+        let mode = fs::metadata(dir.join("a/b")).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,708 @@
+//! The rewriter: bcc dialect (as parsed by libclang into `Node`s) → libbpf-style C.
+#![allow(non_upper_case_globals)] // libclang constants keep their C names
+//!
+//! Every change is a text edit on the user's own source that keeps its line count, so clang's later
+//! diagnostics point at the user's lines. What it changes:
+//! - map declarations (`BPF_HASH(...)`) → BTF-defined maps in `SEC(".maps")`;
+//! - map method calls (`counts.increment(k)`) → `__rbcc_m_increment(&counts, k)` (bpf/rbcc/helpers.h);
+//! - probe functions get their `SEC(...)`; bcc-style kprobe arguments become `PT_REGS_PARMn` reads;
+//! - reads of kernel memory through kernel pointers (`task->real_parent->tgid`) become probe reads.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use clang_sys::*;
+
+use super::clang::{Node, Parsed, Token};
+use crate::error::{Error, Result};
+
+/// The rewritten program, and what Python needs to know about it.
+#[derive(Debug, Default)]
+pub struct Rewritten {
+    pub text: String,
+    /// (map name, C type of the records a program sends through it), for perf and ring buffers.
+    pub events: Vec<(String, String)>,
+}
+
+pub const METHODS: [&str; 14] = [
+    "lookup",
+    "lookup_or_init",
+    "lookup_or_try_init",
+    "update",
+    "insert",
+    "delete",
+    "increment",
+    "atomic_increment",
+    "get_stackid",
+    "perf_submit",
+    "ringbuf_output",
+    "ringbuf_reserve",
+    "ringbuf_submit",
+    "ringbuf_discard",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    /// The expression's value is read.
+    Read,
+    /// Only the expression's address is used (operand of `&`, base of `.`, assigned to, ...).
+    Place,
+}
+
+struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritten> {
+    let mut rw = Rewriter {
+        filename,
+        source,
+        tokens: &parsed.tokens,
+        edits: Vec::new(),
+        maps: BTreeMap::new(),
+        events: Vec::new(),
+    };
+    for node in &parsed.root {
+        if node.kind == CXCursor_VarDecl && is_map_decl(node) {
+            rw.map_decl(node)?;
+        }
+    }
+    for node in &parsed.root {
+        if node.kind == CXCursor_FunctionDecl && node.is_definition {
+            rw.function(node)?;
+        }
+    }
+    let mut text = apply(source, rw.edits);
+    let mut events = Vec::new();
+    let mut seen = HashSet::new();
+    for (map, ty) in rw.events {
+        if seen.insert(map.clone()) {
+            // A function taking the record type puts that type into the object's BTF, where Python
+            // finds it; libbpf leaves an uncalled function out of every program.
+            let _ = write!(
+                text,
+                "\n__attribute__((used)) void __rbcc_event__{map}({ty} *__rbcc_p) {{}}"
+            );
+            events.push((map, ty));
+        }
+    }
+    if !source.contains("SEC(\"license\")") {
+        // bcc programs never declare a license; bcc loads them as GPL, which tracing helpers require.
+        text.push_str("\nchar _license[] SEC(\"license\") = \"GPL\";");
+    }
+    text.push('\n');
+    Ok(Rewritten { text, events })
+}
+
+fn is_map_decl(node: &Node) -> bool {
+    node.annotation
+        .as_deref()
+        .is_some_and(|a| a.starts_with("rbcc_map:"))
+}
+
+struct Rewriter<'a> {
+    filename: &'a str,
+    source: &'a str,
+    tokens: &'a [Token],
+    edits: Vec<Edit>,
+    /// Map variables by declaration identity.
+    maps: BTreeMap<u32, String>,
+    events: Vec<(String, String)>,
+}
+
+impl Rewriter<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.source[..offset.min(self.source.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn error_at(&self, offset: usize, msg: &str) -> Error {
+        Error::Compile(format!(
+            "{}:{}: error: {msg}",
+            self.filename,
+            self.line_of(offset)
+        ))
+    }
+
+    fn insert(&mut self, at: usize, text: impl Into<String>) {
+        self.edits.push(Edit {
+            start: at,
+            end: at,
+            text: text.into(),
+        });
+    }
+
+    /// Replace [start, end) with `text`, keeping the replaced text's newlines so lines stay put.
+    fn replace(&mut self, start: usize, end: usize, text: impl Into<String>) {
+        let mut text = text.into();
+        for _ in self.source[start..end].matches('\n') {
+            text.push('\n');
+        }
+        self.edits.push(Edit { start, end, text });
+    }
+
+    fn token_at_or_after(&self, offset: usize) -> Option<&Token> {
+        let i = self.tokens.partition_point(|t| t.start < offset);
+        self.tokens.get(i)
+    }
+
+    /// End of the balanced `( ... )` that follows `start` (a macro name), or None.
+    fn macro_call_end(&self, start: usize) -> Option<usize> {
+        let i = self.tokens.partition_point(|t| t.start < start);
+        let mut depth = 0i32;
+        for t in &self.tokens[i..] {
+            match t.text.as_str() {
+                "(" => depth += 1,
+                ")" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(t.end);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn map_decl(&mut self, node: &Node) -> Result<()> {
+        let kind = node
+            .annotation
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches("rbcc_map:")
+            .to_string();
+        let field = |name: &str| {
+            node.fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+        };
+        let (Some(key), Some(leaf), Some(size), Some(flags)) = (
+            field("key"),
+            field("leaf"),
+            field("__max_entries"),
+            field("__flags"),
+        ) else {
+            return Err(self.error_at(node.start, "malformed map declaration"));
+        };
+        let start = node.expansion_start.unwrap_or(node.start);
+        let Some(end) = self.macro_call_end(start) else {
+            return Err(self.error_at(start, "cannot find the end of this map declaration"));
+        };
+        let def = map_definition(
+            &kind,
+            &key.spelling,
+            &leaf.spelling,
+            size.array_len.max(0),
+            flags.array_len - 1,
+        )
+        .ok_or_else(|| self.error_at(start, &format!("map kind \"{kind}\" is not supported")))?;
+        self.replace(start, end, format!("{def} {} SEC(\".maps\")", node.name));
+        self.maps.insert(node.decl, node.name.clone());
+        Ok(())
+    }
+
+    fn function(&mut self, f: &Node) -> Result<()> {
+        let params: Vec<&Node> = f
+            .children
+            .iter()
+            .filter(|c| c.kind == CXCursor_ParmDecl)
+            .collect();
+        let Some(body) = f.children.iter().find(|c| c.kind == CXCursor_CompoundStmt) else {
+            return Ok(());
+        };
+        let name = f.name.as_str();
+        let ctx_type = params
+            .first()
+            .and_then(|p| p.ty.pointee.as_ref())
+            .map(|t| t.spelling.as_str());
+        let mut fx = FnCtx {
+            ext: HashSet::new(),
+            ctx: params.first().map(|p| p.decl).unwrap_or(0),
+            raw_tp: name.starts_with("raw_tracepoint__")
+                || ctx_type.is_some_and(|t| t.contains("bpf_raw_tracepoint_args")),
+            analyse_params: false,
+        };
+        if !f.is_static && !f.from_macro && !params.is_empty() && f.in_main {
+            let section = section_for(name, ctx_type.unwrap_or(""));
+            self.insert(f.start, format!("SEC(\"{section}\") "));
+        }
+        let regs_ctx = ctx_type.is_some_and(|t| t.ends_with("pt_regs"));
+        if !f.is_static && regs_ctx && params.len() > 1 {
+            self.kprobe_params(f, &params, body, name.starts_with("syscall__"))?;
+            fx.ext.extend(params[1..].iter().map(|p| p.decl));
+            fx.analyse_params = true;
+        }
+        // Which variables hold kernel pointers: iterate to a fixpoint over initialisations and assignments.
+        loop {
+            let before = fx.ext.len();
+            self.mark_ext_vars(body, &mut fx);
+            if fx.ext.len() == before {
+                break;
+            }
+        }
+        self.walk(body, Role::Read, &fx)
+    }
+
+    /// `int kprobe__f(struct pt_regs *ctx, struct sock *sk)` → `(struct pt_regs *ctx)` and a local
+    /// `struct sock *sk = (typeof(sk))PT_REGS_PARM1(ctx);` at the top of the body.
+    fn kprobe_params(
+        &mut self,
+        f: &Node,
+        params: &[&Node],
+        body: &Node,
+        syscall: bool,
+    ) -> Result<()> {
+        let (first, last) = (params[0], params[params.len() - 1]);
+        if !(first.in_main && last.in_main && body.in_main) {
+            return Ok(());
+        }
+        if params.len() > 7 {
+            return Err(self.error_at(
+                f.start,
+                "a probe function takes at most 6 arguments after ctx",
+            ));
+        }
+        let ctx = &first.name;
+        self.replace(first.end, last.end, "");
+        let mut decls = String::new();
+        let regs = if syscall {
+            // Syscall entry points get the user's registers as their one argument.
+            let _ = write!(
+                decls,
+                " struct pt_regs *__rbcc_regs = (struct pt_regs *)PT_REGS_PARM1({ctx});"
+            );
+            "__rbcc_regs".to_string()
+        } else {
+            ctx.clone()
+        };
+        for (i, p) in params[1..].iter().enumerate() {
+            let decl = &self.source[p.start..p.end];
+            let read = if syscall {
+                format!("PT_REGS_PARM{}_CORE_SYSCALL({regs})", i + 1)
+            } else {
+                format!("PT_REGS_PARM{}({regs})", i + 1)
+            };
+            let _ = write!(decls, " {decl} = (typeof({}))({read});", p.name);
+        }
+        self.insert(body.start + 1, decls.replace('\n', " "));
+        Ok(())
+    }
+
+    fn mark_ext_vars(&self, n: &Node, fx: &mut FnCtx) {
+        match n.kind {
+            CXCursor_VarDecl => {
+                if let Some(init) = expr_children(n).last() {
+                    if self.ext_ptr(init, fx) {
+                        fx.ext.insert(n.decl);
+                    }
+                }
+            }
+            CXCursor_BinaryOperator if self.binary_op(n) == "=" => {
+                let ops = expr_children(n);
+                if ops.len() == 2 {
+                    let lhs = strip(ops[0]);
+                    if lhs.kind == CXCursor_DeclRefExpr && self.ext_ptr(ops[1], fx) {
+                        fx.ext.insert(lhs.referenced);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for c in &n.children {
+            self.mark_ext_vars(c, fx);
+        }
+    }
+
+    /// Does this pointer-valued expression point into kernel memory?
+    fn ext_ptr(&self, n: &Node, fx: &FnCtx) -> bool {
+        let n = strip(n);
+        if self.raw_tp_arg(n, fx) {
+            return true;
+        }
+        match n.kind {
+            CXCursor_CStyleCastExpr => expr_children(n).last().is_some_and(|e| self.ext_ptr(e, fx)),
+            CXCursor_DeclRefExpr => fx.ext.contains(&n.referenced),
+            CXCursor_CallExpr => expr_children(n).first().is_some_and(|callee| {
+                let callee = strip(callee);
+                callee.name == "bpf_get_current_task" || callee.name == "bpf_get_current_task_btf"
+            }),
+            CXCursor_MemberRefExpr | CXCursor_ArraySubscriptExpr => self.lives_ext(n, fx),
+            CXCursor_UnaryOperator => match self.unary_op(n) {
+                "*" => self.lives_ext(n, fx),
+                "&" => expr_children(n)
+                    .first()
+                    .is_some_and(|e| self.lives_ext(e, fx)),
+                _ => false,
+            },
+            CXCursor_BinaryOperator if matches!(self.binary_op(n), "+" | "-") => {
+                expr_children(n).iter().any(|e| self.ext_ptr(e, fx))
+            }
+            _ => false,
+        }
+    }
+
+    /// `ctx->args[i]` in a raw tracepoint: a kernel pointer passed as an integer.
+    fn raw_tp_arg(&self, n: &Node, fx: &FnCtx) -> bool {
+        if !fx.raw_tp || n.kind != CXCursor_ArraySubscriptExpr {
+            return false;
+        }
+        let Some(base) = expr_children(n).first().map(|b| strip(b)) else {
+            return false;
+        };
+        base.kind == CXCursor_MemberRefExpr
+            && base.name == "args"
+            && expr_children(base).first().is_some_and(|b| {
+                let b = strip(b);
+                b.kind == CXCursor_DeclRefExpr && b.referenced == fx.ctx
+            })
+    }
+
+    /// Is this lvalue in kernel memory (reached through a kernel pointer)?
+    fn lives_ext(&self, n: &Node, fx: &FnCtx) -> bool {
+        let n = strip(n);
+        match n.kind {
+            CXCursor_MemberRefExpr => match expr_children(n).first() {
+                Some(base) if strip(base).ty.is_pointer() => self.ext_ptr(base, fx),
+                Some(base) => self.lives_ext(base, fx),
+                None => false,
+            },
+            CXCursor_ArraySubscriptExpr => match expr_children(n).first() {
+                Some(base) if strip(base).ty.is_array() => self.lives_ext(strip(base), fx),
+                Some(base) => self.ext_ptr(base, fx),
+                None => false,
+            },
+            CXCursor_UnaryOperator if self.unary_op(n) == "*" => expr_children(n)
+                .first()
+                .is_some_and(|e| self.ext_ptr(e, fx)),
+            _ => false,
+        }
+    }
+
+    fn wrap_if_kernel_read(&mut self, n: &Node, role: Role, fx: &FnCtx) {
+        if role == Role::Read && n.in_main && !n.ty.is_array() && self.lives_ext(n, fx) {
+            self.insert(n.start, "__rbcc_kread(");
+            self.insert(n.end, ")");
+        }
+    }
+
+    fn walk(&mut self, n: &Node, role: Role, fx: &FnCtx) -> Result<()> {
+        let ops = expr_children(n);
+        match n.kind {
+            // sizeof/alignof: nothing under them is evaluated.
+            CXCursor_UnaryExpr => Ok(()),
+            CXCursor_CallExpr => {
+                if let Some((map, method, callee)) = self.map_call(n) {
+                    self.method_call(n, &map, &method, callee, &ops[1..])?;
+                    for a in &ops[1..] {
+                        self.walk(a, Role::Read, fx)?;
+                    }
+                    Ok(())
+                } else {
+                    self.walk_all(&ops, Role::Read, fx)
+                }
+            }
+            CXCursor_VarDecl => {
+                if let Some(init) = ops.last() {
+                    if let Some((map, method, _)) = self.map_call(strip_casts(init)) {
+                        if method == "ringbuf_reserve" {
+                            self.record_event(
+                                &map,
+                                n.ty.pointee.as_deref().map(|t| t.spelling.as_str()),
+                            );
+                        }
+                    }
+                }
+                self.walk_all(&ops, Role::Read, fx)
+            }
+            CXCursor_MemberRefExpr => {
+                self.wrap_if_kernel_read(n, role, fx);
+                match ops.first() {
+                    Some(base) if strip(base).ty.is_pointer() => self.walk(base, Role::Read, fx),
+                    Some(base) => self.walk(base, Role::Place, fx),
+                    None => Ok(()),
+                }
+            }
+            CXCursor_ArraySubscriptExpr => {
+                self.wrap_if_kernel_read(n, role, fx);
+                if let Some(base) = ops.first() {
+                    let base_role = if strip(base).ty.is_array() {
+                        Role::Place
+                    } else {
+                        Role::Read
+                    };
+                    self.walk(base, base_role, fx)?;
+                }
+                self.walk_all(ops.get(1..).unwrap_or(&[]), Role::Read, fx)
+            }
+            CXCursor_UnaryOperator => {
+                let op = self.unary_op(n).to_string();
+                if op == "*" {
+                    self.wrap_if_kernel_read(n, role, fx);
+                }
+                let inner = if matches!(op.as_str(), "&" | "++" | "--") {
+                    Role::Place
+                } else {
+                    Role::Read
+                };
+                self.walk_all(&ops, inner, fx)
+            }
+            CXCursor_BinaryOperator | CXCursor_CompoundAssignOperator => {
+                let assigns = n.kind == CXCursor_CompoundAssignOperator || self.binary_op(n) == "=";
+                if let [lhs, rhs] = ops.as_slice() {
+                    self.walk(lhs, if assigns { Role::Place } else { Role::Read }, fx)?;
+                    self.walk(rhs, Role::Read, fx)
+                } else {
+                    self.walk_all(&ops, Role::Read, fx)
+                }
+            }
+            CXCursor_UnexposedExpr | CXCursor_ParenExpr => self.walk_all(&ops, role, fx),
+            _ => {
+                for c in &n.children {
+                    self.walk(c, Role::Read, fx)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn walk_all(&mut self, nodes: &[&Node], role: Role, fx: &FnCtx) -> Result<()> {
+        for n in nodes {
+            self.walk(n, role, fx)?;
+        }
+        Ok(())
+    }
+
+    /// `counts.increment(...)`: (map name, method, callee node).
+    fn map_call<'n>(&self, call: &'n Node) -> Option<(String, String, &'n Node)> {
+        if call.kind != CXCursor_CallExpr {
+            return None;
+        }
+        let callee = strip(expr_children(call).first()?);
+        if callee.kind != CXCursor_MemberRefExpr {
+            return None;
+        }
+        let base = strip(expr_children(callee).first()?);
+        if base.kind != CXCursor_DeclRefExpr {
+            return None;
+        }
+        let map = self.maps.get(&base.referenced)?;
+        Some((map.clone(), callee.name.clone(), callee))
+    }
+
+    fn method_call(
+        &mut self,
+        call: &Node,
+        map: &str,
+        method: &str,
+        callee: &Node,
+        args: &[&Node],
+    ) -> Result<()> {
+        if !METHODS.contains(&method) {
+            return Err(self.error_at(
+                call.start,
+                &format!("{map}.{method}() is not a map method rbcc knows"),
+            ));
+        }
+        if !callee.in_main {
+            return Err(self.error_at(
+                call.start,
+                &format!("{map}.{method}() inside a macro cannot be rewritten"),
+            ));
+        }
+        let Some(lparen) = self
+            .token_at_or_after(callee.end)
+            .filter(|t| t.text == "(")
+            .map(|t| t.end)
+        else {
+            return Err(self.error_at(call.start, "expected '(' after the map method"));
+        };
+        let sep = if args.is_empty() { "" } else { ", " };
+        self.replace(
+            callee.start,
+            lparen,
+            format!("__rbcc_m_{method}(&{map}{sep}"),
+        );
+        let data = match method {
+            "perf_submit" => args.get(1),
+            "ringbuf_output" => args.first(),
+            _ => None,
+        };
+        if let Some(data) = data {
+            let ty = strip_casts(data)
+                .ty
+                .pointee
+                .as_deref()
+                .map(|t| t.spelling.clone());
+            self.record_event(map, ty.as_deref());
+        }
+        Ok(())
+    }
+
+    fn record_event(&mut self, map: &str, ty: Option<&str>) {
+        if let Some(ty) = ty {
+            let named = !ty.contains('(') && ty != "void" && !ty.is_empty();
+            if named {
+                self.events
+                    .push((map.to_string(), ty.trim_start_matches("const ").to_string()));
+            }
+        }
+    }
+
+    fn unary_op(&self, n: &Node) -> &str {
+        if !n.in_main {
+            return "";
+        }
+        let Some(t) = self.token_at_or_after(n.start) else {
+            return "";
+        };
+        if matches!(
+            t.text.as_str(),
+            "*" | "&" | "++" | "--" | "-" | "+" | "!" | "~"
+        ) {
+            return t.text.as_str();
+        }
+        // Postfix: the operator is the last token.
+        let i = self.tokens.partition_point(|t| t.end <= n.end);
+        i.checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .map(|t| t.text.as_str())
+            .unwrap_or("")
+    }
+
+    fn binary_op(&self, n: &Node) -> &str {
+        let ops = expr_children(n);
+        let (Some(lhs), true) = (ops.first(), n.in_main) else {
+            return "";
+        };
+        if !lhs.in_main {
+            return "";
+        }
+        self.token_at_or_after(lhs.end)
+            .map(|t| t.text.as_str())
+            .unwrap_or("")
+    }
+}
+
+struct FnCtx {
+    /// Declarations (variables, parameters) that hold kernel pointers.
+    ext: HashSet<u32>,
+    /// The context parameter.
+    ctx: u32,
+    raw_tp: bool,
+    #[allow(dead_code)]
+    analyse_params: bool,
+}
+
+fn is_expr(kind: CXCursorKind) -> bool {
+    (100..200).contains(&kind)
+}
+
+fn expr_children(n: &Node) -> Vec<&Node> {
+    n.children.iter().filter(|c| is_expr(c.kind)).collect()
+}
+
+/// Look through implicit conversions and parentheses.
+fn strip(n: &Node) -> &Node {
+    let mut n = n;
+    while matches!(n.kind, CXCursor_UnexposedExpr | CXCursor_ParenExpr) {
+        let ops = expr_children(n);
+        if ops.len() != 1 {
+            break;
+        }
+        n = ops[0];
+    }
+    n
+}
+
+/// Look through explicit casts too.
+fn strip_casts(n: &Node) -> &Node {
+    let mut n = strip(n);
+    while n.kind == CXCursor_CStyleCastExpr {
+        match expr_children(n).last() {
+            Some(inner) => n = strip(inner),
+            None => break,
+        }
+    }
+    n
+}
+
+/// The ELF section that gives a function its program type.
+pub fn section_for(name: &str, ctx_type: &str) -> String {
+    if let Some(f) = name.strip_prefix("kprobe__") {
+        return format!("kprobe/{f}");
+    }
+    if let Some(f) = name.strip_prefix("kretprobe__") {
+        return format!("kretprobe/{f}");
+    }
+    if let Some(rest) = name.strip_prefix("tracepoint__") {
+        if let Some((cat, ev)) = rest.split_once("__") {
+            return format!("tracepoint/{cat}/{ev}");
+        }
+    }
+    if let Some(tp) = name.strip_prefix("raw_tracepoint__") {
+        return format!("raw_tp/{tp}");
+    }
+    let ctx = ctx_type.trim_start_matches("const ").trim();
+    match ctx {
+        "struct bpf_perf_event_data" => "perf_event",
+        "struct bpf_raw_tracepoint_args" => "raw_tp",
+        "struct __sk_buff" => "socket",
+        "struct xdp_md" => "xdp",
+        t if t.starts_with("struct tracepoint__") => "tracepoint",
+        _ => "kprobe",
+    }
+    .to_string()
+}
+
+/// The libbpf map definition (an anonymous struct type) for a bcc map kind.
+pub fn map_definition(kind: &str, key: &str, leaf: &str, size: i64, flags: i64) -> Option<String> {
+    let typed = |t: &str| {
+        let mut s = format!(
+            "struct {{ __uint(type, {t}); __uint(max_entries, {size}); __type(key, {key}); __type(value, {leaf});"
+        );
+        if flags > 0 {
+            let _ = write!(s, " __uint(map_flags, {flags});");
+        }
+        s.push_str(" }");
+        s
+    };
+    Some(match kind {
+        "hash" => typed("BPF_MAP_TYPE_HASH"),
+        "array" | "histogram" => typed("BPF_MAP_TYPE_ARRAY"),
+        "percpu_hash" => typed("BPF_MAP_TYPE_PERCPU_HASH"),
+        "percpu_array" => typed("BPF_MAP_TYPE_PERCPU_ARRAY"),
+        "lru_hash" => typed("BPF_MAP_TYPE_LRU_HASH"),
+        "lru_percpu_hash" => typed("BPF_MAP_TYPE_LRU_PERCPU_HASH"),
+        "perf_output" => {
+            "struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, sizeof(int)); __uint(value_size, sizeof(__u32)); }".to_string()
+        }
+        "ringbuf" => format!("struct {{ __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, {} * 4096); }}", size.max(1)),
+        "stacktrace" => format!(
+            "struct {{ __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, {size}); __uint(key_size, sizeof(__u32)); __uint(value_size, PERF_MAX_STACK_DEPTH * sizeof(__u64)); }}"
+        ),
+        _ => return None,
+    })
+}
+
+/// Apply edits to `source`: sorted by position, insertions at one offset kept in the order made.
+fn apply(source: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|e| e.start);
+    let mut out = String::with_capacity(source.len() + 64 * edits.len());
+    let mut at = 0;
+    for e in edits {
+        if e.start < at {
+            continue; // overlaps an earlier replacement: the earlier one wins
+        }
+        out.push_str(&source[at..e.start]);
+        out.push_str(&e.text);
+        at = e.end;
+    }
+    out.push_str(&source[at..]);
+    out
+}

@@ -1,0 +1,173 @@
+//! Rewriter tests: each bcc construct, parsed by the real libclang against this kernel's BTF, and
+//! the C the rewriter emits for it. They need libclang and /sys/kernel/btf/vmlinux; without them
+//! they say so and return.
+
+use super::rewrite_only;
+
+fn available() -> bool {
+    let ok =
+        std::path::Path::new(crate::kernel::btf::VMLINUX_BTF).exists() && clang_sys::load().is_ok();
+    if !ok {
+        eprintln!("skipped: needs libclang and the kernel's BTF");
+    }
+    ok
+}
+
+fn rewrite(text: &str) -> String {
+    if std::env::var_os("RBCC_CACHE_DIR").is_none() && unsafe { libc::geteuid() } != 0 {
+        // SAFETY (set_var): tests set the same value from every thread.
+        std::env::set_var(
+            "RBCC_CACHE_DIR",
+            std::env::temp_dir().join("rbcc-test-cache"),
+        );
+    }
+    match rewrite_only(text, &[], "test.c") {
+        Ok(r) => r.text,
+        Err(e) => panic!("rewrite failed: {e}"),
+    }
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn map_declarations_become_btf_maps() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "struct key_t { u32 pid; char comm[16]; };\nBPF_HASH(counts, struct key_t, u64, 512);\nBPF_ARRAY(arr, u32);\n\
+         BPF_HISTOGRAM(dist);\nBPF_PERCPU_ARRAY(pc);\nBPF_LRU_HASH(lru, u32);\nBPF_PERF_OUTPUT(events);\n\
+         BPF_RINGBUF_OUTPUT(rb, 8);\nBPF_STACK_TRACE(stacks, 1024);\nBPF_TABLE(\"percpu_hash\", u32, u32, t, 16);\n",
+    ));
+    for want in [
+        "struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 512); __type(key, struct key_t); __type(value, u64); } counts SEC(\".maps\");",
+        "__uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 10240); __type(key, int); __type(value, u32); } arr SEC",
+        "__uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 64); __type(key, int); __type(value, __u64); } dist SEC",
+        "BPF_MAP_TYPE_PERCPU_ARRAY",
+        "__uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 10240); __type(key, u32); __type(value, __u64); } lru",
+        "BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, sizeof(int)); __uint(value_size, sizeof(__u32)); } events",
+        "BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 8 * 4096); } rb",
+        "BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 1024);",
+        "__uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 16); __type(key, u32); __type(value, u32); } t SEC",
+        "char _license[] SEC(\"license\") = \"GPL\";",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn map_methods_become_helper_calls() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "BPF_HASH(h, u32, u64);\nBPF_PERF_OUTPUT(events);\nstruct data_t { u32 pid; };\n\
+         int f(struct pt_regs *ctx) {\n u32 k = 1; u64 zero = 0, *v;\n v = h.lookup(&k);\n h.update(&k, &zero);\n\
+         h.insert(&k, &zero);\n h.delete(&k);\n h.increment(k);\n h.increment(k, 5);\n h.atomic_increment(k);\n\
+         v = h.lookup_or_try_init(&k, &zero);\n struct data_t d = {};\n events.perf_submit(ctx, &d, sizeof(d));\n return 0;\n}\n",
+    );
+    for want in [
+        "v = __rbcc_m_lookup(&h, &k);",
+        "__rbcc_m_update(&h, &k, &zero);",
+        "__rbcc_m_insert(&h, &k, &zero);",
+        "__rbcc_m_delete(&h, &k);",
+        "__rbcc_m_increment(&h, k);",
+        "__rbcc_m_increment(&h, k, 5);",
+        "__rbcc_m_atomic_increment(&h, k);",
+        "__rbcc_m_lookup_or_try_init(&h, &k, &zero);",
+        "__rbcc_m_perf_submit(&events, ctx, &d, sizeof(d));",
+        "SEC(\"kprobe\") int f(struct pt_regs *ctx)",
+        "void __rbcc_event__events(struct data_t *__rbcc_p) {}",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // Lines stay where the user wrote them.
+    assert_eq!(
+        out.lines().position(|l| l.contains("__rbcc_m_delete")),
+        Some(8)
+    );
+}
+
+#[test]
+fn kprobe_arguments_come_from_registers() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "int kprobe__tcp_v4_connect(struct pt_regs *ctx, struct sock *sk, int len)\n{\n u16 d = sk->__sk_common.skc_dport;\n return d + len;\n}\n\
+         int kretprobe__tcp_v4_connect(struct pt_regs *ctx) { return PT_REGS_RC(ctx); }\n\
+         int syscall__execve(struct pt_regs *ctx, const char *filename) { return 0; }\n",
+    );
+    for want in [
+        "SEC(\"kprobe/tcp_v4_connect\") int kprobe__tcp_v4_connect(struct pt_regs *ctx)\n{ struct sock *sk = (typeof(sk))(PT_REGS_PARM1(ctx)); int len = (typeof(len))(PT_REGS_PARM2(ctx));",
+        "u16 d = __rbcc_kread(sk->__sk_common.skc_dport);",
+        "SEC(\"kretprobe/tcp_v4_connect\") int kretprobe__tcp_v4_connect(struct pt_regs *ctx)",
+        "struct pt_regs *__rbcc_regs = (struct pt_regs *)PT_REGS_PARM1(ctx); const char *filename = (typeof(filename))(PT_REGS_PARM1_CORE_SYSCALL(__rbcc_regs));",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn kernel_pointer_chains_become_probe_reads() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "RAW_TRACEPOINT_PROBE(sched_switch) {\n struct task_struct *prev = (struct task_struct *)ctx->args[1];\n\
+         u32 pid = prev->pid;\n char c[16]; bpf_probe_read_kernel(&c, sizeof(c), prev->comm);\n return pid;\n}\n\
+         TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {\n struct task_struct *t = (struct task_struct *)bpf_get_current_task();\n\
+         u32 ppid = t->real_parent->tgid;\n u64 *p = &t->real_parent->utime;\n u32 nr = args->__syscall_nr;\n return ppid + nr + (p != 0);\n}\n",
+    );
+    for want in [
+        "u32 pid = __rbcc_kread(prev->pid);",
+        // An array member is only an address: no read.
+        "bpf_probe_read_kernel(&c, sizeof(c), prev->comm);",
+        "u32 ppid = __rbcc_kread(__rbcc_kread(t->real_parent)->tgid);",
+        // Taking an address reads only the pointer on the way.
+        "u64 *p = &__rbcc_kread(t->real_parent)->utime;",
+        // The tracepoint's own context is read directly.
+        "u32 nr = args->__syscall_nr;",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn stack_and_ring_buffer_methods() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "struct ev { u32 pid; };\nBPF_STACK_TRACE(stacks, 128);\nBPF_RINGBUF_OUTPUT(rb, 4);\n\
+         TRACEPOINT_PROBE(sched, sched_switch) {\n int id = stacks.get_stackid(args, 0);\n\
+         struct ev *e = rb.ringbuf_reserve(sizeof(*e));\n if (!e) return 0;\n e->pid = id;\n rb.ringbuf_submit(e, 0);\n return 0;\n}\n",
+    );
+    for want in [
+        "int id = __rbcc_m_get_stackid(&stacks, args, 0);",
+        "struct ev *e = __rbcc_m_ringbuf_reserve(&rb, sizeof(*e));",
+        "__rbcc_m_ringbuf_submit(&rb, e, 0);",
+        "e->pid = id;",
+        "void __rbcc_event__rb(struct ev *__rbcc_p) {}",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn parse_errors_name_the_users_line() {
+    if !available() {
+        return;
+    }
+    let err = rewrite_only(
+        "int x;\n\nint f(void *ctx) { return nope; }\n",
+        &[],
+        "prog.c",
+    )
+    .expect_err("an error");
+    let msg = err.to_string();
+    assert!(msg.contains("prog.c:3:"), "{msg}");
+    assert!(msg.contains("nope"), "{msg}");
+}

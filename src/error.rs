@@ -1,0 +1,110 @@
+//! The one error type of the core, and its mapping onto `rbcc.errors`.
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// clang or the rewriter rejected the program; the text holds diagnostics at the user's lines.
+    #[error("{0}")]
+    Compile(String),
+    /// The verifier rejected a program; the text ends with the verifier log.
+    #[error("{0}")]
+    Verifier(String),
+    #[error("{0}")]
+    Attach(String),
+    /// The running kernel lacks something (kprobes, fentry, ...); the text names it and an alternative.
+    #[error("{0}")]
+    KernelFeature(String),
+    #[error("{0}")]
+    Permission(String),
+    /// Something rbcc itself needs is missing or broken (libclang, clang, the cache directory).
+    #[error("{0}")]
+    Setup(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Libbpf {
+        context: String,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("{0}")]
+    Lookup(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn libbpf(context: impl Into<String>, source: libbpf_rs::Error) -> Self {
+        Error::Libbpf {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The name of the class in `rbcc.errors` that carries this error.
+    fn class_name(&self) -> &'static str {
+        match self {
+            Error::Compile(_) => "CompileError",
+            Error::Verifier(_) => "VerifierError",
+            Error::Attach(_) => "AttachError",
+            Error::KernelFeature(_) => "KernelFeatureError",
+            Error::Permission(_) => "PermissionError",
+            Error::Io { source, .. } if is_eperm(source.raw_os_error()) => "PermissionError",
+            Error::Libbpf { source, .. } if is_eperm(libbpf_errno(source)) => "PermissionError",
+            Error::Lookup(_) => "KeyError",
+            _ => "BPFError",
+        }
+    }
+}
+
+fn is_eperm(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+/// The errno behind a libbpf-rs error, when it carries one.
+pub fn libbpf_errno(e: &libbpf_rs::Error) -> Option<i32> {
+    let kind = e.kind();
+    match kind {
+        libbpf_rs::ErrorKind::PermissionDenied => Some(libc::EPERM),
+        libbpf_rs::ErrorKind::NotFound => Some(libc::ENOENT),
+        libbpf_rs::ErrorKind::InvalidInput => Some(libc::EINVAL),
+        libbpf_rs::ErrorKind::Unsupported => Some(libc::EOPNOTSUPP),
+        _ => None,
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let name = err.class_name();
+        let mut msg = err.to_string();
+        if name == "PermissionError" && !msg.contains("CAP_") {
+            msg.push_str(" (BPF needs root, or CAP_BPF with CAP_PERFMON for tracing and CAP_SYS_ADMIN for some maps)");
+        }
+        Python::attach(|py| {
+            if name == "KeyError" {
+                return pyo3::exceptions::PyKeyError::new_err(msg);
+            }
+            let class = py
+                .import("rbcc.errors")
+                .and_then(|m| m.getattr(name))
+                .and_then(|c| c.call1((msg.clone(),)));
+            match class {
+                Ok(instance) => PyErr::from_value(instance),
+                Err(_) => PyRuntimeError::new_err(msg),
+            }
+        })
+    }
+}

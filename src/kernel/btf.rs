@@ -1,0 +1,144 @@
+//! The kernel's BTF: its identity (a hash, keying every cache) and `vmlinux.h` dumped from it.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// sha256 of the kernel's BTF, computed once per process.
+pub fn btf_hash() -> Result<&'static str> {
+    static HASH: OnceLock<String> = OnceLock::new();
+    if let Some(h) = HASH.get() {
+        return Ok(h);
+    }
+    let bytes = fs::read(VMLINUX_BTF).map_err(|e| {
+        Error::KernelFeature(format!(
+            "cannot read the kernel's BTF at {VMLINUX_BTF} ({e}); rbcc needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+        ))
+    })?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    Ok(HASH.get_or_init(|| digest[..16].to_string()))
+}
+
+extern "C" {
+    fn vfprintf(
+        stream: *mut libc::FILE,
+        format: *const c_char,
+        ap: *mut libbpf_sys::__va_list_tag,
+    ) -> c_int;
+}
+
+/// libbpf's btf_dump prints through a printf-style callback; forward it to the FILE in `ctx`.
+unsafe extern "C" fn print_to_file(
+    ctx: *mut c_void,
+    fmt: *const c_char,
+    args: *mut libbpf_sys::__va_list_tag,
+) {
+    // SAFETY: ctx is the FILE* opened in `dump_vmlinux_h`, alive for the whole dump; fmt and args come
+    // straight from libbpf's own vprintf-style call.
+    unsafe {
+        vfprintf(ctx as *mut libc::FILE, fmt, args);
+    }
+}
+
+const HEADER_PROLOGUE: &str = "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n\
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#endif\n\n";
+const HEADER_EPILOGUE: &str =
+    "\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n#endif\n";
+
+/// Write the kernel's types as C to `out` (a `vmlinux.h`), the way `bpftool btf dump format c` does.
+pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
+    let tmp = out.with_extension("tmp");
+    fs::write(&tmp, HEADER_PROLOGUE)
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    let path = CString::new(tmp.as_os_str().as_encoded_bytes()).expect("paths have no NUL");
+    // SAFETY: all pointers passed to libbpf are checked for NULL before use, the btf and dump objects are
+    // freed on every path, and the FILE is closed after libbpf has stopped printing into it.
+    unsafe {
+        let btf = libbpf_sys::btf__load_vmlinux_btf();
+        if btf.is_null() {
+            return Err(Error::KernelFeature(format!(
+                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
+            )));
+        }
+        let file = libc::fopen(path.as_ptr(), c"a".as_ptr());
+        if file.is_null() {
+            libbpf_sys::btf__free(btf);
+            return Err(Error::io(
+                format!("opening {}", tmp.display()),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let dump = libbpf_sys::btf_dump__new(
+            btf,
+            Some(print_to_file),
+            file as *mut c_void,
+            std::ptr::null(),
+        );
+        let mut status = 0;
+        if dump.is_null() {
+            status = -1;
+        } else {
+            let count = libbpf_sys::btf__type_cnt(btf);
+            for id in 1..count {
+                let rc = libbpf_sys::btf_dump__dump_type(dump, id);
+                if rc < 0 {
+                    status = rc;
+                    break;
+                }
+            }
+            libbpf_sys::btf_dump__free(dump);
+        }
+        libc::fclose(file);
+        libbpf_sys::btf__free(btf);
+        if status != 0 {
+            return Err(Error::Setup(format!(
+                "libbpf's btf_dump failed ({status}) writing vmlinux.h"
+            )));
+        }
+    }
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(format!("opening {}", tmp.display()), e))?;
+    std::io::Write::write_all(&mut f, HEADER_EPILOGUE.as_bytes())
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    fs::rename(&tmp, out).map_err(|e| Error::io(format!("renaming to {}", out.display()), e))?;
+    Ok(())
+}
+
+/// The cached `vmlinux.h` for this kernel, dumped on first use.
+pub fn vmlinux_h(kernel_dir: &Path) -> Result<PathBuf> {
+    let path = kernel_dir.join("vmlinux.h");
+    if !path.exists() {
+        dump_vmlinux_h(&path)?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vmlinux_h_has_task_struct() {
+        if !Path::new(VMLINUX_BTF).exists() {
+            eprintln!("skipped: no kernel BTF at {VMLINUX_BTF}");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("rbcc-btf-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = vmlinux_h(&dir).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("struct task_struct {"));
+        assert!(text.ends_with(HEADER_EPILOGUE));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,34 @@
+//! rbcc's core: bcc-dialect BPF C compiled against the kernel's BTF, loaded with libbpf, driven from
+//! Python. This file only declares the Python module; each stage of the pipeline has its own module.
+
+pub mod attach;
+pub mod compile;
+pub mod error;
+pub mod events;
+pub mod kernel;
+pub mod load;
+pub mod maps;
+pub mod symbolize;
+pub mod types;
+
+mod py;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<py::Compiled>()?;
+    m.add_class::<load::Object>()?;
+    m.add_class::<attach::Link>()?;
+    m.add_class::<maps::Map>()?;
+    m.add_class::<events::PerfBuffer>()?;
+    m.add_class::<events::RingBuffer>()?;
+    m.add_function(wrap_pyfunction!(py::compile, m)?)?;
+    m.add_function(wrap_pyfunction!(py::tracefs, m)?)?;
+    m.add_function(wrap_pyfunction!(py::has_kprobes, m)?)?;
+    m.add_function(wrap_pyfunction!(maps::num_possible_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(symbolize::ksym, m)?)?;
+    m.add_function(wrap_pyfunction!(symbolize::usym, m)?)?;
+    m.add_function(wrap_pyfunction!(symbolize::ksymname, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Loading: a compiled object into the kernel with libbpf-rs, its verifier log kept for errors.
+//! The loaded object is the `Object` handle Python holds; attach.rs attaches its programs.
+
+use std::sync::{Mutex, Once};
+
+use pyo3::prelude::*;
+
+use crate::attach::{self, Link};
+use crate::error::{Error, Result};
+use crate::maps::Map;
+use crate::types::Btf;
+use libbpf_rs::{AsRawLibbpf, MapCore};
+
+static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
+static INSTALL_PRINT: Once = Once::new();
+
+fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
+    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(buf) = log.as_mut() {
+        buf.push_str(&msg);
+    } else if level == libbpf_rs::PrintLevel::Warn && std::env::var_os("RBCC_DEBUG").is_some() {
+        eprint!("libbpf: {msg}");
+    }
+}
+
+/// Run `f` while collecting what libbpf prints; return its result and the text.
+pub fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    INSTALL_PRINT.call_once(|| {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
+    });
+    *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
+    let out = f();
+    let text = LIBBPF_LOG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    (out, text)
+}
+
+/// The verifier's part of libbpf's output, if the failure was a verifier rejection.
+fn verifier_log(libbpf_output: &str) -> Option<String> {
+    let begin = libbpf_output.find("-- BEGIN PROG LOAD LOG --")?;
+    let end = libbpf_output[begin..]
+        .find("-- END PROG LOAD LOG --")
+        .map(|e| begin + e)
+        .unwrap_or(libbpf_output.len());
+    let body = &libbpf_output[begin + "-- BEGIN PROG LOAD LOG --".len()..end];
+    // Name the program too: libbpf's line before the log says which one failed.
+    let prog = libbpf_output[..begin]
+        .lines()
+        .rev()
+        .find(|l| l.contains("prog '"))
+        .unwrap_or("")
+        .trim();
+    Some(format!("{prog}\n{}", body.trim_matches('\n')))
+}
+
+fn warnings_and_errors(libbpf_output: &str) -> String {
+    libbpf_output
+        .lines()
+        .filter(|l| {
+            l.starts_with("libbpf:")
+                && (l.contains("failed") || l.contains("error") || l.contains("invalid"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
+#[pyclass(unsendable, module = "rbcc._core")]
+pub struct Object {
+    obj: libbpf_rs::Object,
+}
+
+impl Object {
+    pub fn load(elf: &[u8], name: &str) -> Result<Object> {
+        let (res, log) = with_libbpf_log(
+            || -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
+                let mut builder = libbpf_rs::ObjectBuilder::default();
+                builder.name(name)?;
+                let open = builder.open_memory(elf)?;
+                open.load()
+            },
+        );
+        res.map_err(|e| {
+            if let Some(vlog) = verifier_log(&log) {
+                Error::Verifier(format!(
+                    "the BPF verifier rejected the program: {e}\n{vlog}"
+                ))
+            } else {
+                let detail = warnings_and_errors(&log);
+                Error::libbpf(
+                    format!(
+                        "loading the BPF object failed{}{detail}",
+                        if detail.is_empty() { "" } else { ":\n" }
+                    ),
+                    e,
+                )
+            }
+        })
+        .map(|obj| Object { obj })
+    }
+
+    pub fn program(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>> {
+        self.obj
+            .progs_mut()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))
+    }
+
+    fn btf(&self) -> Option<Btf> {
+        // SAFETY: the object owns its BTF for as long as self lives; the Btf view does not outlive self.
+        unsafe {
+            Btf::from_raw(libbpf_sys::bpf_object__btf(
+                self.obj.as_libbpf_object().as_ptr(),
+            ))
+        }
+    }
+}
+
+#[pymethods]
+impl Object {
+    #[new]
+    fn py_new(obj: &[u8], name: &str) -> PyResult<Self> {
+        Ok(Object::load(obj, name)?)
+    }
+
+    /// (function name, ELF section) of every program.
+    fn programs(&self) -> Vec<(String, String)> {
+        self.obj
+            .progs()
+            .map(|p| {
+                (
+                    p.name().to_string_lossy().into_owned(),
+                    p.section().to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The user's maps (libbpf's internal .rodata/.bss/.data maps left out).
+    fn map_names(&self) -> Vec<String> {
+        self.obj
+            .maps()
+            .map(|m| m.name().to_string_lossy().into_owned())
+            .filter(|n| !n.contains('.'))
+            .collect()
+    }
+
+    fn map(&self, name: &str) -> PyResult<Map> {
+        let m = self
+            .obj
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| Error::Lookup(format!("no map named '{name}' in this program")))?;
+        let btf = self.btf();
+        Ok(Map::from_loaded(&m, btf.as_ref())?)
+    }
+
+    /// The type of the records the program sends through perf/ring buffer `map_name`.
+    fn event_type<'py>(
+        &self,
+        py: Python<'py>,
+        map_name: &str,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+        let Some(btf) = self.btf() else {
+            return Ok(None);
+        };
+        let Some(func) = btf.find_func(&format!("__rbcc_event__{map_name}")) else {
+            return Ok(None);
+        };
+        match btf.first_param_pointee(func) {
+            Some(id) => Ok(Some(btf.describe(id).to_py(py)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn prog_fd(&self, prog: &str) -> PyResult<i32> {
+        use std::os::fd::{AsFd, AsRawFd};
+        Ok(self.program(prog)?.as_fd().as_raw_fd())
+    }
+
+    fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
+        Ok(attach::kprobe(&self.program(prog)?, func, retprobe)?)
+    }
+
+    fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
+        Ok(attach::tracepoint(&self.program(prog)?, category, name)?)
+    }
+
+    fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
+        Ok(attach::raw_tracepoint(&self.program(prog)?, name)?)
+    }
+
+    #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]
+    fn attach_uprobe(
+        &self,
+        prog: &str,
+        retprobe: bool,
+        pid: i32,
+        path: &str,
+        offset: usize,
+        func_name: Option<&str>,
+    ) -> PyResult<Link> {
+        Ok(attach::uprobe(
+            &self.program(prog)?,
+            retprobe,
+            pid,
+            path,
+            offset,
+            func_name,
+        )?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attach_perf_event(
+        &self,
+        prog: &str,
+        ev_type: u32,
+        ev_config: u64,
+        sample_period: u64,
+        sample_freq: u64,
+        pid: i32,
+        cpu: i32,
+    ) -> PyResult<Link> {
+        Ok(attach::perf_event(
+            &self.program(prog)?,
+            ev_type,
+            ev_config,
+            sample_period,
+            sample_freq,
+            pid,
+            cpu,
+        )?)
+    }
+}

@@ -1,0 +1,141 @@
+"""Test doubles for rbcc's table layer: an in-memory _core.Map, a BPF owner and a core module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+HASH, ARRAY, PERF, PERCPU_HASH, PERCPU_ARRAY, STACK, RINGBUF = 1, 2, 4, 5, 6, 7, 27
+ARRAY_LIKE = {ARRAY, PERCPU_ARRAY, PERF}
+NCPU = 4
+
+
+def int_desc(name: str, size: int, signed: bool = False) -> dict[str, Any]:
+    return {"kind": "int", "name": name, "size": size, "signed": signed}
+
+
+S32 = int_desc("int", 4, True)
+U32 = int_desc("u32", 4)
+U64 = int_desc("u64", 8)
+CHAR = int_desc("char", 1, True)
+
+
+def member(name: str, desc: dict[str, Any], offset: int) -> dict[str, Any]:
+    return {"name": name, "offset": offset, "bits": 0, "bit_offset": offset * 8, "type": desc}
+
+
+# struct { u32 dev; u64 slot; } -- 4 bytes of padding after dev
+DEV_KEY = {"kind": "struct", "name": "dev_key", "size": 16, "members": [member("dev", U32, 0), member("slot", U64, 8)]}
+# struct { char comm[8]; u64 slot; }
+COMM_KEY = {
+    "kind": "struct",
+    "name": "comm_key",
+    "size": 16,
+    "members": [member("comm", {"kind": "array", "elem": CHAR, "len": 8}, 0), member("slot", U64, 8)],
+}
+EVENT = {
+    "kind": "struct",
+    "name": "event",
+    "size": 24,
+    "members": [
+        member("pid", U32, 0),
+        member("ts", U64, 8),
+        member("comm", {"kind": "array", "elem": CHAR, "len": 8}, 16),
+    ],
+}
+
+
+class FakeMap:
+    """The _core.Map interface over a dict, with the kernel's array and per-CPU semantics."""
+
+    def __init__(
+        self,
+        map_type: int,
+        key_size: int = 4,
+        value_size: int = 8,
+        max_entries: int = 64,
+        key_desc: dict[str, Any] | None = None,
+        value_desc: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = "fake"
+        self.map_type = map_type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.fd = 42
+        self._key_desc = key_desc
+        self._value_desc = value_desc
+        self.data: dict[bytes, Any] = {}
+
+    def key_type(self) -> dict[str, Any] | None:
+        return self._key_desc
+
+    def value_type(self) -> dict[str, Any] | None:
+        return self._value_desc
+
+    def _index(self, key: bytes) -> int | None:
+        if self.map_type not in ARRAY_LIKE:
+            return None
+        index = int.from_bytes(key, "little")
+        return index if index < self.max_entries else -1
+
+    def lookup(self, key: bytes) -> bytes | None:
+        assert len(key) == self.key_size
+        if self._index(key) == -1:
+            return None
+        default = bytes(self.value_size) if self._index(key) is not None else None
+        return self.data.get(key, default)
+
+    def lookup_percpu(self, key: bytes) -> list[bytes] | None:
+        if self._index(key) == -1:
+            return None
+        rounded = -(-self.value_size // 8) * 8  # the kernel's per-CPU stride
+        default = [bytes(rounded)] * NCPU if self._index(key) is not None else None
+        return self.data.get(key, default)
+
+    def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
+        assert len(key) == self.key_size and len(value) == self.value_size
+        self.data[key] = value
+
+    def update_percpu(self, key: bytes, values: list[bytes], flags: int = 0) -> None:
+        assert len(values) == NCPU and all(len(v) == self.value_size for v in values)
+        self.data[key] = [v.ljust(-(-self.value_size // 8) * 8, b"\0") for v in values]
+
+    def delete(self, key: bytes) -> bool:
+        if self._index(key) is not None:
+            return False  # arrays can't delete (EINVAL)
+        return self.data.pop(key, None) is not None
+
+    def keys(self) -> list[bytes]:
+        if self.map_type in ARRAY_LIKE:
+            return [i.to_bytes(self.key_size, "little") for i in range(self.max_entries)]
+        return list(self.data)
+
+
+class FakeBPF:
+    def __init__(self, event_desc: dict[str, Any] | None = EVENT) -> None:
+        self.event_desc = event_desc
+        self.perf_buffers: dict[str, Any] = {}
+        self.ring_buffers: dict[str, Any] = {}
+
+    def _event_type(self, name: str) -> dict[str, Any] | None:
+        return self.event_desc
+
+    def _register_perf_buffer(self, name: str, buffer: Any) -> None:
+        self.perf_buffers[name] = buffer
+
+    def _register_ring_buffer(self, name: str, map: Any, callback: Callable[[bytes], int]) -> None:
+        self.ring_buffers[name] = (map, callback)
+
+
+class FakePerfBuffer:
+    def __init__(self, map: Any, callback: Any, lost_callback: Any, page_cnt: int) -> None:
+        self.map, self.callback, self.lost_callback, self.page_cnt = map, callback, lost_callback, page_cnt
+
+
+class FakeCore:
+    PerfBuffer = FakePerfBuffer
+
+    @staticmethod
+    def num_possible_cpus() -> int:
+        return NCPU
