@@ -2,18 +2,11 @@
 //! so the core embeds the very headers that match the libbpf it links.
 use std::{env, fs, path::PathBuf};
 
-const LIBBPF_HEADERS: [&str; 6] = [
-    "bpf_helpers.h",
-    "bpf_helper_defs.h",
-    "bpf_tracing.h",
-    "bpf_core_read.h",
-    "bpf_endian.h",
-    "usdt.bpf.h",
-];
+const LIBBPF_HEADERS: [&str; 6] =
+    ["bpf_helpers.h", "bpf_helper_defs.h", "bpf_tracing.h", "bpf_core_read.h", "bpf_endian.h", "usdt.bpf.h"];
 
 fn main() {
-    let include =
-        PathBuf::from(env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports its include dir"));
+    let include = PathBuf::from(env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports its include dir"));
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bpf");
     fs::create_dir_all(&out).unwrap();
     for name in LIBBPF_HEADERS {

@@ -33,9 +33,7 @@ impl Link {
 
 fn attach_error(what: String, e: libbpf_rs::Error) -> Error {
     if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
-        return Error::Permission(format!(
-            "{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root)"
-        ));
+        return Error::Permission(format!("{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root)"));
     }
     Error::Attach(format!("{what}: {e}"))
 }
@@ -61,12 +59,9 @@ pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) 
             "tracepoint {category}:{name} does not exist on this kernel (see BPF.get_tracepoints())"
         )));
     }
-    prog.attach_tracepoint(
-        libbpf_rs::TracepointCategory::Custom(category.to_string()),
-        name,
-    )
-    .map(Link::from)
-    .map_err(|e| attach_error(format!("cannot attach to tracepoint {category}:{name}"), e))
+    prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.to_string()), name)
+        .map(Link::from)
+        .map_err(|e| attach_error(format!("cannot attach to tracepoint {category}:{name}"), e))
 }
 
 pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
@@ -88,11 +83,7 @@ pub fn uprobe(
         Some(f) => format!("{path}:{f}"),
         None => format!("{path}:0x{offset:x}"),
     };
-    let opts = libbpf_rs::UprobeOpts {
-        retprobe,
-        func_name: func_name.map(str::to_string),
-        ..Default::default()
-    };
+    let opts = libbpf_rs::UprobeOpts { retprobe, func_name: func_name.map(str::to_string), ..Default::default() };
     prog.attach_uprobe_with_opts(pid, path, offset, opts)
         .map(Link::from)
         .map_err(|e| attach_error(format!("cannot attach {kind} to {what}"), e))
@@ -119,35 +110,23 @@ pub fn perf_event(
         attr.__bindgen_anon_1.sample_period = sample_period;
     }
     // SAFETY: attr is a valid, fully initialised perf_event_attr; the kernel copies it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const _,
-            pid,
-            cpu,
-            -1i32,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    } as i32;
+    let fd =
+        unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const _, pid, cpu, -1i32, PERF_FLAG_FD_CLOEXEC) }
+            as i32;
     if fd < 0 {
         let err = std::io::Error::last_os_error();
         let what = format!("perf_event_open(type={ev_type}, config={ev_config}, cpu={cpu})");
         return Err(match err.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => Error::KernelFeature(format!(
-                "{what}: this event is not supported by this kernel or machine ({err})"
-            )),
-            Some(libc::EACCES) | Some(libc::EPERM) => {
-                Error::Permission(format!("{what}: {err} (needs CAP_PERFMON)"))
+            Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => {
+                Error::KernelFeature(format!("{what}: this event is not supported by this kernel or machine ({err})"))
             }
+            Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission(format!("{what}: {err} (needs CAP_PERFMON)")),
             _ => Error::Attach(format!("{what}: {err}")),
         });
     }
     prog.attach_perf_event(fd).map(Link::from).map_err(|e| {
         // SAFETY: fd was opened above and not handed to libbpf, which failed.
         unsafe { libc::close(fd) };
-        attach_error(
-            format!("cannot attach to perf event type={ev_type} config={ev_config}"),
-            e,
-        )
+        attach_error(format!("cannot attach to perf event type={ev_type} config={ev_config}"), e)
     })
 }

@@ -41,17 +41,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     pub fn libbpf(context: impl Into<String>, source: libbpf_rs::Error) -> Self {
-        Error::Libbpf {
-            context: context.into(),
-            source,
-        }
+        Error::Libbpf { context: context.into(), source }
     }
 
     /// The name of the class in `rbcc.errors` that carries this error.
@@ -97,10 +91,7 @@ impl From<Error> for PyErr {
             if name == "KeyError" {
                 return pyo3::exceptions::PyKeyError::new_err(msg);
             }
-            let class = py
-                .import("rbcc.errors")
-                .and_then(|m| m.getattr(name))
-                .and_then(|c| c.call1((msg.clone(),)));
+            let class = py.import("rbcc.errors").and_then(|m| m.getattr(name)).and_then(|c| c.call1((msg.clone(),)));
             match class {
                 Ok(instance) => PyErr::from_value(instance),
                 Err(_) => PyRuntimeError::new_err(msg),

@@ -27,8 +27,7 @@ enum Record {
 /// Wait on an epoll fd for up to `timeout_ms` (negative: forever), without the GIL, checking for
 /// signals between slices. Returns whether the fd became ready.
 fn wait_ready(py: Python<'_>, epoll_fd: i32, timeout_ms: i32) -> PyResult<bool> {
-    let deadline =
-        (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+    let deadline = (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
     loop {
         let slice = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
@@ -69,12 +68,7 @@ pub struct PerfBuffer {
 impl PerfBuffer {
     #[new]
     #[pyo3(signature = (map, callback, lost_callback=None, page_cnt=8))]
-    fn new(
-        map: &Map,
-        callback: Py<PyAny>,
-        lost_callback: Option<Py<PyAny>>,
-        page_cnt: usize,
-    ) -> PyResult<Self> {
+    fn new(map: &Map, callback: Py<PyAny>, lost_callback: Option<Py<PyAny>>, page_cnt: usize) -> PyResult<Self> {
         if !page_cnt.is_power_of_two() {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "page_cnt must be a power of two, not {page_cnt}"
@@ -84,23 +78,12 @@ impl PerfBuffer {
         let queue: Rc<RefCell<VecDeque<Record>>> = Rc::default();
         let (q1, q2) = (queue.clone(), queue.clone());
         let buffer = libbpf_rs::PerfBufferBuilder::new(&handle)
-            .sample_cb(move |cpu: i32, data: &[u8]| {
-                q1.borrow_mut()
-                    .push_back(Record::Sample(cpu, data.to_vec()))
-            })
-            .lost_cb(move |cpu: i32, count: u64| {
-                q2.borrow_mut().push_back(Record::Lost(cpu, count))
-            })
+            .sample_cb(move |cpu: i32, data: &[u8]| q1.borrow_mut().push_back(Record::Sample(cpu, data.to_vec())))
+            .lost_cb(move |cpu: i32, count: u64| q2.borrow_mut().push_back(Record::Lost(cpu, count)))
             .pages(page_cnt)
             .build()
             .map_err(|e| Error::libbpf("opening the perf buffer", e))?;
-        Ok(PerfBuffer {
-            buffer,
-            queue,
-            callback,
-            lost_callback,
-            _map: handle,
-        })
+        Ok(PerfBuffer { buffer, queue, callback, lost_callback, _map: handle })
     }
 
     /// Wait up to `timeout_ms` (negative: until something arrives) and deliver what arrived.
@@ -112,11 +95,14 @@ impl PerfBuffer {
         self.consume(py)
     }
 
+    /// The epoll fd that becomes readable when records arrive (to wait on several buffers at once).
+    fn fileno(&self) -> i32 {
+        self.buffer.epoll_fd()
+    }
+
     /// Deliver whatever is in the buffers now, without waiting.
     fn consume(&self, py: Python<'_>) -> PyResult<usize> {
-        self.buffer
-            .consume()
-            .map_err(|e| Error::libbpf("reading the perf buffer", e))?;
+        self.buffer.consume().map_err(|e| Error::libbpf("reading the perf buffer", e))?;
         let mut n = 0;
         loop {
             let next = self.queue.borrow_mut().pop_front();
@@ -150,12 +136,7 @@ pub struct RingBuffer {
 impl RingBuffer {
     #[new]
     fn new() -> Self {
-        RingBuffer {
-            buffer: None,
-            maps: Vec::new(),
-            callbacks: Vec::new(),
-            queue: Rc::default(),
-        }
+        RingBuffer { buffer: None, maps: Vec::new(), callbacks: Vec::new(), queue: Rc::default() }
     }
 
     /// Add a ring buffer map; records from it go to `callback(data: bytes)`.
@@ -174,11 +155,7 @@ impl RingBuffer {
                 })
                 .map_err(|e| Error::libbpf("adding a ring buffer", e))?;
         }
-        self.buffer = Some(
-            builder
-                .build()
-                .map_err(|e| Error::libbpf("opening the ring buffer", e))?,
-        );
+        self.buffer = Some(builder.build().map_err(|e| Error::libbpf("opening the ring buffer", e))?);
         Ok(())
     }
 
@@ -197,9 +174,7 @@ impl RingBuffer {
         let Some(buffer) = &self.buffer else {
             return Ok(0);
         };
-        buffer
-            .consume()
-            .map_err(|e| Error::libbpf("reading the ring buffer", e))?;
+        buffer.consume().map_err(|e| Error::libbpf("reading the ring buffer", e))?;
         let mut n = 0;
         loop {
             let next = self.queue.borrow_mut().pop_front();

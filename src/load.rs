@@ -9,7 +9,7 @@ use crate::attach::{self, Link};
 use crate::error::{Error, Result};
 use crate::maps::Map;
 use crate::types::Btf;
-use libbpf_rs::{AsRawLibbpf, MapCore};
+use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
 static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL_PRINT: Once = Once::new();
@@ -30,76 +30,110 @@ pub fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     });
     *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
     let out = f();
-    let text = LIBBPF_LOG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .unwrap_or_default();
+    let text = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
     (out, text)
 }
 
 /// The verifier's part of libbpf's output, if the failure was a verifier rejection.
 fn verifier_log(libbpf_output: &str) -> Option<String> {
     let begin = libbpf_output.find("-- BEGIN PROG LOAD LOG --")?;
-    let end = libbpf_output[begin..]
-        .find("-- END PROG LOAD LOG --")
-        .map(|e| begin + e)
-        .unwrap_or(libbpf_output.len());
+    let end = libbpf_output[begin..].find("-- END PROG LOAD LOG --").map(|e| begin + e).unwrap_or(libbpf_output.len());
     let body = &libbpf_output[begin + "-- BEGIN PROG LOAD LOG --".len()..end];
     // Name the program too: libbpf's line before the log says which one failed.
-    let prog = libbpf_output[..begin]
-        .lines()
-        .rev()
-        .find(|l| l.contains("prog '"))
-        .unwrap_or("")
-        .trim();
+    let prog = libbpf_output[..begin].lines().rev().find(|l| l.contains("prog '")).unwrap_or("").trim();
     Some(format!("{prog}\n{}", body.trim_matches('\n')))
 }
 
 fn warnings_and_errors(libbpf_output: &str) -> String {
     libbpf_output
         .lines()
-        .filter(|l| {
-            l.starts_with("libbpf:")
-                && (l.contains("failed") || l.contains("error") || l.contains("invalid"))
-        })
+        .filter(|l| l.starts_with("libbpf:") && (l.contains("failed") || l.contains("error") || l.contains("invalid")))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
+    if let Some(vlog) = verifier_log(log) {
+        Error::Verifier(format!("the BPF verifier rejected the program: {e}\n{vlog}"))
+    } else {
+        let detail = warnings_and_errors(log);
+        let sep = if detail.is_empty() { "" } else { ":\n" };
+        Error::libbpf(format!("loading the BPF object failed{sep}{detail}"), e)
+    }
 }
 
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
 #[pyclass(unsendable, module = "rbcc._core")]
 pub struct Object {
     obj: libbpf_rs::Object,
+    /// The ELF, kept to load a function again as another program type (see `with_program`).
+    elf: Vec<u8>,
+    /// Functions loaded again as another program type, sharing the first load's maps.
+    extra: std::cell::RefCell<Vec<libbpf_rs::Object>>,
 }
 
 impl Object {
     pub fn load(elf: &[u8], name: &str) -> Result<Object> {
-        let (res, log) = with_libbpf_log(
-            || -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
-                let mut builder = libbpf_rs::ObjectBuilder::default();
-                builder.name(name)?;
-                let open = builder.open_memory(elf)?;
-                open.load()
-            },
-        );
-        res.map_err(|e| {
-            if let Some(vlog) = verifier_log(&log) {
-                Error::Verifier(format!(
-                    "the BPF verifier rejected the program: {e}\n{vlog}"
-                ))
-            } else {
-                let detail = warnings_and_errors(&log);
-                Error::libbpf(
-                    format!(
-                        "loading the BPF object failed{}{detail}",
-                        if detail.is_empty() { "" } else { ":\n" }
-                    ),
-                    e,
-                )
+        let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
+            let mut builder = libbpf_rs::ObjectBuilder::default();
+            builder.name(name)?;
+            let open = builder.open_memory(elf)?;
+            open.load()
+        });
+        res.map_err(|e| load_error(e, &log)).map(|obj| Object { obj, elf: elf.to_vec(), extra: Default::default() })
+    }
+
+    /// Run `f` on function `name` loaded as program type `ty`.
+    ///
+    /// bcc loads a function as whatever type the attach call needs (`int hello(void *ctx)` can be a
+    /// kprobe or a tracepoint). libbpf fixes the type per load, so a function wanted as another type
+    /// is loaded once more from the same ELF, alone, with every map shared with the first load.
+    pub fn with_program<T>(
+        &self,
+        name: &str,
+        ty: ProgramType,
+        f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let prog = self.program(name)?;
+        if prog.prog_type() == ty {
+            return f(&prog);
+        }
+        let found = self.extra.borrow().iter().position(|o| o.progs().any(|p| p.name() == name && p.prog_type() == ty));
+        let index = match found {
+            Some(i) => i,
+            None => {
+                let obj = self.load_again(name, ty)?;
+                self.extra.borrow_mut().push(obj);
+                self.extra.borrow().len() - 1
             }
-        })
-        .map(|obj| Object { obj })
+        };
+        let extra = self.extra.borrow();
+        let prog = extra[index]
+            .progs_mut()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))?;
+        f(&prog)
+    }
+
+    fn load_again(&self, name: &str, ty: ProgramType) -> Result<libbpf_rs::Object> {
+        let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
+            let mut open = libbpf_rs::ObjectBuilder::default().open_memory(&self.elf)?;
+            for mut map in open.maps_mut() {
+                if let Some(loaded) = self.obj.maps().find(|m| m.name() == map.name()) {
+                    use std::os::fd::AsFd;
+                    map.reuse_fd(loaded.as_fd())?;
+                }
+            }
+            for mut prog in open.progs_mut() {
+                let wanted = prog.name() == name;
+                prog.set_autoload(wanted);
+                if wanted {
+                    prog.set_prog_type(ty);
+                }
+            }
+            open.load()
+        });
+        res.map_err(|e| load_error(e, &log))
     }
 
     pub fn program(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>> {
@@ -111,11 +145,7 @@ impl Object {
 
     fn btf(&self) -> Option<Btf> {
         // SAFETY: the object owns its BTF for as long as self lives; the Btf view does not outlive self.
-        unsafe {
-            Btf::from_raw(libbpf_sys::bpf_object__btf(
-                self.obj.as_libbpf_object().as_ptr(),
-            ))
-        }
+        unsafe { Btf::from_raw(libbpf_sys::bpf_object__btf(self.obj.as_libbpf_object().as_ptr())) }
     }
 }
 
@@ -130,22 +160,13 @@ impl Object {
     fn programs(&self) -> Vec<(String, String)> {
         self.obj
             .progs()
-            .map(|p| {
-                (
-                    p.name().to_string_lossy().into_owned(),
-                    p.section().to_string_lossy().into_owned(),
-                )
-            })
+            .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))
             .collect()
     }
 
     /// The user's maps (libbpf's internal .rodata/.bss/.data maps left out).
     fn map_names(&self) -> Vec<String> {
-        self.obj
-            .maps()
-            .map(|m| m.name().to_string_lossy().into_owned())
-            .filter(|n| !n.contains('.'))
-            .collect()
+        self.obj.maps().map(|m| m.name().to_string_lossy().into_owned()).filter(|n| !n.contains('.')).collect()
     }
 
     fn map(&self, name: &str) -> PyResult<Map> {
@@ -159,11 +180,7 @@ impl Object {
     }
 
     /// The type of the records the program sends through perf/ring buffer `map_name`.
-    fn event_type<'py>(
-        &self,
-        py: Python<'py>,
-        map_name: &str,
-    ) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+    fn event_type<'py>(&self, py: Python<'py>, map_name: &str) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
         let Some(btf) = self.btf() else {
             return Ok(None);
         };
@@ -182,15 +199,15 @@ impl Object {
     }
 
     fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
-        Ok(attach::kprobe(&self.program(prog)?, func, retprobe)?)
+        Ok(self.with_program(prog, ProgramType::Kprobe, |p| attach::kprobe(p, func, retprobe))?)
     }
 
     fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
-        Ok(attach::tracepoint(&self.program(prog)?, category, name)?)
+        Ok(self.with_program(prog, ProgramType::Tracepoint, |p| attach::tracepoint(p, category, name))?)
     }
 
     fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
-        Ok(attach::raw_tracepoint(&self.program(prog)?, name)?)
+        Ok(self.with_program(prog, ProgramType::RawTracepoint, |p| attach::raw_tracepoint(p, name))?)
     }
 
     #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]
@@ -203,14 +220,7 @@ impl Object {
         offset: usize,
         func_name: Option<&str>,
     ) -> PyResult<Link> {
-        Ok(attach::uprobe(
-            &self.program(prog)?,
-            retprobe,
-            pid,
-            path,
-            offset,
-            func_name,
-        )?)
+        Ok(attach::uprobe(&self.program(prog)?, retprobe, pid, path, offset, func_name)?)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -224,14 +234,6 @@ impl Object {
         pid: i32,
         cpu: i32,
     ) -> PyResult<Link> {
-        Ok(attach::perf_event(
-            &self.program(prog)?,
-            ev_type,
-            ev_config,
-            sample_period,
-            sample_freq,
-            pid,
-            cpu,
-        )?)
+        Ok(attach::perf_event(&self.program(prog)?, ev_type, ev_config, sample_period, sample_freq, pid, cpu)?)
     }
 }

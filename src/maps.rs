@@ -24,15 +24,10 @@ impl Map {
     pub fn from_loaded(m: &libbpf_rs::Map<'_>, btf: Option<&Btf>) -> Result<Map> {
         let raw = m.as_libbpf_object().as_ptr();
         // SAFETY: raw is a live bpf_map of a loaded object; these getters only read it.
-        let (key_id, value_id) = unsafe {
-            (
-                libbpf_sys::bpf_map__btf_key_type_id(raw),
-                libbpf_sys::bpf_map__btf_value_type_id(raw),
-            )
-        };
+        let (key_id, value_id) =
+            unsafe { (libbpf_sys::bpf_map__btf_key_type_id(raw), libbpf_sys::bpf_map__btf_value_type_id(raw)) };
         let describe = |id: u32| btf.filter(|_| id != 0).map(|b| b.describe(id));
-        let handle =
-            MapHandle::try_from(m).map_err(|e| Error::libbpf("duplicating a map fd", e))?;
+        let handle = MapHandle::try_from(m).map_err(|e| Error::libbpf("duplicating a map fd", e))?;
         Ok(Map {
             name: m.name().to_string_lossy().into_owned(),
             map_type: u32::from(m.map_type()),
@@ -87,41 +82,25 @@ impl Map {
     }
 
     fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self
-            .handle
-            .lookup(key, MapFlags::ANY)
-            .map_err(|e| self.err("lookup", e))?;
+        let v = self.handle.lookup(key, MapFlags::ANY).map_err(|e| self.err("lookup", e))?;
         Ok(v.map(|v| PyBytes::new(py, &v)))
     }
 
-    fn lookup_percpu<'py>(
-        &self,
-        py: Python<'py>,
-        key: &[u8],
-    ) -> PyResult<Option<Vec<Bound<'py, PyBytes>>>> {
-        let v = self
-            .handle
-            .lookup_percpu(key, MapFlags::ANY)
-            .map_err(|e| self.err("per-CPU lookup", e))?;
+    fn lookup_percpu<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Vec<Bound<'py, PyBytes>>>> {
+        let v = self.handle.lookup_percpu(key, MapFlags::ANY).map_err(|e| self.err("per-CPU lookup", e))?;
         Ok(v.map(|vals| vals.iter().map(|v| PyBytes::new(py, v)).collect()))
     }
 
     #[pyo3(signature = (key, value, flags=0))]
     fn update(&self, key: &[u8], value: &[u8], flags: u64) -> PyResult<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self
-            .handle
-            .update(key, value, flags)
-            .map_err(|e| self.err("update", e))?)
+        Ok(self.handle.update(key, value, flags).map_err(|e| self.err("update", e))?)
     }
 
     #[pyo3(signature = (key, values, flags=0))]
     fn update_percpu(&self, key: &[u8], values: Vec<Vec<u8>>, flags: u64) -> PyResult<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self
-            .handle
-            .update_percpu(key, &values, flags)
-            .map_err(|e| self.err("per-CPU update", e))?)
+        Ok(self.handle.update_percpu(key, &values, flags).map_err(|e| self.err("per-CPU update", e))?)
     }
 
     /// Delete `key`; false when it was not there.

@@ -25,18 +25,9 @@ impl Compiled {
 /// Rewrite and compile bcc-dialect C (or fetch it from the cache), with the GIL released.
 #[pyfunction]
 #[pyo3(signature = (text, cflags, filename))]
-pub fn compile(
-    py: Python<'_>,
-    text: String,
-    cflags: Vec<String>,
-    filename: String,
-) -> PyResult<Compiled> {
+pub fn compile(py: Python<'_>, text: String, cflags: Vec<String>, filename: String) -> PyResult<Compiled> {
     let out = py.detach(move || pipeline::compile(&text, &cflags, &filename))?;
-    Ok(Compiled {
-        object: out.object,
-        rewritten: out.rewritten,
-        cache_hit: out.cache_hit,
-    })
+    Ok(Compiled { object: out.object, rewritten: out.rewritten, cache_hit: out.cache_hit })
 }
 
 /// The tracefs mount point, mounting tracefs when it is missing.

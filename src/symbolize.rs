@@ -21,9 +21,7 @@ fn one(src: &Source<'_>, addr: u64) -> Option<(String, u64, String)> {
             Symbolized::Sym(sym) => Some((
                 sym.name.to_string(),
                 sym.offset as u64,
-                sym.module
-                    .map(|m| m.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                sym.module.map(|m| m.to_string_lossy().into_owned()).unwrap_or_default(),
             )),
             Symbolized::Unknown(_) => None,
         }
@@ -33,11 +31,7 @@ fn one(src: &Source<'_>, addr: u64) -> Option<(String, u64, String)> {
 /// Kernel address → (symbol, offset into it, module).
 #[pyfunction]
 pub fn ksym(addr: u64) -> Option<(String, u64, String)> {
-    let kernel = Kernel {
-        vmlinux: MaybeDefault::None,
-        debug_syms: false,
-        ..Default::default()
-    };
+    let kernel = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
     one(&Source::Kernel(kernel), addr)
 }
 
@@ -49,20 +43,18 @@ pub fn usym(pid: u32, addr: u64) -> Option<(String, u64, String)> {
     one(&Source::Process(process), addr)
 }
 
-/// Kernel symbol → its address from /proc/kallsyms, or -1.
+/// Kernel symbol → its address from /proc/kallsyms, or None.
 #[pyfunction]
-pub fn ksymname(name: &str) -> i64 {
-    let Ok(text) = fs::read_to_string("/proc/kallsyms") else {
-        return -1;
-    };
+pub fn ksymname(name: &str) -> Option<u64> {
+    let text = fs::read_to_string("/proc/kallsyms").ok()?;
     for line in text.lines() {
         let mut parts = line.split_whitespace();
         let (Some(addr), Some(_), Some(sym)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
         if sym == name {
-            return i64::from_str_radix(addr, 16).unwrap_or(-1);
+            return u64::from_str_radix(addr, 16).ok();
         }
     }
-    -1
+    None
 }

@@ -8,32 +8,13 @@ use pyo3::types::{PyDict, PyList};
 /// A BTF type, resolved through typedefs and qualifiers where they do not change the layout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeDesc {
-    Int {
-        name: String,
-        size: u32,
-        signed: bool,
-    },
-    Enum {
-        name: String,
-        size: u32,
-        signed: bool,
-    },
-    Float {
-        name: String,
-        size: u32,
-    },
+    Int { name: String, size: u32, signed: bool },
+    Enum { name: String, size: u32, signed: bool },
+    Float { name: String, size: u32 },
     Ptr,
     Void,
-    Array {
-        elem: Box<TypeDesc>,
-        len: u32,
-    },
-    Record {
-        union: bool,
-        name: String,
-        size: u32,
-        members: Vec<Member>,
-    },
+    Array { elem: Box<TypeDesc>, len: u32 },
+    Record { union: bool, name: String, size: u32, members: Vec<Member> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,9 +90,7 @@ impl Btf {
             return None;
         }
         // SAFETY: a FUNC_PROTO is followed in memory by vlen btf_param records.
-        let param = unsafe {
-            &*((proto as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_param)
-        };
+        let param = unsafe { &*((proto as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_param) };
         let ptr = self.ty(self.skip_mods(param.type_))?;
         if kind(ptr) != BTF_KIND_PTR {
             return None;
@@ -126,11 +105,7 @@ impl Btf {
                 Some(t)
                     if matches!(
                         kind(t),
-                        BTF_KIND_TYPEDEF
-                            | BTF_KIND_VOLATILE
-                            | BTF_KIND_CONST
-                            | BTF_KIND_RESTRICT
-                            | BTF_KIND_TYPE_TAG
+                        BTF_KIND_TYPEDEF | BTF_KIND_VOLATILE | BTF_KIND_CONST | BTF_KIND_RESTRICT | BTF_KIND_TYPE_TAG
                     ) =>
                 {
                     // SAFETY: these kinds keep the referenced type id in the union.
@@ -151,10 +126,7 @@ impl Btf {
             return TypeDesc::Void;
         }
         // Keep the typedef's name for ints ("u32"), but lay out the underlying type.
-        let named = self
-            .ty(id)
-            .map(|t| self.name(t.name_off))
-            .unwrap_or_default();
+        let named = self.ty(id).map(|t| self.name(t.name_off)).unwrap_or_default();
         let id = self.skip_mods(id);
         let Some(t) = self.ty(id) else {
             return TypeDesc::Void;
@@ -167,31 +139,15 @@ impl Btf {
                 // SAFETY: an INT is followed by one u32 of encoding data.
                 let enc = unsafe { *((t as *const libbpf_sys::btf_type).add(1) as *const u32) };
                 let name = if named.is_empty() { own_name } else { named };
-                TypeDesc::Int {
-                    name,
-                    size,
-                    signed: (enc >> 24) & 1 == 1,
-                }
+                TypeDesc::Int { name, size, signed: (enc >> 24) & 1 == 1 }
             }
-            BTF_KIND_ENUM | BTF_KIND_ENUM64 => TypeDesc::Enum {
-                name: own_name,
-                size,
-                signed: t.info >> 31 == 1,
-            },
-            BTF_KIND_FLOAT => TypeDesc::Float {
-                name: own_name,
-                size,
-            },
+            BTF_KIND_ENUM | BTF_KIND_ENUM64 => TypeDesc::Enum { name: own_name, size, signed: t.info >> 31 == 1 },
+            BTF_KIND_FLOAT => TypeDesc::Float { name: own_name, size },
             BTF_KIND_PTR | BTF_KIND_FUNC_PROTO => TypeDesc::Ptr,
             BTF_KIND_ARRAY => {
                 // SAFETY: an ARRAY is followed by one btf_array.
-                let a = unsafe {
-                    &*((t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_array)
-                };
-                TypeDesc::Array {
-                    elem: Box::new(self.describe_depth(a.type_, depth + 1)),
-                    len: a.nelems,
-                }
+                let a = unsafe { &*((t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_array) };
+                TypeDesc::Array { elem: Box::new(self.describe_depth(a.type_, depth + 1)), len: a.nelems }
             }
             BTF_KIND_STRUCT | BTF_KIND_UNION => {
                 let kflag = t.info >> 31 == 1;
@@ -199,24 +155,16 @@ impl Btf {
                 for i in 0..vlen(t) as usize {
                     // SAFETY: a STRUCT/UNION is followed by vlen btf_member records.
                     let m = unsafe {
-                        &*((t as *const libbpf_sys::btf_type).add(1)
-                            as *const libbpf_sys::btf_member)
-                            .add(i)
+                        &*((t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_member).add(i)
                     };
-                    let (bit_offset, bits) = if kflag {
-                        (m.offset & 0xff_ffff, m.offset >> 24)
-                    } else {
-                        (m.offset, 0)
-                    };
+                    let (bit_offset, bits) = if kflag { (m.offset & 0xff_ffff, m.offset >> 24) } else { (m.offset, 0) };
                     let mut bits = bits;
                     if !kflag {
                         // Old-style bitfields keep the width in the INT's encoding.
                         if let Some(mt) = self.ty(self.skip_mods(m.type_)) {
                             if kind(mt) == BTF_KIND_INT {
                                 // SAFETY: INT is followed by its encoding u32.
-                                let enc = unsafe {
-                                    *((mt as *const libbpf_sys::btf_type).add(1) as *const u32)
-                                };
+                                let enc = unsafe { *((mt as *const libbpf_sys::btf_type).add(1) as *const u32) };
                                 // SAFETY: INT's union holds its size.
                                 let width = enc & 0xff;
                                 if width != unsafe { mt.__bindgen_anon_1.size } * 8 {
@@ -234,12 +182,7 @@ impl Btf {
                         ty: self.describe_depth(m.type_, depth + 1),
                     });
                 }
-                TypeDesc::Record {
-                    union: kind(t) == BTF_KIND_UNION,
-                    name: own_name,
-                    size,
-                    members,
-                }
+                TypeDesc::Record { union: kind(t) == BTF_KIND_UNION, name: own_name, size, members }
             }
             BTF_KIND_FWD => TypeDesc::Void,
             _ => TypeDesc::Void,
@@ -260,14 +203,7 @@ impl TypeDesc {
         let d = PyDict::new(py);
         match self {
             TypeDesc::Int { name, size, signed } | TypeDesc::Enum { name, size, signed } => {
-                d.set_item(
-                    "kind",
-                    if matches!(self, TypeDesc::Int { .. }) {
-                        "int"
-                    } else {
-                        "enum"
-                    },
-                )?;
+                d.set_item("kind", if matches!(self, TypeDesc::Int { .. }) { "int" } else { "enum" })?;
                 d.set_item("name", name)?;
                 d.set_item("size", size)?;
                 d.set_item("signed", signed)?;
@@ -290,12 +226,7 @@ impl TypeDesc {
                 d.set_item("elem", elem.to_py(py)?)?;
                 d.set_item("len", len)?;
             }
-            TypeDesc::Record {
-                union,
-                name,
-                size,
-                members,
-            } => {
+            TypeDesc::Record { union, name, size, members } => {
                 d.set_item("kind", if *union { "union" } else { "struct" })?;
                 d.set_item("name", name)?;
                 d.set_item("size", size)?;

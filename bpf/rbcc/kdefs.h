@@ -6,8 +6,12 @@
 #ifndef NULL
 #define NULL ((void *)0)
 #endif
+#ifndef true
 #define true 1
+#endif
+#ifndef false
 #define false 0
+#endif
 
 /* time */
 #define NSEC_PER_SEC 1000000000ULL
@@ -86,12 +90,26 @@
 #define BITS_PER_LONG 64
 #define BIT(nr) (1UL << (nr))
 
+#ifndef offsetof
 #define offsetof(TYPE, MEMBER) __builtin_offsetof(TYPE, MEMBER)
+#endif
+#ifndef container_of
 #define container_of(ptr, type, member) ((type *)((void *)(ptr) - offsetof(type, member)))
+#endif
+#ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)
+#endif
+#ifndef unlikely
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+#ifndef READ_ONCE
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#endif
+#ifndef WRITE_ONCE
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x)) = (v)
+#endif
+#ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 #endif

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import select
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -320,7 +321,7 @@ class BPF:
     @classmethod
     def get_syscall_prefix(cls) -> str:
         for prefix in cls._syscall_prefixes:
-            if _core.ksymname(prefix + "bpf") != -1:
+            if _core.ksymname(prefix + "bpf") is not None:
                 return prefix
         return "sys_"
 
@@ -343,7 +344,8 @@ class BPF:
 
     @staticmethod
     def ksymname(name: Text) -> int:
-        return _core.ksymname(_s(name))
+        addr = _core.ksymname(_s(name))
+        return -1 if addr is None else addr
 
     @staticmethod
     def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
@@ -415,11 +417,9 @@ class BPF:
             raise BPFError("no perf buffer is open: call open_perf_buffer() first")
         if len(buffers) == 1:
             return buffers[0].poll(timeout)
-        # Several buffers: wait in short turns so none starves.
-        total = 0
-        for buffer in buffers:
-            total += buffer.poll(0 if total else min(timeout, 50) if timeout >= 0 else 50)
-        return total
+        # Several buffers: wait for any of them (select releases the GIL; Ctrl-C interrupts it).
+        select.select(buffers, [], [], None if timeout < 0 else timeout / 1000)
+        return sum(b.consume() for b in buffers)
 
     def perf_buffer_consume(self) -> int:
         return sum(b.consume() for b in self._perf_buffers.values())

@@ -22,9 +22,7 @@ pub fn root() -> Result<PathBuf> {
     } else if let Some(home) = std::env::var_os("HOME") {
         PathBuf::from(home).join(".cache").join("rbcc")
     } else {
-        return Err(Error::Setup(
-            "no cache directory: set RBCC_CACHE_DIR".into(),
-        ));
+        return Err(Error::Setup("no cache directory: set RBCC_CACHE_DIR".into()));
     };
     ensure_private_dir(&dir)?;
     Ok(dir)
@@ -44,8 +42,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
             .create(dir)
             .map_err(|e| Error::io(format!("creating cache directory {}", dir.display()), e))?;
     }
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| Error::io(format!("checking {}", dir.display()), e))?;
+    let meta = fs::symlink_metadata(dir).map_err(|e| Error::io(format!("checking {}", dir.display()), e))?;
     if !meta.is_dir() || meta.uid() != unsafe_geteuid() {
         return Err(Error::Setup(format!(
             "cache directory {} is not a directory owned by this user; refusing to use it",

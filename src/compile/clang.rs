@@ -2,7 +2,7 @@
 #![allow(non_upper_case_globals)] // libclang constants keep their C names
 //! into plain Rust data (`Node`), so the rewriter itself never touches libclang.
 //!
-//! libclang is loaded for one parse and unloaded after it: a running tool never keeps it resident.
+//! libclang is loaded for one parse, in a forked child (see isolate.rs): LLVM cannot be unloaded.
 
 use std::ffi::{c_uint, c_void, CStr, CString};
 use std::ptr;
@@ -50,10 +50,7 @@ impl TypeInfo {
         self.kind == CXType_Pointer
     }
     pub fn is_array(&self) -> bool {
-        matches!(
-            self.kind,
-            CXType_ConstantArray | CXType_IncompleteArray | CXType_VariableArray
-        )
+        matches!(self.kind, CXType_ConstantArray | CXType_IncompleteArray | CXType_VariableArray)
     }
 }
 
@@ -106,11 +103,7 @@ fn cx_string(s: CXString) -> String {
     // SAFETY: s is a CXString returned by libclang; it is read once and disposed of here.
     unsafe {
         let p = clang_getCString(s);
-        let out = if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        };
+        let out = if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() };
         clang_disposeString(s);
         out
     }
@@ -128,17 +121,8 @@ impl Walker {
         let mut offset: c_uint = 0;
         // SAFETY: loc comes from this translation unit; out-pointers are valid locals.
         unsafe {
-            clang_getFileLocation(
-                loc,
-                &mut file,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                &mut offset,
-            );
-            (
-                !file.is_null() && clang_File_isEqual(file, self.main) != 0,
-                offset as usize,
-            )
+            clang_getFileLocation(loc, &mut file, ptr::null_mut(), ptr::null_mut(), &mut offset);
+            (!file.is_null() && clang_File_isEqual(file, self.main) != 0, offset as usize)
         }
     }
 
@@ -147,17 +131,8 @@ impl Walker {
         let mut offset: c_uint = 0;
         // SAFETY: as in file_offset.
         unsafe {
-            clang_getExpansionLocation(
-                loc,
-                &mut file,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                &mut offset,
-            );
-            (
-                !file.is_null() && clang_File_isEqual(file, self.main) != 0,
-                offset as usize,
-            )
+            clang_getExpansionLocation(loc, &mut file, ptr::null_mut(), ptr::null_mut(), &mut offset);
+            (!file.is_null() && clang_File_isEqual(file, self.main) != 0, offset as usize)
         }
     }
 
@@ -227,10 +202,7 @@ impl Walker {
 
     fn fields(&self, t: CXType) -> Vec<(String, TypeInfo)> {
         let mut out: Vec<(String, TypeInfo)> = Vec::new();
-        let data = (
-            self as *const Walker,
-            &mut out as *mut Vec<(String, TypeInfo)>,
-        );
+        let data = (self as *const Walker, &mut out as *mut Vec<(String, TypeInfo)>);
         // SAFETY: the visitor only runs during this call, while `data` is alive.
         unsafe {
             clang_Type_visitFields(t, visit_field, &data as *const _ as *mut c_void);
@@ -239,11 +211,7 @@ impl Walker {
     }
 }
 
-extern "C" fn visit_child(
-    c: CXCursor,
-    _parent: CXCursor,
-    data: CXClientData,
-) -> CXChildVisitResult {
+extern "C" fn visit_child(c: CXCursor, _parent: CXCursor, data: CXClientData) -> CXChildVisitResult {
     // SAFETY: data is the (walker, children) pair built in Walker::node, alive during the visit.
     unsafe {
         let (walker, children) = *(data as *const (*const Walker, *mut Vec<Node>));
@@ -265,20 +233,12 @@ extern "C" fn visit_field(c: CXCursor, data: CXClientData) -> CXVisitorResult {
 /// Parse `source` (the main file, named `filename`) with `args`, and copy out the main file's AST.
 pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
     let _loaded = Loaded::new()?;
-    let c_filename =
-        CString::new(filename).map_err(|_| Error::Compile("file name contains NUL".into()))?;
-    let c_source = CString::new(source)
-        .map_err(|_| Error::Compile("program text contains a NUL byte".into()))?;
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_str()).expect("flags have no NUL"))
-        .collect();
+    let c_filename = CString::new(filename).map_err(|_| Error::Compile("file name contains NUL".into()))?;
+    let c_source = CString::new(source).map_err(|_| Error::Compile("program text contains a NUL byte".into()))?;
+    let c_args: Vec<CString> = args.iter().map(|a| CString::new(a.as_str()).expect("flags have no NUL")).collect();
     let arg_ptrs: Vec<*const i8> = c_args.iter().map(|a| a.as_ptr()).collect();
-    let mut unsaved = CXUnsavedFile {
-        Filename: c_filename.as_ptr(),
-        Contents: c_source.as_ptr(),
-        Length: source.len() as _,
-    };
+    let mut unsaved =
+        CXUnsavedFile { Filename: c_filename.as_ptr(), Contents: c_source.as_ptr(), Length: source.len() as _ };
     // SAFETY: every pointer handed to libclang points into locals that outlive the translation unit,
     // which is disposed of (with the index) before returning.
     unsafe {
@@ -296,26 +256,16 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
         );
         if rc != CXError_Success || tu.is_null() {
             clang_disposeIndex(index);
-            return Err(Error::Compile(format!(
-                "libclang could not parse the program (error {rc})"
-            )));
+            return Err(Error::Compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());
         let walker = Walker { tu, main };
         let diagnostics = diagnostics(&walker);
-        let root = if diagnostics.iter().any(|d| d.error) {
-            Vec::new()
-        } else {
-            top_level(&walker)
-        };
+        let root = if diagnostics.iter().any(|d| d.error) { Vec::new() } else { top_level(&walker) };
         let tokens = tokens(&walker, source.len());
         clang_disposeTranslationUnit(tu);
         clang_disposeIndex(index);
-        Ok(Parsed {
-            root,
-            tokens,
-            diagnostics,
-        })
+        Ok(Parsed { root, tokens, diagnostics })
     }
 }
 
@@ -359,11 +309,7 @@ fn tokens(w: &Walker, len: usize) -> Vec<Token> {
             let extent = clang_getTokenExtent(w.tu, t);
             let (_, start) = w.file_offset(clang_getRangeStart(extent));
             let (_, end) = w.file_offset(clang_getRangeEnd(extent));
-            out.push(Token {
-                start,
-                end,
-                text: cx_string(clang_getTokenSpelling(w.tu, t)),
-            });
+            out.push(Token { start, end, text: cx_string(clang_getTokenSpelling(w.tu, t)) });
         }
         if !toks.is_null() {
             clang_disposeTokens(w.tu, toks, n);
@@ -385,11 +331,7 @@ fn diagnostics(w: &Walker) -> Vec<Diagnostic> {
                 let (mut line, mut column) = (0, 0);
                 clang_getFileLocation(loc, &mut file, &mut line, &mut column, ptr::null_mut());
                 let in_main = !file.is_null() && clang_File_isEqual(file, w.main) != 0;
-                let file_name = if file.is_null() {
-                    String::new()
-                } else {
-                    cx_string(clang_getFileName(file))
-                };
+                let file_name = if file.is_null() { String::new() } else { cx_string(clang_getFileName(file)) };
                 out.push(Diagnostic {
                     error: severity >= CXDiagnostic_Error,
                     in_main,

@@ -18,10 +18,7 @@ pub fn clang() -> Result<PathBuf> {
         })
         .clone()
         .ok_or_else(|| {
-            Error::Setup(
-                "cannot find clang; install it (Debian: apt-get install clang) or set RBCC_CLANG"
-                    .into(),
-            )
+            Error::Setup("cannot find clang; install it (Debian: apt-get install clang) or set RBCC_CLANG".into())
         })
 }
 
@@ -83,10 +80,6 @@ pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &st
     if out.status.success() {
         return Ok(());
     }
-    let text =
-        String::from_utf8_lossy(&out.stderr).replace(&source.display().to_string(), display_name);
-    Err(Error::Compile(format!(
-        "clang could not compile the program:\n{}",
-        text.trim_end()
-    )))
+    let text = String::from_utf8_lossy(&out.stderr).replace(&source.display().to_string(), display_name);
+    Err(Error::Compile(format!("clang could not compile the program:\n{}", text.trim_end())))
 }

@@ -10,10 +10,7 @@ use crate::error::{Error, Result};
 
 macro_rules! libbpf_header {
     ($name:literal) => {
-        (
-            concat!("bpf/", $name),
-            include_str!(concat!(env!("OUT_DIR"), "/bpf/", $name)),
-        )
+        (concat!("bpf/", $name), include_str!(concat!(env!("OUT_DIR"), "/bpf/", $name)))
     };
 }
 
@@ -49,11 +46,9 @@ pub fn include_dir(root: &Path) -> Result<PathBuf> {
     for (name, text) in HEADERS {
         let path = dir.join(name);
         let parent = path.parent().expect("headers live in a subdirectory");
-        fs::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
-    fs::write(dir.join(".complete"), "")
-        .map_err(|e| Error::io("marking the header directory complete", e))?;
+    fs::write(dir.join(".complete"), "").map_err(|e| Error::io("marking the header directory complete", e))?;
     Ok(dir)
 }

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod clang;
 pub mod driver;
 pub mod headers;
+pub mod isolate;
 pub mod rewrite;
 pub mod shim;
 
@@ -36,30 +37,20 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
     let obj_path = obj_dir.join(format!("{}.o", prep.key));
     let c_path = obj_dir.join(format!("{}.c", prep.key));
     if let (Ok(object), Ok(rewritten)) = (fs::read(&obj_path), fs::read_to_string(&c_path)) {
-        return Ok(Output {
-            object,
-            rewritten,
-            cache_hit: true,
-        });
+        return Ok(Output { object, rewritten, cache_hit: true });
     }
     let (object, rewritten) = prep.in_workdir(|work| {
         let (rewritten, flags) = prep.rewrite(work, filename)?;
         let main_path = work.join("main.c");
-        fs::write(&main_path, &rewritten.text)
-            .map_err(|e| Error::io("writing the rewritten program", e))?;
+        fs::write(&main_path, &rewritten.text).map_err(|e| Error::io("writing the rewritten program", e))?;
         let obj_path = work.join("main.o");
         driver::compile(&main_path, &obj_path, &flags, filename)?;
-        let object =
-            fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))?;
+        let object = fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))?;
         Ok((object, rewritten.text))
     })?;
     cache::write_atomic(&obj_path, &object)?;
     cache::write_atomic(&c_path, rewritten.as_bytes())?;
-    Ok(Output {
-        object,
-        rewritten,
-        cache_hit: false,
-    })
+    Ok(Output { object, rewritten, cache_hit: false })
 }
 
 /// Only the rewrite step (no clang compile, no cache): what `BPF(debug=DEBUG_PREPROCESSOR)` shows.
@@ -82,8 +73,7 @@ struct Prepared {
 impl Prepared {
     fn new(text: &str, cflags: &[String]) -> Result<Prepared> {
         let source = shim::shim_includes(text);
-        let mut tp_header =
-            String::from("/* tracepoint argument structs, from tracefs formats */\n");
+        let mut tp_header = String::from("/* tracepoint argument structs, from tracefs formats */\n");
         for (category, event) in shim::tracepoints(&source) {
             let fields = tracefs::tracepoint_fields(&category, &event)?;
             tp_header.push_str(&tracefs::tracepoint_struct(&category, &event, &fields));
@@ -102,29 +92,13 @@ impl Prepared {
             tp_header.as_bytes(),
             flags_joined.as_bytes(),
         ]);
-        Ok(Prepared {
-            source,
-            tp_header,
-            cflags: cflags.to_vec(),
-            root,
-            kernel_dir,
-            include_dir,
-            key,
-        })
+        Ok(Prepared { source, tp_header, cflags: cflags.to_vec(), root, kernel_dir, include_dir, key })
     }
 
     /// Run `f` in a private scratch directory that is removed afterwards.
     fn in_workdir<T>(&self, f: impl FnOnce(&std::path::Path) -> Result<T>) -> Result<T> {
-        let name = format!(
-            "{}-{}-{:?}",
-            &self.key[..16],
-            std::process::id(),
-            std::thread::current().id()
-        );
-        let name: String = name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
+        let name = format!("{}-{}-{:?}", &self.key[..16], std::process::id(), std::thread::current().id());
+        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
         let work = cache::subdir(&self.root, &["work", &name])?;
         let out = f(&work);
         let _ = fs::remove_dir_all(&work);
@@ -132,11 +106,7 @@ impl Prepared {
     }
 
     /// Parse with libclang and rewrite; returns the rewritten program and the flags to compile it with.
-    fn rewrite(
-        &self,
-        work: &std::path::Path,
-        filename: &str,
-    ) -> Result<(rewrite::Rewritten, Vec<String>)> {
+    fn rewrite(&self, work: &std::path::Path, filename: &str) -> Result<(rewrite::Rewritten, Vec<String>)> {
         btf::vmlinux_h(&self.kernel_dir)?;
         let tp_path = work.join("tracepoints.h");
         fs::write(&tp_path, &self.tp_header).map_err(|e| Error::io("writing tracepoints.h", e))?;
@@ -145,9 +115,12 @@ impl Prepared {
         flags.extend(self.cflags.iter().cloned());
         let mut parse_flags = flags.clone();
         parse_flags.push("-D__RBCC_PARSE__".into());
-        let parsed = clang::parse(&main_path.display().to_string(), &self.source, &parse_flags)?;
-        check_diagnostics(&parsed, &self.source, filename)?;
-        Ok((rewrite::rewrite(filename, &self.source, &parsed)?, flags))
+        let rewritten = isolate::in_child(|| {
+            let parsed = clang::parse(&main_path.display().to_string(), &self.source, &parse_flags)?;
+            check_diagnostics(&parsed, &self.source, filename)?;
+            rewrite::rewrite(filename, &self.source, &parsed)
+        })?;
+        Ok((rewritten, flags))
     }
 }
 

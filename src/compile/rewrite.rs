@@ -81,10 +81,7 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         if seen.insert(map.clone()) {
             // A function taking the record type puts that type into the object's BTF, where Python
             // finds it; libbpf leaves an uncalled function out of every program.
-            let _ = write!(
-                text,
-                "\n__attribute__((used)) void __rbcc_event__{map}({ty} *__rbcc_p) {{}}"
-            );
+            let _ = write!(text, "\n__attribute__((used)) void __rbcc_event__{map}({ty} *__rbcc_p) {{}}");
             events.push((map, ty));
         }
     }
@@ -97,9 +94,7 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
 }
 
 fn is_map_decl(node: &Node) -> bool {
-    node.annotation
-        .as_deref()
-        .is_some_and(|a| a.starts_with("rbcc_map:"))
+    node.annotation.as_deref().is_some_and(|a| a.starts_with("rbcc_map:"))
 }
 
 struct Rewriter<'a> {
@@ -114,26 +109,15 @@ struct Rewriter<'a> {
 
 impl Rewriter<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.source[..offset.min(self.source.len())]
-            .matches('\n')
-            .count()
-            + 1
+        self.source[..offset.min(self.source.len())].matches('\n').count() + 1
     }
 
     fn error_at(&self, offset: usize, msg: &str) -> Error {
-        Error::Compile(format!(
-            "{}:{}: error: {msg}",
-            self.filename,
-            self.line_of(offset)
-        ))
+        Error::Compile(format!("{}:{}: error: {msg}", self.filename, self.line_of(offset)))
     }
 
     fn insert(&mut self, at: usize, text: impl Into<String>) {
-        self.edits.push(Edit {
-            start: at,
-            end: at,
-            text: text.into(),
-        });
+        self.edits.push(Edit { start: at, end: at, text: text.into() });
     }
 
     /// Replace [start, end) with `text`, keeping the replaced text's newlines so lines stay put.
@@ -170,57 +154,31 @@ impl Rewriter<'_> {
     }
 
     fn map_decl(&mut self, node: &Node) -> Result<()> {
-        let kind = node
-            .annotation
-            .as_deref()
-            .unwrap_or("")
-            .trim_start_matches("rbcc_map:")
-            .to_string();
-        let field = |name: &str| {
-            node.fields
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.clone())
-        };
-        let (Some(key), Some(leaf), Some(size), Some(flags)) = (
-            field("key"),
-            field("leaf"),
-            field("__max_entries"),
-            field("__flags"),
-        ) else {
+        let kind = node.annotation.as_deref().unwrap_or("").trim_start_matches("rbcc_map:").to_string();
+        let field = |name: &str| node.fields.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
+        let (Some(key), Some(leaf), Some(size), Some(flags)) =
+            (field("key"), field("leaf"), field("__max_entries"), field("__flags"))
+        else {
             return Err(self.error_at(node.start, "malformed map declaration"));
         };
         let start = node.expansion_start.unwrap_or(node.start);
         let Some(end) = self.macro_call_end(start) else {
             return Err(self.error_at(start, "cannot find the end of this map declaration"));
         };
-        let def = map_definition(
-            &kind,
-            &key.spelling,
-            &leaf.spelling,
-            size.array_len.max(0),
-            flags.array_len - 1,
-        )
-        .ok_or_else(|| self.error_at(start, &format!("map kind \"{kind}\" is not supported")))?;
+        let def = map_definition(&kind, &key.spelling, &leaf.spelling, size.array_len.max(0), flags.array_len - 1)
+            .ok_or_else(|| self.error_at(start, &format!("map kind \"{kind}\" is not supported")))?;
         self.replace(start, end, format!("{def} {} SEC(\".maps\")", node.name));
         self.maps.insert(node.decl, node.name.clone());
         Ok(())
     }
 
     fn function(&mut self, f: &Node) -> Result<()> {
-        let params: Vec<&Node> = f
-            .children
-            .iter()
-            .filter(|c| c.kind == CXCursor_ParmDecl)
-            .collect();
+        let params: Vec<&Node> = f.children.iter().filter(|c| c.kind == CXCursor_ParmDecl).collect();
         let Some(body) = f.children.iter().find(|c| c.kind == CXCursor_CompoundStmt) else {
             return Ok(());
         };
         let name = f.name.as_str();
-        let ctx_type = params
-            .first()
-            .and_then(|p| p.ty.pointee.as_ref())
-            .map(|t| t.spelling.as_str());
+        let ctx_type = params.first().and_then(|p| p.ty.pointee.as_ref()).map(|t| t.spelling.as_str());
         let mut fx = FnCtx {
             ext: HashSet::new(),
             ctx: params.first().map(|p| p.decl).unwrap_or(0),
@@ -251,32 +209,20 @@ impl Rewriter<'_> {
 
     /// `int kprobe__f(struct pt_regs *ctx, struct sock *sk)` → `(struct pt_regs *ctx)` and a local
     /// `struct sock *sk = (typeof(sk))PT_REGS_PARM1(ctx);` at the top of the body.
-    fn kprobe_params(
-        &mut self,
-        f: &Node,
-        params: &[&Node],
-        body: &Node,
-        syscall: bool,
-    ) -> Result<()> {
+    fn kprobe_params(&mut self, f: &Node, params: &[&Node], body: &Node, syscall: bool) -> Result<()> {
         let (first, last) = (params[0], params[params.len() - 1]);
         if !(first.in_main && last.in_main && body.in_main) {
             return Ok(());
         }
         if params.len() > 7 {
-            return Err(self.error_at(
-                f.start,
-                "a probe function takes at most 6 arguments after ctx",
-            ));
+            return Err(self.error_at(f.start, "a probe function takes at most 6 arguments after ctx"));
         }
         let ctx = &first.name;
         self.replace(first.end, last.end, "");
         let mut decls = String::new();
         let regs = if syscall {
             // Syscall entry points get the user's registers as their one argument.
-            let _ = write!(
-                decls,
-                " struct pt_regs *__rbcc_regs = (struct pt_regs *)PT_REGS_PARM1({ctx});"
-            );
+            let _ = write!(decls, " struct pt_regs *__rbcc_regs = (struct pt_regs *)PT_REGS_PARM1({ctx});");
             "__rbcc_regs".to_string()
         } else {
             ctx.clone()
@@ -335,9 +281,7 @@ impl Rewriter<'_> {
             CXCursor_MemberRefExpr | CXCursor_ArraySubscriptExpr => self.lives_ext(n, fx),
             CXCursor_UnaryOperator => match self.unary_op(n) {
                 "*" => self.lives_ext(n, fx),
-                "&" => expr_children(n)
-                    .first()
-                    .is_some_and(|e| self.lives_ext(e, fx)),
+                "&" => expr_children(n).first().is_some_and(|e| self.lives_ext(e, fx)),
                 _ => false,
             },
             CXCursor_BinaryOperator if matches!(self.binary_op(n), "+" | "-") => {
@@ -377,9 +321,9 @@ impl Rewriter<'_> {
                 Some(base) => self.ext_ptr(base, fx),
                 None => false,
             },
-            CXCursor_UnaryOperator if self.unary_op(n) == "*" => expr_children(n)
-                .first()
-                .is_some_and(|e| self.ext_ptr(e, fx)),
+            CXCursor_UnaryOperator if self.unary_op(n) == "*" => {
+                expr_children(n).first().is_some_and(|e| self.ext_ptr(e, fx))
+            }
             _ => false,
         }
     }
@@ -411,10 +355,7 @@ impl Rewriter<'_> {
                 if let Some(init) = ops.last() {
                     if let Some((map, method, _)) = self.map_call(strip_casts(init)) {
                         if method == "ringbuf_reserve" {
-                            self.record_event(
-                                &map,
-                                n.ty.pointee.as_deref().map(|t| t.spelling.as_str()),
-                            );
+                            self.record_event(&map, n.ty.pointee.as_deref().map(|t| t.spelling.as_str()));
                         }
                     }
                 }
@@ -431,11 +372,7 @@ impl Rewriter<'_> {
             CXCursor_ArraySubscriptExpr => {
                 self.wrap_if_kernel_read(n, role, fx);
                 if let Some(base) = ops.first() {
-                    let base_role = if strip(base).ty.is_array() {
-                        Role::Place
-                    } else {
-                        Role::Read
-                    };
+                    let base_role = if strip(base).ty.is_array() { Role::Place } else { Role::Read };
                     self.walk(base, base_role, fx)?;
                 }
                 self.walk_all(ops.get(1..).unwrap_or(&[]), Role::Read, fx)
@@ -445,11 +382,7 @@ impl Rewriter<'_> {
                 if op == "*" {
                     self.wrap_if_kernel_read(n, role, fx);
                 }
-                let inner = if matches!(op.as_str(), "&" | "++" | "--") {
-                    Role::Place
-                } else {
-                    Role::Read
-                };
+                let inner = if matches!(op.as_str(), "&" | "++" | "--") { Role::Place } else { Role::Read };
                 self.walk_all(&ops, inner, fx)
             }
             CXCursor_BinaryOperator | CXCursor_CompoundAssignOperator => {
@@ -495,50 +428,25 @@ impl Rewriter<'_> {
         Some((map.clone(), callee.name.clone(), callee))
     }
 
-    fn method_call(
-        &mut self,
-        call: &Node,
-        map: &str,
-        method: &str,
-        callee: &Node,
-        args: &[&Node],
-    ) -> Result<()> {
+    fn method_call(&mut self, call: &Node, map: &str, method: &str, callee: &Node, args: &[&Node]) -> Result<()> {
         if !METHODS.contains(&method) {
-            return Err(self.error_at(
-                call.start,
-                &format!("{map}.{method}() is not a map method rbcc knows"),
-            ));
+            return Err(self.error_at(call.start, &format!("{map}.{method}() is not a map method rbcc knows")));
         }
         if !callee.in_main {
-            return Err(self.error_at(
-                call.start,
-                &format!("{map}.{method}() inside a macro cannot be rewritten"),
-            ));
+            return Err(self.error_at(call.start, &format!("{map}.{method}() inside a macro cannot be rewritten")));
         }
-        let Some(lparen) = self
-            .token_at_or_after(callee.end)
-            .filter(|t| t.text == "(")
-            .map(|t| t.end)
-        else {
+        let Some(lparen) = self.token_at_or_after(callee.end).filter(|t| t.text == "(").map(|t| t.end) else {
             return Err(self.error_at(call.start, "expected '(' after the map method"));
         };
         let sep = if args.is_empty() { "" } else { ", " };
-        self.replace(
-            callee.start,
-            lparen,
-            format!("__rbcc_m_{method}(&{map}{sep}"),
-        );
+        self.replace(callee.start, lparen, format!("__rbcc_m_{method}(&{map}{sep}"));
         let data = match method {
             "perf_submit" => args.get(1),
             "ringbuf_output" => args.first(),
             _ => None,
         };
         if let Some(data) = data {
-            let ty = strip_casts(data)
-                .ty
-                .pointee
-                .as_deref()
-                .map(|t| t.spelling.clone());
+            let ty = strip_casts(data).ty.pointee.as_deref().map(|t| t.spelling.clone());
             self.record_event(map, ty.as_deref());
         }
         Ok(())
@@ -548,8 +456,7 @@ impl Rewriter<'_> {
         if let Some(ty) = ty {
             let named = !ty.contains('(') && ty != "void" && !ty.is_empty();
             if named {
-                self.events
-                    .push((map.to_string(), ty.trim_start_matches("const ").to_string()));
+                self.events.push((map.to_string(), ty.trim_start_matches("const ").to_string()));
             }
         }
     }
@@ -561,18 +468,12 @@ impl Rewriter<'_> {
         let Some(t) = self.token_at_or_after(n.start) else {
             return "";
         };
-        if matches!(
-            t.text.as_str(),
-            "*" | "&" | "++" | "--" | "-" | "+" | "!" | "~"
-        ) {
+        if matches!(t.text.as_str(), "*" | "&" | "++" | "--" | "-" | "+" | "!" | "~") {
             return t.text.as_str();
         }
         // Postfix: the operator is the last token.
         let i = self.tokens.partition_point(|t| t.end <= n.end);
-        i.checked_sub(1)
-            .and_then(|i| self.tokens.get(i))
-            .map(|t| t.text.as_str())
-            .unwrap_or("")
+        i.checked_sub(1).and_then(|i| self.tokens.get(i)).map(|t| t.text.as_str()).unwrap_or("")
     }
 
     fn binary_op(&self, n: &Node) -> &str {
@@ -583,9 +484,7 @@ impl Rewriter<'_> {
         if !lhs.in_main {
             return "";
         }
-        self.token_at_or_after(lhs.end)
-            .map(|t| t.text.as_str())
-            .unwrap_or("")
+        self.token_at_or_after(lhs.end).map(|t| t.text.as_str()).unwrap_or("")
     }
 }
 

@@ -51,12 +51,8 @@ pub fn tracepoints(text: &str) -> Vec<(String, String)> {
     for (k, (pos, id)) in ids.iter().enumerate() {
         if *id == "TRACEPOINT_PROBE" {
             if let (Some((p1, cat)), Some((p2, ev))) = (ids.get(k + 1), ids.get(k + 2)) {
-                let between = |a: usize, b: usize| {
-                    text[a..b]
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .collect::<String>()
-                };
+                let between =
+                    |a: usize, b: usize| text[a..b].chars().filter(|c| !c.is_whitespace()).collect::<String>();
                 if between(pos + id.len(), *p1) == "(" && between(p1 + cat.len(), *p2) == "," {
                     out.push((cat.to_string(), ev.to_string()));
                 }
@@ -80,8 +76,7 @@ mod tests {
 
     #[test]
     fn blanks_angle_includes_only() {
-        let src =
-            "#include <linux/sched.h>\n  # include <net/sock.h>\n#include \"mine.h\"\nint x;\n";
+        let src = "#include <linux/sched.h>\n  # include <net/sock.h>\n#include \"mine.h\"\nint x;\n";
         assert_eq!(shim_includes(src), "\n\n#include \"mine.h\"\nint x;\n");
     }
 

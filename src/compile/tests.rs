@@ -5,8 +5,7 @@
 use super::rewrite_only;
 
 fn available() -> bool {
-    let ok =
-        std::path::Path::new(crate::kernel::btf::VMLINUX_BTF).exists() && clang_sys::load().is_ok();
+    let ok = std::path::Path::new(crate::kernel::btf::VMLINUX_BTF).exists() && clang_sys::load().is_ok();
     if !ok {
         eprintln!("skipped: needs libclang and the kernel's BTF");
     }
@@ -16,10 +15,7 @@ fn available() -> bool {
 fn rewrite(text: &str) -> String {
     if std::env::var_os("RBCC_CACHE_DIR").is_none() && unsafe { libc::geteuid() } != 0 {
         // SAFETY (set_var): tests set the same value from every thread.
-        std::env::set_var(
-            "RBCC_CACHE_DIR",
-            std::env::temp_dir().join("rbcc-test-cache"),
-        );
+        std::env::set_var("RBCC_CACHE_DIR", std::env::temp_dir().join("rbcc-test-cache"));
     }
     match rewrite_only(text, &[], "test.c") {
         Ok(r) => r.text,
@@ -84,10 +80,7 @@ fn map_methods_become_helper_calls() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     // Lines stay where the user wrote them.
-    assert_eq!(
-        out.lines().position(|l| l.contains("__rbcc_m_delete")),
-        Some(8)
-    );
+    assert_eq!(out.lines().position(|l| l.contains("__rbcc_m_delete")), Some(8));
 }
 
 #[test]
@@ -161,12 +154,7 @@ fn parse_errors_name_the_users_line() {
     if !available() {
         return;
     }
-    let err = rewrite_only(
-        "int x;\n\nint f(void *ctx) { return nope; }\n",
-        &[],
-        "prog.c",
-    )
-    .expect_err("an error");
+    let err = rewrite_only("int x;\n\nint f(void *ctx) { return nope; }\n", &[], "prog.c").expect_err("an error");
     let msg = err.to_string();
     assert!(msg.contains("prog.c:3:"), "{msg}");
     assert!(msg.contains("nope"), "{msg}");

@@ -27,19 +27,11 @@ pub fn btf_hash() -> Result<&'static str> {
 }
 
 extern "C" {
-    fn vfprintf(
-        stream: *mut libc::FILE,
-        format: *const c_char,
-        ap: *mut libbpf_sys::__va_list_tag,
-    ) -> c_int;
+    fn vfprintf(stream: *mut libc::FILE, format: *const c_char, ap: *mut libbpf_sys::__va_list_tag) -> c_int;
 }
 
 /// libbpf's btf_dump prints through a printf-style callback; forward it to the FILE in `ctx`.
-unsafe extern "C" fn print_to_file(
-    ctx: *mut c_void,
-    fmt: *const c_char,
-    args: *mut libbpf_sys::__va_list_tag,
-) {
+unsafe extern "C" fn print_to_file(ctx: *mut c_void, fmt: *const c_char, args: *mut libbpf_sys::__va_list_tag) {
     // SAFETY: ctx is the FILE* opened in `dump_vmlinux_h`, alive for the whole dump; fmt and args come
     // straight from libbpf's own vprintf-style call.
     unsafe {
@@ -50,14 +42,12 @@ unsafe extern "C" fn print_to_file(
 const HEADER_PROLOGUE: &str = "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\
 #ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n\
 #pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#endif\n\n";
-const HEADER_EPILOGUE: &str =
-    "\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n#endif\n";
+const HEADER_EPILOGUE: &str = "\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n#endif\n";
 
 /// Write the kernel's types as C to `out` (a `vmlinux.h`), the way `bpftool btf dump format c` does.
 pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
     let tmp = out.with_extension("tmp");
-    fs::write(&tmp, HEADER_PROLOGUE)
-        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    fs::write(&tmp, HEADER_PROLOGUE).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
     let path = CString::new(tmp.as_os_str().as_encoded_bytes()).expect("paths have no NUL");
     // SAFETY: all pointers passed to libbpf are checked for NULL before use, the btf and dump objects are
     // freed on every path, and the FILE is closed after libbpf has stopped printing into it.
@@ -71,17 +61,9 @@ pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
         let file = libc::fopen(path.as_ptr(), c"a".as_ptr());
         if file.is_null() {
             libbpf_sys::btf__free(btf);
-            return Err(Error::io(
-                format!("opening {}", tmp.display()),
-                std::io::Error::last_os_error(),
-            ));
+            return Err(Error::io(format!("opening {}", tmp.display()), std::io::Error::last_os_error()));
         }
-        let dump = libbpf_sys::btf_dump__new(
-            btf,
-            Some(print_to_file),
-            file as *mut c_void,
-            std::ptr::null(),
-        );
+        let dump = libbpf_sys::btf_dump__new(btf, Some(print_to_file), file as *mut c_void, std::ptr::null());
         let mut status = 0;
         if dump.is_null() {
             status = -1;
@@ -99,9 +81,7 @@ pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
         libc::fclose(file);
         libbpf_sys::btf__free(btf);
         if status != 0 {
-            return Err(Error::Setup(format!(
-                "libbpf's btf_dump failed ({status}) writing vmlinux.h"
-            )));
+            return Err(Error::Setup(format!("libbpf's btf_dump failed ({status}) writing vmlinux.h")));
         }
     }
     let mut f = fs::OpenOptions::new()

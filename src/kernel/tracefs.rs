@@ -39,13 +39,7 @@ fn find_or_mount() -> Result<PathBuf> {
     let target = CANDIDATES[0];
     // SAFETY: every pointer is a NUL-terminated literal that outlives the call.
     let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            c"/sys/kernel/tracing".as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+        libc::mount(c"nodev".as_ptr(), c"/sys/kernel/tracing".as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null())
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
@@ -54,9 +48,7 @@ fn find_or_mount() -> Result<PathBuf> {
                 "tracefs is not mounted and mounting it at {target} needs CAP_SYS_ADMIN (run as root, or mount -t tracefs nodev {target})"
             )));
         }
-        return Err(Error::KernelFeature(format!(
-            "cannot mount tracefs at {target}: {err}"
-        )));
+        return Err(Error::KernelFeature(format!("cannot mount tracefs at {target}: {err}")));
     }
     Ok(PathBuf::from(target))
 }
@@ -72,17 +64,11 @@ pub struct Field {
 }
 
 pub fn format_path(category: &str, event: &str) -> Result<PathBuf> {
-    Ok(tracefs()?
-        .join("events")
-        .join(category)
-        .join(event)
-        .join("format"))
+    Ok(tracefs()?.join("events").join(category).join(event).join("format"))
 }
 
 pub fn tracepoint_exists(category: &str, event: &str) -> bool {
-    format_path(category, event)
-        .map(|p| p.exists())
-        .unwrap_or(false)
+    format_path(category, event).map(|p| p.exists()).unwrap_or(false)
 }
 
 /// The fields of `category:event`, in offset order.
@@ -123,25 +109,27 @@ pub fn parse_format(text: &str) -> Vec<Field> {
         }
         if let (Some(decl), Some(offset), Some(size)) = (decl, offset, size) {
             let name = decl_name(&decl);
-            fields.push(Field {
-                decl,
-                name,
-                offset,
-                size,
-            });
+            fields.push(Field { decl, name, offset, size });
         }
     }
     fields.sort_by_key(|f| f.offset);
     fields
 }
 
-/// The identifier a declaration declares: the last identifier before any `[`.
+/// The identifier a declaration declares: its last identifier outside `[...]`
+/// (`char comm[16]` → comm, `__data_loc char[] name` → name).
 fn decl_name(decl: &str) -> String {
-    let head = decl.split('[').next().unwrap_or(decl);
-    head.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .find(|s| !s.is_empty())
-        .unwrap_or("")
-        .to_string()
+    let mut head = String::new();
+    let mut depth = 0;
+    for c in decl.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ if depth == 0 => head.push(c),
+            _ => {}
+        }
+    }
+    head.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).find(|s| !s.is_empty()).unwrap_or("").to_string()
 }
 
 /// C for `struct tracepoint__<category>__<event>`, laid out at exactly the format's offsets.
@@ -173,11 +161,7 @@ pub fn tracepoint_struct(category: &str, event: &str, fields: &[Field]) -> Strin
             at = f.offset;
             continue;
         }
-        let _ = writeln!(
-            out,
-            "\tunion {{ {decl}; char __rbcc_size{i}[{}]; }} __attribute__((packed));",
-            f.size
-        );
+        let _ = writeln!(out, "\tunion {{ {decl}; char __rbcc_size{i}[{}]; }} __attribute__((packed));", f.size);
         at = f.offset + f.size;
     }
     out.push_str("} __attribute__((aligned(8)));\n");
@@ -221,9 +205,6 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         let s = tracepoint_struct("syscalls", "sys_enter_openat", &parse_format(OPENAT));
         assert!(s.starts_with("struct tracepoint__syscalls__sys_enter_openat {"));
         assert!(s.contains("char __rbcc_pad5[4];"), "{s}");
-        assert!(
-            s.contains("union { const char * filename; char __rbcc_size6[8]; }"),
-            "{s}"
-        );
+        assert!(s.contains("union { const char * filename; char __rbcc_size6[8]; }"), "{s}");
     }
 }

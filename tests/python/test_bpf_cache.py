@@ -1,0 +1,85 @@
+"""The compile cache and the debug output of the rewritten C (real compiler, real kernel)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from _bpfutil import target_cflags
+
+import rbcc
+from rbcc import BPF
+
+pytestmark = pytest.mark.needs_root
+
+COUNTER = r"""
+BPF_HASH(calls, u32, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    u64 zero = 0;
+    u64 *v = calls.lookup_or_try_init(&pid, &zero);
+    if (v)
+        *v += 1;
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty compile cache for this test only."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("RBCC_CACHE_DIR", str(path))
+    return path
+
+
+def _count_calls(b: BPF, n: int) -> int:
+    for _ in range(n):
+        os.getppid()
+    return b["calls"][os.getpid()].value
+
+
+def test_second_compile_of_the_same_text_is_a_cache_hit(cache_dir: Path) -> None:
+    with BPF(text=COUNTER, cflags=target_cflags()) as first:
+        assert first.cache_hit is False
+        assert _count_calls(first, 2) == 2
+    with BPF(text=COUNTER, cflags=target_cflags()) as second:
+        assert second.cache_hit is True
+        assert second.rewritten == first.rewritten
+        # the cached object is a working program with maps of its own
+        assert _count_calls(second, 3) == 3
+    # the cache is private: a poisoned object there would run in the kernel
+    for path in (cache_dir, cache_dir / "obj"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+        assert path.stat().st_uid == os.geteuid()
+
+
+def test_other_text_or_flags_miss_the_cache(cache_dir: Path) -> None:
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    with BPF(text=COUNTER + "\n// changed\n", cflags=target_cflags()) as b:
+        assert b.cache_hit is False
+    with BPF(text=COUNTER, cflags=target_cflags(UNUSED=1)) as b:
+        assert b.cache_hit is False
+    with BPF(text=COUNTER, cflags=target_cflags()) as b:
+        assert b.cache_hit is True
+
+
+def test_debug_preprocessor_prints_the_rewritten_c(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    with BPF(text=COUNTER, cflags=target_cflags(), debug=rbcc.DEBUG_PREPROCESSOR) as b:
+        out = capsys.readouterr().out
+        assert out == b.rewritten + "\n"
+    assert "bpf_map_lookup_elem" in out or "__rbcc_m_" in out
+    assert 'SEC("tracepoint/syscalls/sys_enter_getppid")' in out
+    assert 'SEC(".maps")' in out
+    assert "calls.lookup_or_try_init" not in out  # the bcc method call is gone
+
+
+def test_no_debug_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    assert capsys.readouterr().out == ""

@@ -1,0 +1,142 @@
+"""What a user sees when a program is wrong or the kernel can't do what it asks (real compiler, real kernel)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rbcc
+from rbcc import BPF
+
+# line 3 uses an identifier nobody declared
+UNDECLARED = """\
+BPF_HASH(counts, u32, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    return no_such_identifier_here;
+}
+"""
+
+UNCHECKED_LOOKUP = r"""
+BPF_HASH(h, u32, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 k = 0;
+    u64 *v = h.lookup(&k);
+    return *v;
+}
+"""
+
+KPROBE_AUTO = "int kprobe__do_nanosleep(struct pt_regs *ctx) { return 0; }\n"
+
+ON_CONNECT = r"""
+#include <net/sock.h>
+BPF_HASH(ports, u32, u16);
+int on_connect(struct pt_regs *ctx, struct sock *sk) {
+    u16 dport = sk->__sk_common.skc_dport;
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    ports.update(&pid, &dport);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_compile_error_points_at_the_users_line() -> None:
+    with pytest.raises(rbcc.CompileError) as info:
+        BPF(text=UNDECLARED)
+    message = str(info.value)
+    assert "<bpf text>:3:" in message
+    assert "no_such_identifier_here" in message
+    assert "error" in message
+
+
+# line 3 needs more than the 512 bytes of BPF stack: clang's backend (not the parser) rejects it
+BIG_STACK = """\
+BPF_PERF_OUTPUT(events);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    char buf[700] = {};
+    bpf_get_current_comm(buf, sizeof(buf));
+    events.perf_submit(args, buf, sizeof(buf));
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_backend_compile_error_points_at_the_users_line() -> None:
+    with pytest.raises(rbcc.CompileError) as info:
+        BPF(text=BIG_STACK)
+    message = str(info.value)
+    assert "<bpf text>:3:" in message
+    assert "stack limit" in message
+
+
+@pytest.mark.needs_root
+def test_backend_compile_error_holds_only_the_users_diagnostics() -> None:
+    with pytest.raises(rbcc.CompileError) as info:
+        BPF(text=BIG_STACK)
+    message = str(info.value)
+    assert "kdefs.h" not in message
+    assert "warning" not in message
+
+
+@pytest.mark.needs_root
+def test_verifier_error_carries_the_log() -> None:
+    with pytest.raises(rbcc.VerifierError) as info:
+        BPF(text=UNCHECKED_LOOKUP)
+    message = str(info.value)
+    assert "invalid mem access" in message
+    assert "map_value_or_null" in message
+    assert "tracepoint__syscalls__sys_enter_getppid" in message
+
+
+@pytest.mark.needs_root
+def test_auto_attached_kprobe_names_the_missing_feature() -> None:
+    with pytest.raises(rbcc.KernelFeatureError) as info:
+        BPF(text=KPROBE_AUTO)
+    message = str(info.value)
+    assert "kprobe" in message
+    assert "do_nanosleep" in message
+    assert "tracepoint" in message
+
+
+@pytest.mark.needs_root
+def test_kprobe_program_loads_but_attach_is_refused() -> None:
+    # The struct-pointer argument and sk->... dereference must make it through the verifier.
+    with BPF(text=ON_CONNECT) as b:
+        assert "ports" in b
+        with pytest.raises(rbcc.KernelFeatureError) as info:
+            b.attach_kprobe(event="tcp_v4_connect", fn_name="on_connect")
+        message = str(info.value)
+        assert "kprobe" in message and "tcp_v4_connect" in message and "tracepoint" in message
+        assert b.num_open_kprobes() == 0
+        with pytest.raises(rbcc.KernelFeatureError):
+            b.attach_kretprobe(event="tcp_v4_connect", fn_name="on_connect")
+
+
+@pytest.mark.needs_root
+def test_unknown_function_name_is_an_error() -> None:
+    with BPF(text=ON_CONNECT) as b, pytest.raises(rbcc.BPFError, match="no_such_fn"):
+        b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="no_such_fn")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        rbcc.AttachError,
+        rbcc.CompileError,
+        rbcc.KernelFeatureError,
+        rbcc.PermissionError,
+        rbcc.ProbeSpecError,
+        rbcc.VerifierError,
+    ],
+)
+def test_every_error_is_a_bpf_error(cls: type[Exception]) -> None:
+    assert issubclass(cls, rbcc.BPFError)
+    assert issubclass(cls, Exception)
+    assert cls is getattr(rbcc.errors, cls.__name__)
+    with pytest.raises(rbcc.BPFError):
+        raise cls("boom")
+
+
+def test_bpf_error_is_an_exception() -> None:
+    assert issubclass(rbcc.BPFError, Exception)
+    assert issubclass(rbcc.KernelFeatureError, rbcc.AttachError)

@@ -1,0 +1,165 @@
+"""BPF maps on the real kernel, read and written from Python: per-CPU arrays, LRU hashes, struct keys, arrays."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import pytest
+from _bpfutil import possible_cpus, target_cflags
+
+from rbcc import BPF
+from rbcc.table import Array, HashTable, LruHash, PerCpuArray
+
+pytestmark = pytest.mark.needs_root
+
+PERCPU = r"""
+BPF_PERCPU_ARRAY(hits, u64, 4);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int slot = SLOT;
+    u64 *v = hits.lookup(&slot);
+    if (v)
+        *v += 1;
+    return 0;
+}
+"""
+
+
+def test_percpu_array_sums_the_events() -> None:
+    n = 9
+    with BPF(text=PERCPU, cflags=target_cflags(SLOT=2)) as b:
+        hits = b["hits"]
+        assert isinstance(hits, PerCpuArray)
+        for _ in range(n):
+            os.getppid()
+        per_cpu = hits.getvalue(2)
+        assert len(per_cpu) == possible_cpus()
+        assert sum(per_cpu) == n
+        assert hits.sum(2).value == n
+        assert hits.max(2).value == max(per_cpu)
+        assert hits.sum(0).value == 0
+        assert len(hits) == 4
+
+
+LRU = r"""
+BPF_LRU_HASH(recent, u32, u64, 8);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    recent.increment(pid);
+    return 0;
+}
+"""
+
+
+def test_lru_hash_counts_and_evicts() -> None:
+    with BPF(text=LRU, cflags=target_cflags()) as b:
+        recent = b["recent"]
+        assert isinstance(recent, LruHash)
+        assert recent.max_entries == 8
+        for _ in range(4):
+            os.getppid()
+        assert [(k.value, v.value) for k, v in recent.items()] == [(os.getpid(), 4)]
+        # Writing far more keys than fit never fails: the least recently used ones go.
+        for key in range(1000, 1100):
+            recent[key] = key * 2
+        assert 0 < len(recent) <= 8
+        assert recent[1099].value == 2198
+        assert all(v.value == k.value * 2 for k, v in recent.items() if k.value != os.getpid())
+
+
+STRUCT_KEY = r"""
+struct key_t { u32 pid; u32 fd; char tag[8]; };
+struct val_t { u64 count; u64 bytes; };
+BPF_HASH(m, struct key_t, struct val_t);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    struct key_t k = {};
+    k.pid = bpf_get_current_pid_tgid() >> 32;
+    if (k.pid != TARGET)
+        return 0;
+    k.fd = 42;
+    __builtin_memcpy(k.tag, "bpf", 4);
+    struct val_t zero = {};
+    struct val_t *v = m.lookup_or_try_init(&k, &zero);
+    if (v) {
+        v->count += 1;
+        v->bytes += 10;
+    }
+    return 0;
+}
+"""
+
+
+def test_hash_with_struct_key_from_userspace() -> None:
+    with BPF(text=STRUCT_KEY, cflags=target_cflags()) as b:
+        m = b["m"]
+        assert isinstance(m, HashTable)
+        assert [f[0] for f in m.Key._fields_] == ["pid", "fd", "tag"]
+        assert [f[0] for f in m.Leaf._fields_] == ["count", "bytes"]
+        assert ctypes.sizeof(m.Key) == 16 and ctypes.sizeof(m.Leaf) == 16
+
+        # update / lookup
+        a = m.Key(pid=1, fd=2, tag=b"abc")
+        m[a] = m.Leaf(count=5, bytes=100)
+        assert (m[a].count, m[a].bytes) == (5, 100)
+        c = m.Key(pid=3, fd=4, tag=b"zz")
+        m.update(c, m.Leaf(count=1, bytes=2))
+        assert len(m) == 2
+        assert c in m
+        assert m.lookup(m.Key(pid=1, fd=2, tag=b"abd")) is None
+        assert m.get(m.Key(pid=9), "absent") == "absent"
+
+        # the BPF side writes the same map
+        for _ in range(3):
+            os.getppid()
+        mine = m.Key(pid=os.getpid(), fd=42, tag=b"bpf")
+        assert (m[mine].count, m[mine].bytes) == (3, 30)
+        items = sorted((k.pid, k.fd, k.tag, v.count, v.bytes) for k, v in m.items())
+        assert items == sorted([(1, 2, b"abc", 5, 100), (3, 4, b"zz", 1, 2), (os.getpid(), 42, b"bpf", 3, 30)])
+
+        # delete
+        del m[a]
+        assert a not in m
+        assert len(m) == 2
+        with pytest.raises(KeyError):
+            del m[a]
+        with pytest.raises(KeyError):
+            m[a]
+
+        # clear
+        m.clear()
+        assert len(m) == 0
+        assert m.items() == []
+
+
+ARRAY = r"""
+BPF_ARRAY(slots, u32, 7);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int i = 5;
+    u32 v = 77;
+    slots.update(&i, &v);
+    return 0;
+}
+"""
+
+
+def test_array_iterates_over_max_entries() -> None:
+    with BPF(text=ARRAY, cflags=target_cflags()) as b:
+        slots = b["slots"]
+        assert isinstance(slots, Array)
+        assert len(slots) == slots.max_entries == 7
+        assert [k.value for k in slots] == list(range(7))
+        assert [v.value for _, v in slots.items()] == [0] * 7
+        os.getppid()
+        slots[2] = 9
+        assert [v.value for v in slots.values()] == [0, 0, 9, 0, 0, 77, 0]
+        assert slots[-2].value == 77
+        del slots[5]  # an array can't delete: the slot is zeroed
+        assert slots[5].value == 0
+        with pytest.raises(IndexError):
+            slots[7]
