@@ -331,16 +331,7 @@ class BPF:
 
     @staticmethod
     def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
-        found = _core.ksym(addr)
-        if found is None:
-            return b"[unknown]"
-        name, offset, module = found
-        text = name
-        if show_offset:
-            text += f"+0x{offset:x}"
-        if show_module:
-            text += f" [{os.path.basename(module) or 'kernel'}]"
-        return text.encode()
+        return _format_symbol(_core.ksym(addr), show_module, show_offset, "kernel")
 
     @staticmethod
     def ksymname(name: Text) -> int:
@@ -351,16 +342,7 @@ class BPF:
     def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
         if pid < 0:
             return BPF.ksym(addr, show_module, show_offset)
-        found = _core.usym(pid, addr)
-        if found is None:
-            return b"[unknown]"
-        name, offset, module = found
-        text = name
-        if show_offset:
-            text += f"+0x{offset:x}"
-        if show_module:
-            text += f" [{os.path.basename(module)}]"
-        return text.encode()
+        return _format_symbol(_core.usym(pid, addr), show_module, show_offset, "unknown")
 
     @staticmethod
     def monotonic_time() -> int:
@@ -480,6 +462,19 @@ class BPF:
             self.cleanup()
         except Exception:  # noqa: BLE001 - never raise from a finalizer
             pass
+
+
+def _format_symbol(found: tuple[str, int, str] | None, show_module: bool, show_offset: bool, no_module: str) -> bytes:
+    """bcc's symbol text: ``name[+0xoff] [module]``, or ``[unknown]``."""
+    if found is None:
+        return b"[unknown]"
+    name, offset, module = found
+    text = name
+    if show_offset:
+        text += f"+0x{offset:x}"
+    if show_module:
+        text += f" [{os.path.basename(module) or no_module}]"
+    return text.encode()
 
 
 def _online_cpus() -> list[int]:
