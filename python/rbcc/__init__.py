@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import select
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -346,7 +346,7 @@ class BPF:
 
     @staticmethod
     def monotonic_time() -> int:
-        return time_ns_monotonic()
+        return time.monotonic_ns()
 
     # -- tables ----------------------------------------------------------------------------------
 
@@ -485,12 +485,3 @@ def _online_cpus() -> list[int]:
         lo, _, hi = part.partition("-")
         cpus.extend(range(int(lo), int(hi or lo) + 1))
     return cpus
-
-
-def time_ns_monotonic() -> int:
-    import time
-
-    return time.monotonic_ns()
-
-
-_ = ctypes  # ctypes is part of the API users reach through rbcc (ct.c_int keys)

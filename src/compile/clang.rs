@@ -109,6 +109,9 @@ fn cx_string(s: CXString) -> String {
     }
 }
 
+/// clang-sys (runtime loading) exposes libclang functions as plain Rust `unsafe fn`s.
+type LocationGetter = unsafe fn(CXSourceLocation, *mut CXFile, *mut c_uint, *mut c_uint, *mut c_uint);
+
 struct Walker {
     tu: CXTranslationUnit,
     main: CXFile,
@@ -117,21 +120,20 @@ struct Walker {
 impl Walker {
     /// (file, offset) of a location's spelling, and whether it is in the main file.
     fn file_offset(&self, loc: CXSourceLocation) -> (bool, usize) {
+        self.offset_by(clang_getFileLocation, loc)
+    }
+
+    fn expansion_offset(&self, loc: CXSourceLocation) -> (bool, usize) {
+        self.offset_by(clang_getExpansionLocation, loc)
+    }
+
+    /// (in the main file?, byte offset) of `loc`, resolved by one of libclang's location getters.
+    fn offset_by(&self, getter: LocationGetter, loc: CXSourceLocation) -> (bool, usize) {
         let mut file: CXFile = ptr::null_mut();
         let mut offset: c_uint = 0;
         // SAFETY: loc comes from this translation unit; out-pointers are valid locals.
         unsafe {
-            clang_getFileLocation(loc, &mut file, ptr::null_mut(), ptr::null_mut(), &mut offset);
-            (!file.is_null() && clang_File_isEqual(file, self.main) != 0, offset as usize)
-        }
-    }
-
-    fn expansion_offset(&self, loc: CXSourceLocation) -> (bool, usize) {
-        let mut file: CXFile = ptr::null_mut();
-        let mut offset: c_uint = 0;
-        // SAFETY: as in file_offset.
-        unsafe {
-            clang_getExpansionLocation(loc, &mut file, ptr::null_mut(), ptr::null_mut(), &mut offset);
+            getter(loc, &mut file, ptr::null_mut(), ptr::null_mut(), &mut offset);
             (!file.is_null() && clang_File_isEqual(file, self.main) != 0, offset as usize)
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod clang;
+pub mod decls;
 pub mod driver;
 pub mod headers;
 pub mod isolate;

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use clang_sys::*;
 
 use super::clang::{Node, Parsed, Token};
+use super::decls::{map_definition, section_for};
 use crate::error::{Error, Result};
 
 /// The rewritten program, and what Python needs to know about it.
@@ -184,7 +185,6 @@ impl Rewriter<'_> {
             ctx: params.first().map(|p| p.decl).unwrap_or(0),
             raw_tp: name.starts_with("raw_tracepoint__")
                 || ctx_type.is_some_and(|t| t.contains("bpf_raw_tracepoint_args")),
-            analyse_params: false,
         };
         if !f.is_static && !f.from_macro && !params.is_empty() && f.in_main {
             let section = section_for(name, ctx_type.unwrap_or(""));
@@ -194,7 +194,6 @@ impl Rewriter<'_> {
         if !f.is_static && regs_ctx && params.len() > 1 {
             self.kprobe_params(f, &params, body, name.starts_with("syscall__"))?;
             fx.ext.extend(params[1..].iter().map(|p| p.decl));
-            fx.analyse_params = true;
         }
         // Which variables hold kernel pointers: iterate to a fixpoint over initialisations and assignments.
         loop {
@@ -494,8 +493,6 @@ struct FnCtx {
     /// The context parameter.
     ctx: u32,
     raw_tp: bool,
-    #[allow(dead_code)]
-    analyse_params: bool,
 }
 
 fn is_expr(kind: CXCursorKind) -> bool {
@@ -529,64 +526,6 @@ fn strip_casts(n: &Node) -> &Node {
         }
     }
     n
-}
-
-/// The ELF section that gives a function its program type.
-pub fn section_for(name: &str, ctx_type: &str) -> String {
-    if let Some(f) = name.strip_prefix("kprobe__") {
-        return format!("kprobe/{f}");
-    }
-    if let Some(f) = name.strip_prefix("kretprobe__") {
-        return format!("kretprobe/{f}");
-    }
-    if let Some(rest) = name.strip_prefix("tracepoint__") {
-        if let Some((cat, ev)) = rest.split_once("__") {
-            return format!("tracepoint/{cat}/{ev}");
-        }
-    }
-    if let Some(tp) = name.strip_prefix("raw_tracepoint__") {
-        return format!("raw_tp/{tp}");
-    }
-    let ctx = ctx_type.trim_start_matches("const ").trim();
-    match ctx {
-        "struct bpf_perf_event_data" => "perf_event",
-        "struct bpf_raw_tracepoint_args" => "raw_tp",
-        "struct __sk_buff" => "socket",
-        "struct xdp_md" => "xdp",
-        t if t.starts_with("struct tracepoint__") => "tracepoint",
-        _ => "kprobe",
-    }
-    .to_string()
-}
-
-/// The libbpf map definition (an anonymous struct type) for a bcc map kind.
-pub fn map_definition(kind: &str, key: &str, leaf: &str, size: i64, flags: i64) -> Option<String> {
-    let typed = |t: &str| {
-        let mut s = format!(
-            "struct {{ __uint(type, {t}); __uint(max_entries, {size}); __type(key, {key}); __type(value, {leaf});"
-        );
-        if flags > 0 {
-            let _ = write!(s, " __uint(map_flags, {flags});");
-        }
-        s.push_str(" }");
-        s
-    };
-    Some(match kind {
-        "hash" => typed("BPF_MAP_TYPE_HASH"),
-        "array" | "histogram" => typed("BPF_MAP_TYPE_ARRAY"),
-        "percpu_hash" => typed("BPF_MAP_TYPE_PERCPU_HASH"),
-        "percpu_array" => typed("BPF_MAP_TYPE_PERCPU_ARRAY"),
-        "lru_hash" => typed("BPF_MAP_TYPE_LRU_HASH"),
-        "lru_percpu_hash" => typed("BPF_MAP_TYPE_LRU_PERCPU_HASH"),
-        "perf_output" => {
-            "struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, sizeof(int)); __uint(value_size, sizeof(__u32)); }".to_string()
-        }
-        "ringbuf" => format!("struct {{ __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, {} * 4096); }}", size.max(1)),
-        "stacktrace" => format!(
-            "struct {{ __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, {size}); __uint(key_size, sizeof(__u32)); __uint(value_size, PERF_MAX_STACK_DEPTH * sizeof(__u64)); }}"
-        ),
-        _ => return None,
-    })
 }
 
 /// Apply edits to `source`: sorted by position, insertions at one offset kept in the order made.
