@@ -30,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(symbolize::ksym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::usym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::ksymname, m)?)?;
+    m.add_function(wrap_pyfunction!(symbolize::elf_functions, m)?)?;
     Ok(())
 }

@@ -1,13 +1,19 @@
 //! Addresses → symbols with blazesym (kernel through kallsyms, processes through their maps and ELF
-//! files), and kernel symbol names → addresses.
+//! files), and symbol names → addresses (kernel through kallsyms, ELF files through blazesym).
 
 use std::cell::RefCell;
 use std::fs;
+use std::ops::ControlFlow;
+
+use blazesym::inspect::{self, Inspector};
+use blazesym::SymType;
 
 use blazesym::symbolize::source::{Kernel, Process, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use blazesym::MaybeDefault;
 use pyo3::prelude::*;
+
+use crate::error::Error;
 
 thread_local! {
     // blazesym caches parsed symbol tables inside its Symbolizer; keep one per thread.
@@ -57,4 +63,27 @@ pub fn ksymname(name: &str) -> Option<u64> {
         }
     }
     None
+}
+
+/// The functions an ELF file defines (symtab and dynsym): (name, address, file offset), by address.
+///
+/// The file offset is what a uprobe attaches at; names may repeat (local symbols of the same name).
+#[pyfunction]
+pub fn elf_functions(py: Python<'_>, path: &str) -> PyResult<Vec<(String, u64, u64)>> {
+    let path = path.to_string();
+    py.detach(move || {
+        let src = inspect::source::Source::Elf(inspect::source::Elf::new(&path));
+        let mut out = Vec::new();
+        Inspector::new()
+            .for_each(&src, |sym| {
+                if let (SymType::Function, Some(offset)) = (sym.sym_type, sym.file_offset) {
+                    out.push((sym.name.to_string(), sym.addr, offset));
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(|e| Error::Attach(format!("cannot read the symbols of {path}: {e}")))?;
+        out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        out.dedup();
+        Ok(out)
+    })
 }

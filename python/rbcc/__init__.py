@@ -212,10 +212,13 @@ class BPF:
         path = resolve_binary(_s(name), pid)
         kind = "uretprobe" if retprobe else "uprobe"
         if sym_re:
-            from .uprobes import symbols_matching
+            from .uprobes import functions_matching
 
-            for symbol in symbols_matching(path, _s(sym_re)):
-                link = self._obj.attach_uprobe(fn, retprobe, pid, path, 0, symbol)
+            matches = functions_matching(path, _s(sym_re))
+            if not matches:
+                raise AttachError(f"no function in {path} matches {_s(sym_re)!r}")
+            for symbol, offset in matches:
+                link = self._obj.attach_uprobe(fn, retprobe, pid, path, offset, None)
                 self._add_link(kind, f"{path}:{symbol}", link)
             return
         if addr is not None:

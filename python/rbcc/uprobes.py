@@ -47,14 +47,17 @@ def resolve_binary(name: str, pid: int = -1) -> str:
     raise AttachError(f"cannot find library or executable {name!r} for the uprobe")
 
 
-def symbols_matching(path: str, pattern: str) -> list[str]:
-    """Function symbols in ELF ``path`` whose names match ``pattern`` (a regex, fully)."""
+def functions_matching(path: str, pattern: str) -> list[tuple[str, int]]:
+    """(name, file offset) of each function in ELF ``path`` whose name matches ``pattern``.
+
+    Like bcc, the regex is anchored at the start only (``re.match``), and a function reachable under
+    several names (aliases, versioned dynamic symbols) is listed once, under its first name.
+    """
+    from . import _core
+
     regex = re.compile(pattern)
-    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=False).stdout
-    out += subprocess.run(["nm", "--defined-only", path], capture_output=True, text=True, check=False).stdout
-    names = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] in "TtWi" and regex.fullmatch(parts[2].split("@")[0]):
-            names.add(parts[2].split("@")[0])
-    return sorted(names)
+    found: dict[int, str] = {}
+    for name, _addr, offset in _core.elf_functions(path):
+        if offset not in found and regex.match(name):
+            found[offset] = name
+    return [(name, offset) for offset, name in sorted(found.items())]

@@ -258,6 +258,9 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
         );
         if rc != CXError_Success || tu.is_null() {
             clang_disposeIndex(index);
+            if rc == CXError_ASTReadError {
+                return Err(Error::Compile("libclang could not read the precompiled header it was given".into()));
+            }
             return Err(Error::Compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());

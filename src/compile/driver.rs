@@ -35,8 +35,8 @@ pub fn target_arch() -> &'static str {
     }
 }
 
-/// Flags shared by the libclang parse and the clang compile.
-pub fn common_flags(kernel_dir: &Path, include_dir: &Path, tp_header: &Path) -> Vec<String> {
+/// Flags shared by the libclang parse, the clang compile and the prelude's PCHs.
+pub fn common_flags(kernel_dir: &Path, include_dir: &Path) -> Vec<String> {
     let mut flags: Vec<String> = vec![
         "-target".into(),
         "bpf".into(),
@@ -45,10 +45,6 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path, tp_header: &Path) -> 
         "-D__BPF_TRACING__".into(),
         format!("-I{}", kernel_dir.display()),
         format!("-I{}", include_dir.display()),
-        "-include".into(),
-        "rbcc/prelude.h".into(),
-        "-include".into(),
-        tp_header.display().to_string(),
     ];
     for w in [
         "-Wno-unused-value",
@@ -67,11 +63,31 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path, tp_header: &Path) -> 
     flags
 }
 
+/// Precompile `header` into the PCH `output`.
+pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> {
+    let out = Command::new(clang()?)
+        .args(flags)
+        .args(["-fno-color-diagnostics", "-x", "c-header"])
+        .arg(header)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .map_err(|e| Error::io("running clang", e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Compile(format!(
+        "clang could not precompile {}:\n{}",
+        header.display(),
+        String::from_utf8_lossy(&out.stderr)
+    )))
+}
+
 /// Compile `source` (a file) to `object`; on failure, clang's diagnostics name `display_name`.
 pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &str) -> Result<()> {
     let out = Command::new(clang()?)
         .args(flags)
-        .args(["-O2", "-g", "-fno-color-diagnostics", "-c"])
+        .args(["-fno-color-diagnostics", "-c"])
         .arg(source)
         .arg("-o")
         .arg(object)

@@ -6,14 +6,17 @@ pub mod decls;
 pub mod driver;
 pub mod headers;
 pub mod isolate;
+pub mod pch;
 pub mod rewrite;
 pub mod shim;
 
 use std::fmt::Write as _;
 use std::fs;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::kernel::{btf, tracefs};
+use pch::Stage;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A hash of the rewriter's and headers' sources, set by build.rs: part of every cache key.
@@ -41,12 +44,8 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
         return Ok(Output { object, rewritten, cache_hit: true });
     }
     let (object, rewritten) = prep.in_workdir(|work| {
-        let (rewritten, flags) = prep.rewrite(work, filename)?;
-        let main_path = work.join("main.c");
-        fs::write(&main_path, &rewritten.text).map_err(|e| Error::io("writing the rewritten program", e))?;
-        let obj_path = work.join("main.o");
-        driver::compile(&main_path, &obj_path, &flags, filename)?;
-        let object = fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))?;
+        let rewritten = prep.rewrite(work, filename)?;
+        let object = prep.compile(work, &rewritten.text, filename)?;
         Ok((object, rewritten.text))
     })?;
     cache::write_atomic(&obj_path, &object)?;
@@ -57,7 +56,7 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
 /// Only the rewrite step (no clang compile, no cache): what `BPF(debug=DEBUG_PREPROCESSOR)` shows.
 pub fn rewrite_only(text: &str, cflags: &[String], filename: &str) -> Result<rewrite::Rewritten> {
     let prep = Prepared::new(text, cflags)?;
-    prep.in_workdir(|work| Ok(prep.rewrite(work, filename)?.0))
+    prep.in_workdir(|work| prep.rewrite(work, filename))
 }
 
 /// A program made ready to parse: includes shimmed, tracepoint structs generated, cache key known.
@@ -97,7 +96,7 @@ impl Prepared {
     }
 
     /// Run `f` in a private scratch directory that is removed afterwards.
-    fn in_workdir<T>(&self, f: impl FnOnce(&std::path::Path) -> Result<T>) -> Result<T> {
+    fn in_workdir<T>(&self, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let name = format!("{}-{}-{:?}", &self.key[..16], std::process::id(), std::thread::current().id());
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
         let work = cache::subdir(&self.root, &["work", &name])?;
@@ -106,22 +105,47 @@ impl Prepared {
         out
     }
 
-    /// Parse with libclang and rewrite; returns the rewritten program and the flags to compile it with.
-    fn rewrite(&self, work: &std::path::Path, filename: &str) -> Result<(rewrite::Rewritten, Vec<String>)> {
+    /// Parse with libclang and rewrite into libbpf-style C.
+    fn rewrite(&self, work: &Path, filename: &str) -> Result<rewrite::Rewritten> {
         btf::vmlinux_h(&self.kernel_dir)?;
+        let main_path = work.join("main.c").display().to_string();
+        self.with_prelude(work, Stage::Parse, |flags| {
+            isolate::in_child(|| {
+                let parsed = clang::parse(&main_path, &self.source, flags)?;
+                check_diagnostics(&parsed, &self.source, filename)?;
+                rewrite::rewrite(filename, &self.source, &parsed)
+            })
+        })
+    }
+
+    /// Compile the rewritten C into a BPF object.
+    fn compile(&self, work: &Path, rewritten: &str, filename: &str) -> Result<Vec<u8>> {
+        let main_path = work.join("main.c");
+        fs::write(&main_path, rewritten).map_err(|e| Error::io("writing the rewritten program", e))?;
+        let obj_path = work.join("main.o");
+        self.with_prelude(work, Stage::Compile, |flags| driver::compile(&main_path, &obj_path, flags, filename))?;
+        fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))
+    }
+
+    /// Run one stage with the prelude precompiled; should clang refuse the PCH (another clang built
+    /// it, or its inputs changed), drop it and run the stage once more on the plain header.
+    fn with_prelude<T>(&self, work: &Path, stage: Stage, run: impl Fn(&[String]) -> Result<T>) -> Result<T> {
         let tp_path = work.join("tracepoints.h");
         fs::write(&tp_path, &self.tp_header).map_err(|e| Error::io("writing tracepoints.h", e))?;
-        let main_path = work.join("main.c");
-        let mut flags = driver::common_flags(&self.kernel_dir, &self.include_dir, &tp_path);
-        flags.extend(self.cflags.iter().cloned());
-        let mut parse_flags = flags.clone();
-        parse_flags.push("-D__RBCC_PARSE__".into());
-        let rewritten = isolate::in_child(|| {
-            let parsed = clang::parse(&main_path.display().to_string(), &self.source, &parse_flags)?;
-            check_diagnostics(&parsed, &self.source, filename)?;
-            rewrite::rewrite(filename, &self.source, &parsed)
-        })?;
-        Ok((rewritten, flags))
+        let (shared, own) = pch::split_user_flags(&self.cflags);
+        let mut flags = driver::common_flags(&self.kernel_dir, &self.include_dir);
+        flags.extend(stage.flags().iter().map(|f| f.to_string()));
+        flags.extend(shared);
+        let pch = pch::prelude_pch(&self.kernel_dir, &self.include_dir, &flags);
+        let tail = [own, vec!["-include".to_string(), tp_path.display().to_string()]].concat();
+        let with = |pch: Option<&Path>| [flags.clone(), pch::prelude_flags(pch), tail.clone()].concat();
+        match (run(&with(pch.as_deref())), pch) {
+            (Err(Error::Compile(msg)), Some(pch)) if pch::is_pch_complaint(&msg) => {
+                pch::discard(&pch);
+                run(&with(None))
+            }
+            (result, _) => result,
+        }
     }
 }
 

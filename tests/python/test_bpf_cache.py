@@ -83,3 +83,35 @@ def test_no_debug_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     BPF(text=COUNTER, cflags=target_cflags()).cleanup()
     assert capsys.readouterr().out == ""
+
+
+def _pchs(cache_dir: Path) -> list[Path]:
+    return sorted(cache_dir.glob("kernel/*/pch/*.pch"))
+
+
+def test_prelude_is_precompiled_once_and_shared_across_defines(cache_dir: Path) -> None:
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    pchs = _pchs(cache_dir)
+    assert len(pchs) == 2  # one for the libclang parse, one for the clang compile
+    # another program, with other values of defines the prelude never reads: same PCHs, unrebuilt
+    stamps = [p.stat().st_mtime_ns for p in pchs]
+    with BPF(text=COUNTER + "\n// other\n", cflags=target_cflags(UNUSED=2)) as b:
+        assert b.cache_hit is False
+        assert _count_calls(b, 2) == 2
+    assert _pchs(cache_dir) == pchs
+    assert [p.stat().st_mtime_ns for p in pchs] == stamps
+
+
+def test_a_refused_pch_is_dropped_and_the_program_still_compiles(cache_dir: Path) -> None:
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    pchs = _pchs(cache_dir)
+    assert len(pchs) == 2
+    for p in pchs:
+        p.write_bytes(b"not a precompiled header")
+    with BPF(text=COUNTER + "\n// after corruption\n", cflags=target_cflags()) as b:
+        assert b.cache_hit is False
+        assert _count_calls(b, 3) == 3
+    # the bad ones were discarded; the next compile builds good ones again
+    BPF(text=COUNTER + "\n// rebuilt\n", cflags=target_cflags()).cleanup()
+    assert _pchs(cache_dir) == pchs
+    assert all(p.read_bytes()[:4] == b"CPCH" for p in _pchs(cache_dir))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _bpfutil import poll_until
 
-from rbcc import BPF
+from rbcc import BPF, AttachError
 
 pytestmark = pytest.mark.needs_root
 
@@ -156,3 +156,17 @@ def test_uprobe_attached_to_one_pid_ignores_others(adder: Path) -> None:
                 p.wait()
     assert outs == [b"%d\n" % TOTAL] * 2
     assert counts == {procs[0].pid: CALLS}
+
+
+def test_uprobe_by_regex_attaches_every_matching_function(adder: Path) -> None:
+    with BPF(text=COUNT_BY_PID) as b:
+        b.attach_uprobe(name=str(adder), sym_re="(add|main)$", fn_name="on_entry")
+        assert b.num_open_uprobes() == 2
+        with pytest.raises(AttachError, match="no function"):
+            b.attach_uprobe(name=str(adder), sym_re="no_such_function", fn_name="on_entry")
+        proc = subprocess.Popen([str(adder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        out = proc.communicate(b"go\nbye\n", timeout=5)[0]
+        counts = {k.value: v.value for k, v in b["calls"].items()}
+    assert out == b"%d\n" % TOTAL
+    # main once, add CALLS times.
+    assert counts.get(proc.pid) == CALLS + 1
