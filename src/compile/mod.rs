@@ -33,10 +33,10 @@ pub struct Output {
 /// Compile `text` (bcc-dialect BPF C) into a BPF object, or take it from the cache.
 ///
 /// The cache key covers everything the object depends on: the program, the generated tracepoint
-/// structs, the flags, the kernel's BTF, rbcc's headers and version. A hit neither loads libclang
+/// structs, the flags, the file name, the kernel's BTF, rbcc's headers and version. A hit neither loads libclang
 /// nor runs clang.
 pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> {
-    let prep = Prepared::new(text, cflags)?;
+    let prep = Prepared::new(text, cflags, filename)?;
     let obj_dir = cache::subdir(&prep.root, &["obj", &prep.key[..2]])?;
     let obj_path = obj_dir.join(format!("{}.o", prep.key));
     let c_path = obj_dir.join(format!("{}.c", prep.key));
@@ -55,7 +55,7 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
 
 /// Only the rewrite step (no clang compile, no cache): what `BPF(debug=DEBUG_PREPROCESSOR)` shows.
 pub fn rewrite_only(text: &str, cflags: &[String], filename: &str) -> Result<rewrite::Rewritten> {
-    let prep = Prepared::new(text, cflags)?;
+    let prep = Prepared::new(text, cflags, filename)?;
     prep.in_workdir(|work| prep.rewrite(work, filename))
 }
 
@@ -71,7 +71,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(text: &str, cflags: &[String]) -> Result<Prepared> {
+    fn new(text: &str, cflags: &[String], filename: &str) -> Result<Prepared> {
         let source = shim::shim_includes(text);
         let mut tp_header = String::from("/* tracepoint argument structs, from tracefs formats */\n");
         for (category, event) in shim::tracepoints(&source) {
@@ -91,6 +91,7 @@ impl Prepared {
             source.as_bytes(),
             tp_header.as_bytes(),
             flags_joined.as_bytes(),
+            filename.as_bytes(), // the object's line info names it
         ]);
         Ok(Prepared { source, tp_header, cflags: cflags.to_vec(), root, kernel_dir, include_dir, key })
     }
@@ -120,7 +121,7 @@ impl Prepared {
 
     /// Compile the rewritten C into a BPF object.
     fn compile(&self, work: &Path, rewritten: &str, filename: &str) -> Result<Vec<u8>> {
-        let main_path = work.join("main.c");
+        let main_path = work.join(scratch_name(filename));
         fs::write(&main_path, rewritten).map_err(|e| Error::io("writing the rewritten program", e))?;
         let obj_path = work.join("main.o");
         self.with_prelude(work, Stage::Compile, |flags| driver::compile(&main_path, &obj_path, flags, filename))?;
@@ -146,6 +147,22 @@ impl Prepared {
             }
             (result, _) => result,
         }
+    }
+}
+
+/// The name the rewritten C is compiled under. The object's line info keeps it, and the verifier log
+/// quotes it (`; x = y; @ biolatency.c:12`), so it is the user's file name where there is one, and
+/// bcc's `main.c` for text. The rewriter keeps the user's line numbers.
+fn scratch_name(filename: &str) -> String {
+    if filename.starts_with('<') {
+        return "main.c".into(); // `<bpf text>`: not a file
+    }
+    let base = Path::new(filename).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let base: String = base.chars().filter(|c| c.is_ascii_alphanumeric() || "._-+".contains(*c)).collect();
+    match base.as_str() {
+        "" | "." | ".." => "main.c".into(),
+        b if b.ends_with(".c") => base,
+        _ => format!("{base}.c"),
     }
 }
 

@@ -159,3 +159,11 @@ fn parse_errors_name_the_users_line() {
     assert!(msg.contains("prog.c:3:"), "{msg}");
     assert!(msg.contains("nope"), "{msg}");
 }
+
+#[test]
+fn scratch_file_takes_the_user_file_name() {
+    assert_eq!(super::scratch_name("<bpf text>"), "main.c");
+    assert_eq!(super::scratch_name("/home/me/tools/biolatency.c"), "biolatency.c");
+    assert_eq!(super::scratch_name("probe.bpf"), "probe.bpf.c");
+    assert_eq!(super::scratch_name("/"), "main.c");
+}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import rbcc
@@ -86,6 +88,17 @@ def test_verifier_error_carries_the_log() -> None:
     assert "invalid mem access" in message
     assert "map_value_or_null" in message
     assert "tracepoint__syscalls__sys_enter_getppid" in message
+    # the log quotes the user's source line and its number (line 6 of the text)
+    assert "return *v; @ main.c:6" in message
+
+
+@pytest.mark.needs_root
+def test_verifier_log_names_the_users_file(tmp_path: Path) -> None:
+    source = tmp_path / "unchecked.c"
+    source.write_text(UNCHECKED_LOOKUP)
+    with pytest.raises(rbcc.VerifierError) as info:
+        BPF(src_file=str(source))
+    assert "return *v; @ unchecked.c:6" in str(info.value)
 
 
 @pytest.mark.needs_root
