@@ -8,7 +8,7 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
 
-.PHONY: demo test setup system-deps python-deps install rust-test lint pytest test-kernels
+.PHONY: bench demo test setup system-deps python-deps install rust-test lint pytest test-kernels
 
 demo: install
 	$(PYTHON) examples/bitehist.py 2
@@ -42,3 +42,7 @@ lint:
 
 pytest:
 	$(PYTHON) -m pytest -q -rs tests
+
+# Not part of the test run: speed and memory, measured (tests/bench/), compared with bcc if importable.
+bench: install
+	$(PYTHON) tests/bench/bench_engine.py
