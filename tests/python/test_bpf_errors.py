@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +157,29 @@ def test_every_error_is_a_bpf_error(cls: type[Exception]) -> None:
 def test_bpf_error_is_an_exception() -> None:
     assert issubclass(rbcc.BPFError, Exception)
     assert issubclass(rbcc.KernelFeatureError, rbcc.AttachError)
+
+
+@pytest.mark.needs_root
+def test_missing_privileges_name_the_capabilities() -> None:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed: cannot drop capabilities for the test")
+    script = (
+        "import rbcc\n"
+        "try:\n"
+        f"    rbcc.BPF(text={UNDECLARED.replace('no_such_identifier_here', '0')!r})\n"
+        "except rbcc.PermissionError as e:\n"
+        "    print('PermissionError:', e)\n"
+    )
+    # root without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: what a user without privileges meets
+    out = subprocess.run(
+        [setpriv, "--bounding-set", "-bpf,-perfmon,-sys_admin", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("PermissionError:")
+    assert "CAP_BPF" in out.stdout
+    assert "skipping optional step" not in out.stdout
