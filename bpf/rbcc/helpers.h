@@ -68,7 +68,15 @@ int __rbcc_trace_printk(const char *fmt, ...);
 		}                                                                                        \
 		__rbcc_v;                                                                                \
 	})
-#define __rbcc_m_lookup_or_init __rbcc_m_lookup_or_try_init
+/* bcc's older lookup_or_init leaves the probe (returning 0) when the entry can be neither found nor
+ * created, so programs written for it dereference the result unchecked. */
+#define __rbcc_m_lookup_or_init(m, k, init)                                                              \
+	({                                                                                               \
+		typeof(*(m)->value) *__rbcc_vi = __rbcc_m_lookup_or_try_init(m, k, init);                \
+		if (!__rbcc_vi)                                                                          \
+			return 0;                                                                        \
+		__rbcc_vi;                                                                               \
+	})
 #define __rbcc_add(m, k, n, op)                                                                          \
 	({                                                                                               \
 		typeof(*(m)->key) __rbcc_k = (k);                                                        \
@@ -103,6 +111,17 @@ int __rbcc_trace_printk(const char *fmt, ...);
 	})
 
 #endif /* __RBCC_PARSE__ */
+
+/* Tracepoint `__data_loc` fields (strings and arrays stored after the fixed fields): the generated
+ * args struct has `u32 data_loc_<field>`, whose low 16 bits are the offset from `args` and high 16
+ * bits the length. */
+#define __rbcc_data_loc(field) ((char *)args + (args->data_loc_##field & 0xFFFF))
+#define TP_DATA_LOC_READ_CONST(dst, field, length)                                                       \
+	bpf_probe_read_kernel((void *)(dst), (length), __rbcc_data_loc(field))
+#define TP_DATA_LOC_READ(dst, field)                                                                     \
+	bpf_probe_read_kernel((void *)(dst), args->data_loc_##field >> 16, __rbcc_data_loc(field))
+#define TP_DATA_LOC_READ_STR(dst, field, length)                                                         \
+	bpf_probe_read_kernel_str((void *)(dst), (length), __rbcc_data_loc(field))
 
 /* Map declarations with bcc's defaults. */
 #define BPF_TABLE(_kind, _key, _leaf, _name, _size) BPF_F_TABLE(_kind, _key, _leaf, _name, _size, 0)

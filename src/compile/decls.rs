@@ -44,7 +44,11 @@ pub fn map_definition(kind: &str, key: &str, leaf: &str, size: i64, flags: i64) 
     };
     Some(match kind {
         "hash" => typed("BPF_MAP_TYPE_HASH"),
-        "array" | "histogram" => typed("BPF_MAP_TYPE_ARRAY"),
+        "array" => typed("BPF_MAP_TYPE_ARRAY"),
+        // bcc's rule: an array when the key is `int` (slots 0..size), otherwise a hash (struct keys
+        // such as {name, slot} for per-section histograms, or unsigned keys of any value).
+        "histogram" if key.trim() == "int" => typed("BPF_MAP_TYPE_ARRAY"),
+        "histogram" => typed("BPF_MAP_TYPE_HASH"),
         "percpu_hash" => typed("BPF_MAP_TYPE_PERCPU_HASH"),
         "percpu_array" => typed("BPF_MAP_TYPE_PERCPU_ARRAY"),
         "lru_hash" => typed("BPF_MAP_TYPE_LRU_HASH"),

@@ -64,6 +64,12 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         edits: Vec::new(),
         maps: BTreeMap::new(),
         events: Vec::new(),
+        own_structs: parsed
+            .root
+            .iter()
+            .filter(|n| n.kind == CXCursor_StructDecl && n.is_definition && !n.name.is_empty())
+            .map(|n| n.name.clone())
+            .collect(),
     };
     for node in &parsed.root {
         if node.kind == CXCursor_VarDecl && is_map_decl(node) {
@@ -94,6 +100,14 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
     Ok(Rewritten { text, events })
 }
 
+/// The context types probes receive: never a kernel pointer to read through.
+fn is_context_type(ty: &str) -> bool {
+    ty.starts_with("struct tracepoint__")
+        || ["pt_regs", "bpf_perf_event_data", "bpf_raw_tracepoint_args", "__sk_buff", "xdp_md"]
+            .iter()
+            .any(|c| ty == format!("struct {c}"))
+}
+
 fn is_map_decl(node: &Node) -> bool {
     node.annotation.as_deref().is_some_and(|a| a.starts_with("rbcc_map:"))
 }
@@ -106,6 +120,8 @@ struct Rewriter<'a> {
     /// Map variables by declaration identity.
     maps: BTreeMap<u32, String>,
     events: Vec<(String, String)>,
+    /// Tags of the structs the program itself defines (anything else behind a pointer is the kernel's).
+    own_structs: HashSet<String>,
 }
 
 impl Rewriter<'_> {
@@ -186,9 +202,13 @@ impl Rewriter<'_> {
             raw_tp: name.starts_with("raw_tracepoint__")
                 || ctx_type.is_some_and(|t| t.contains("bpf_raw_tracepoint_args")),
         };
-        if !f.is_static && !f.from_macro && !params.is_empty() && f.in_main {
+        if !f.is_static && !f.from_macro && f.in_main {
+            // Every function with external linkage is a program, as in bcc (`int do_perf_event()` too).
             let section = section_for(name, ctx_type.unwrap_or(""));
             self.insert(f.start, format!("SEC(\"{section}\") "));
+        }
+        if f.is_static && !f.from_macro && f.in_main {
+            self.static_helper(f, &params, body, &mut fx);
         }
         let regs_ctx = ctx_type.is_some_and(|t| t.ends_with("pt_regs"));
         if !f.is_static && regs_ctx && params.len() > 1 {
@@ -204,6 +224,26 @@ impl Rewriter<'_> {
             }
         }
         self.walk(body, Role::Read, &fx)
+    }
+
+    /// A static function is a helper of the programs: inlined into them like bcc does (BPF cannot pass
+    /// structs by value to a real call), and its pointers to kernel structs (a type the program does
+    /// not define itself, nor a probe context) are kernel pointers, read with probe reads.
+    fn static_helper(&mut self, f: &Node, params: &[&Node], body: &Node, fx: &mut FnCtx) {
+        let head = &self.source[f.start..body.start];
+        if !head.contains("noinline") && !head.contains("always_inline") {
+            self.insert(f.start, "__attribute__((always_inline)) ".to_string());
+        }
+        fx.ctx = 0;
+        fx.raw_tp = false;
+        for p in params {
+            let Some(pointee) = p.ty.pointee.as_deref() else { continue };
+            let ty = pointee.spelling.trim_start_matches("const ").trim();
+            let Some(tag) = ty.strip_prefix("struct ") else { continue };
+            if !self.own_structs.contains(tag.trim()) && !is_context_type(ty) {
+                fx.ext.insert(p.decl);
+            }
+        }
     }
 
     /// `int kprobe__f(struct pt_regs *ctx, struct sock *sk)` → `(struct pt_regs *ctx)` and a local

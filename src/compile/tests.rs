@@ -35,7 +35,8 @@ fn map_declarations_become_btf_maps() {
     let out = squash(&rewrite(
         "struct key_t { u32 pid; char comm[16]; };\nBPF_HASH(counts, struct key_t, u64, 512);\nBPF_ARRAY(arr, u32);\n\
          BPF_HISTOGRAM(dist);\nBPF_PERCPU_ARRAY(pc);\nBPF_LRU_HASH(lru, u32);\nBPF_PERF_OUTPUT(events);\n\
-         BPF_RINGBUF_OUTPUT(rb, 8);\nBPF_STACK_TRACE(stacks, 1024);\nBPF_TABLE(\"percpu_hash\", u32, u32, t, 16);\n",
+         BPF_RINGBUF_OUTPUT(rb, 8);\nBPF_STACK_TRACE(stacks, 1024);\nBPF_TABLE(\"percpu_hash\", u32, u32, t, 16);\n\
+         BPF_HISTOGRAM(by_key, struct key_t);\nBPF_HISTOGRAM(by_u32, u32, 128);\n",
     ));
     for want in [
         "struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 512); __type(key, struct key_t); __type(value, u64); } counts SEC(\".maps\");",
@@ -47,6 +48,8 @@ fn map_declarations_become_btf_maps() {
         "BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 8 * 4096); } rb",
         "BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 1024);",
         "__uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 16); __type(key, u32); __type(value, u32); } t SEC",
+        "__uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, struct key_t); __type(value, __u64); } by_key",
+        "__uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 128); __type(key, u32); __type(value, __u64); } by_u32",
         "char _license[] SEC(\"license\") = \"GPL\";",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
@@ -166,4 +169,29 @@ fn scratch_file_takes_the_user_file_name() {
     assert_eq!(super::scratch_name("/home/me/tools/biolatency.c"), "biolatency.c");
     assert_eq!(super::scratch_name("probe.bpf"), "probe.bpf.c");
     assert_eq!(super::scratch_name("/"), "main.c");
+}
+
+#[test]
+fn static_helpers_are_inlined_and_read_kernel_structs_with_probe_reads() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "struct val_t { u64 n; };\n\
+         static u32 dev_of(struct gendisk *disk, struct val_t *v, struct pt_regs *regs) {\n\
+         v->n += 1;\n return disk->major << 20 | disk->first_minor; }\n\
+         static __noinline int keep(int x) { return x; }\n\
+         int do_count() { return 0; }\n",
+    ));
+    for want in [
+        "__attribute__((always_inline)) static u32 dev_of(",
+        "__rbcc_kread(disk->major)",
+        "__rbcc_kread(disk->first_minor)",
+        "v->n += 1;", // the program's own struct is not kernel memory
+        "static __noinline int keep(",
+        "SEC(\"kprobe\") int do_count()", // a function without parameters is a program too
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("always_inline)) static __noinline"), "{out}");
 }

@@ -183,3 +183,22 @@ def test_log2_histogram_of_read_sizes(zero_fd: int, capsys: pytest.CaptureFixtur
         expected.append(f"{low:>10} -> {high:<10} : {counts.get(slot, 0):<8} |{bar:<40}|")
     assert out.splitlines() == expected
     assert "        64 -> 127        : 2        |********************                    |" in out
+
+
+NO_PARAMS = r"""
+BPF_ARRAY(calls, u64, 1);
+int count_call() {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    calls.atomic_increment(0);
+    return 0;
+}
+"""
+
+
+def test_a_function_without_parameters_is_a_program() -> None:
+    with BPF(text=NO_PARAMS, cflags=target_cflags()) as b:
+        b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="count_call")
+        for _ in range(4):
+            os.getppid()
+        assert b["calls"][0].value == 4
