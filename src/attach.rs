@@ -31,11 +31,21 @@ impl Link {
     }
 }
 
-fn attach_error(what: String, e: libbpf_rs::Error) -> Error {
-    if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
-        return Error::Permission(format!("{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root)"));
-    }
-    Error::Attach(format!("{what}: {e}"))
+/// Run a libbpf attach; on failure, the error says what was being attached and what libbpf said why.
+fn attaching(
+    what: impl FnOnce() -> String,
+    f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
+) -> Result<Link> {
+    let (res, log) = crate::load::with_libbpf_log(f);
+    res.map(Link::from).map_err(|e| {
+        let what = what();
+        let why = crate::load::warnings_and_errors(&log);
+        let why = if why.is_empty() { String::new() } else { format!("\n{why}") };
+        if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
+            return Error::Permission(format!("{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root){why}"));
+        }
+        Error::Attach(format!("{what}: {e}{why}"))
+    })
 }
 
 pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
@@ -47,9 +57,7 @@ pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> R
             features::KPROBE_ALTERNATIVE
         )));
     }
-    prog.attach_kprobe(retprobe, func)
-        .map(Link::from)
-        .map_err(|e| attach_error(format!("cannot attach {kind} to {func}"), e))
+    attaching(|| format!("cannot attach {kind} to {func}"), || prog.attach_kprobe(retprobe, func))
 }
 
 pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
@@ -59,15 +67,14 @@ pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) 
             "tracepoint {category}:{name} does not exist on this kernel (see BPF.get_tracepoints())"
         )));
     }
-    prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.to_string()), name)
-        .map(Link::from)
-        .map_err(|e| attach_error(format!("cannot attach to tracepoint {category}:{name}"), e))
+    attaching(
+        || format!("cannot attach to tracepoint {category}:{name}"),
+        || prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.to_string()), name),
+    )
 }
 
 pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
-    prog.attach_raw_tracepoint(name)
-        .map(Link::from)
-        .map_err(|e| attach_error(format!("cannot attach to raw tracepoint {name}"), e))
+    attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name))
 }
 
 pub fn uprobe(
@@ -84,9 +91,7 @@ pub fn uprobe(
         None => format!("{path}:0x{offset:x}"),
     };
     let opts = libbpf_rs::UprobeOpts { retprobe, func_name: func_name.map(str::to_string), ..Default::default() };
-    prog.attach_uprobe_with_opts(pid, path, offset, opts)
-        .map(Link::from)
-        .map_err(|e| attach_error(format!("cannot attach {kind} to {what}"), e))
+    attaching(|| format!("cannot attach {kind} to {what}"), || prog.attach_uprobe_with_opts(pid, path, offset, opts))
 }
 
 pub fn perf_event(
@@ -124,9 +129,9 @@ pub fn perf_event(
             _ => Error::Attach(format!("{what}: {err}")),
         });
     }
-    prog.attach_perf_event(fd).map(Link::from).map_err(|e| {
+    let what = || format!("cannot attach to perf event type={ev_type} config={ev_config}");
+    attaching(what, || prog.attach_perf_event(fd)).inspect_err(|_| {
         // SAFETY: fd was opened above and not handed to libbpf, which failed.
         unsafe { libc::close(fd) };
-        attach_error(format!("cannot attach to perf event type={ev_type} config={ev_config}"), e)
     })
 }

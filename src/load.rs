@@ -44,7 +44,8 @@ fn verifier_log(libbpf_output: &str) -> Option<String> {
     Some(format!("{prog}\n{}", body.trim_matches('\n')))
 }
 
-fn warnings_and_errors(libbpf_output: &str) -> String {
+/// libbpf's lines that say why something failed.
+pub fn warnings_and_errors(libbpf_output: &str) -> String {
     libbpf_output
         .lines()
         .filter(|l| l.starts_with("libbpf:") && (l.contains("failed") || l.contains("error") || l.contains("invalid")))

@@ -226,7 +226,16 @@ class BPF:
             self._add_link(kind, f"{path}:0x{addr:x}", link)
             return
         symbol = _s(sym)
-        link = self._obj.attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
+        try:
+            link = self._obj.attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
+        except AttachError:
+            # libbpf finds only plain function symbols; an IFUNC (strlen) resolves through the loader
+            from .uprobes import is_shared_library, loader_offsets
+
+            offset = loader_offsets(path, [symbol]).get(symbol) if is_shared_library(path) else None
+            if offset is None:
+                raise
+            link = self._obj.attach_uprobe(fn, retprobe, pid, path, offset + sym_off, None)
         self._add_link(kind, f"{path}:{symbol}", link)
 
     def attach_uprobe(
@@ -345,7 +354,12 @@ class BPF:
     def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
         if pid < 0:
             return BPF.ksym(addr, show_module, show_offset)
-        return _format_symbol(_core.usym(pid, addr), show_module, show_offset, "unknown")
+        found = _core.usym(pid, addr)
+        if found is None and show_module:
+            # bcc names the module even where it has no symbol for the address
+            module = _mapped_file(pid, addr)
+            return b"[unknown]" + (f" [{os.path.basename(module)}]".encode() if module else b"")
+        return _format_symbol(found, show_module, show_offset, "unknown")
 
     @staticmethod
     def monotonic_time() -> int:
@@ -478,6 +492,20 @@ def _format_symbol(found: tuple[str, int, str] | None, show_module: bool, show_o
     if show_module:
         text += f" [{os.path.basename(module) or no_module}]"
     return text.encode()
+
+
+def _mapped_file(pid: int, addr: int) -> str | None:
+    """The file mapped at ``addr`` in process ``pid``, from its /proc maps."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                parts = line.split(maxsplit=5)
+                lo, _, hi = parts[0].partition("-")
+                if len(parts) == 6 and int(lo, 16) <= addr < int(hi, 16) and parts[5].startswith("/"):
+                    return parts[5].rstrip("\n")
+    except OSError:
+        pass
+    return None
 
 
 def _online_cpus() -> list[int]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 from .errors import AttachError
 
@@ -47,6 +49,58 @@ def resolve_binary(name: str, pid: int = -1) -> str:
     raise AttachError(f"cannot find library or executable {name!r} for the uprobe")
 
 
+# Run in a child process: loading a library runs its constructors, which the user's process must not.
+_RESOLVE_CHILD = r"""
+import ctypes, json, sys
+path, names = sys.argv[1], sys.argv[2:]
+lib = ctypes.CDLL(path)
+spans = []
+for line in open("/proc/self/maps"):
+    parts = line.split()
+    if len(parts) >= 6 and parts[5] == path:
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        spans.append((lo, hi, int(parts[2], 16)))
+found = {}
+for name in names:
+    try:
+        addr = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+    except AttributeError:
+        continue
+    for lo, hi, offset in spans:
+        if lo <= addr < hi:
+            found[name] = addr - lo + offset
+print(json.dumps(found))
+"""
+
+
+def is_shared_library(path: str) -> bool:
+    return ".so" in os.path.basename(path)
+
+
+def loader_offsets(path: str, names: list[str]) -> dict[str, int]:
+    """The file offsets where the dynamic loader finds ``names`` in shared library ``path``.
+
+    For an IFUNC symbol (libc's strlen, memcpy, ...) the symbol table points at a resolver that picks
+    an implementation for this CPU once; the probe belongs on the implementation, which is where the
+    loader's lookup leads. Names the loader does not export are left out.
+    """
+    if not names:
+        return {}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _RESOLVE_CHILD, os.path.realpath(path), *names],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if out.returncode != 0:
+        return {}
+    return {name: int(offset) for name, offset in json.loads(out.stdout or "{}").items()}
+
+
 def functions_matching(path: str, pattern: str) -> list[tuple[str, int]]:
     """(name, file offset) of each function in ELF ``path`` whose name matches ``pattern``.
 
@@ -56,8 +110,11 @@ def functions_matching(path: str, pattern: str) -> list[tuple[str, int]]:
     from . import _core
 
     regex = re.compile(pattern)
+    matches = [(name, offset) for name, _addr, offset in _core.elf_functions(path) if regex.match(name)]
+    if is_shared_library(path):
+        resolved = loader_offsets(path, sorted({name for name, _ in matches}))
+        matches = [(name, resolved.get(name, offset)) for name, offset in matches]
     found: dict[int, str] = {}
-    for name, _addr, offset in _core.elf_functions(path):
-        if offset not in found and regex.match(name):
-            found[offset] = name
+    for name, offset in matches:
+        found.setdefault(offset, name)
     return [(name, offset) for offset, name in sorted(found.items())]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import pytest
@@ -81,3 +82,13 @@ def test_syscall_prefix_matches_the_kernel() -> None:
 def _kallsyms_has(name: bytes) -> bool:
     with open("/proc/kallsyms", "rb") as f:
         return any(len(parts) >= 3 and parts[2] == name for parts in (line.split() for line in f))
+
+
+def test_sym_names_the_module_of_an_address_without_a_symbol() -> None:
+    # the first bytes of libc's mapping are its ELF header: no symbol covers them
+    libc = ctypes.CDLL("libc.so.6")
+    assert libc.strlen(b"x") == 1
+    with open("/proc/self/maps") as f:
+        start = next(int(line.split("-")[0], 16) for line in f if "/libc.so" in line)
+    assert BPF.sym(start + 8, os.getpid()) == b"[unknown]"
+    assert BPF.sym(start + 8, os.getpid(), show_module=True) == b"[unknown] [libc.so.6]"

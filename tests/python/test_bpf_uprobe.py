@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,36 @@ def test_uprobe_by_regex_attaches_every_matching_function(adder: Path) -> None:
     assert out == b"%d\n" % TOTAL
     # main once, add CALLS times.
     assert counts.get(proc.pid) == CALLS + 1
+
+
+CALLS_OF_CHILD = r"""
+#include <uapi/linux/ptrace.h>
+BPF_ARRAY(calls, u64, 1);
+int on_entry(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != CHILD)
+        return 0;
+    calls.atomic_increment(0);
+    return 0;
+}
+"""
+
+STRLEN_CALLER = "import ctypes, sys\nsys.stdin.readline()\nlibc = ctypes.CDLL('libc.so.6')\n" + (
+    "for _ in range(500): libc.strlen(b'rbcc')\n"
+)
+
+
+@pytest.mark.parametrize("how", [{"sym": "strlen"}, {"sym_re": "^strlen$"}])
+def test_uprobe_on_an_ifunc_lands_on_the_implementation(how: dict[str, str]) -> None:
+    # libc's strlen is an IFUNC: its symbol is a resolver run once; calls go to a CPU-specific copy
+    proc = subprocess.Popen([sys.executable, "-c", STRLEN_CALLER], stdin=subprocess.PIPE)
+    try:
+        with BPF(text=CALLS_OF_CHILD, cflags=[f"-DCHILD={proc.pid}"]) as b:
+            b.attach_uprobe(name="c", fn_name="on_entry", **how)
+            proc.communicate(b"go\n", timeout=30)
+            count = b["calls"][0].value
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert count >= 500  # the interpreter may call strlen as well
