@@ -65,14 +65,21 @@ fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
     }
 }
 
+/// Functions bcc attaches by their names (`kprobe__x`, `tracepoint__c__e`, ...): loaded, and so
+/// verified, with the object. Every other function waits for its first attach, as in bcc.
+pub fn is_auto_attached(name: &str) -> bool {
+    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__"].iter().any(|p| name.starts_with(p))
+}
+
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
 #[pyclass(unsendable, module = "rbcc._core")]
 pub struct Object {
     obj: libbpf_rs::Object,
     /// The ELF, kept to load a function again as another program type (see `with_program`).
     elf: Vec<u8>,
-    /// Functions loaded again as another program type, sharing the first load's maps.
-    extra: std::cell::RefCell<Vec<libbpf_rs::Object>>,
+    /// Functions loaded on their own (function, type, object holding it loaded), sharing the object's
+    /// maps. The object holds the ELF's other functions too, unloaded.
+    extra: std::cell::RefCell<Vec<(String, ProgramType, libbpf_rs::Object)>>,
 }
 
 impl Object {
@@ -80,7 +87,10 @@ impl Object {
         let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
             let mut builder = libbpf_rs::ObjectBuilder::default();
             builder.name(name)?;
-            let open = builder.open_memory(elf)?;
+            let mut open = builder.open_memory(elf)?;
+            for mut prog in open.progs_mut() {
+                prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()));
+            }
             open.load()
         });
         res.map_err(|e| load_error(e, &log)).map(|obj| Object { obj, elf: elf.to_vec(), extra: Default::default() })
@@ -88,9 +98,10 @@ impl Object {
 
     /// Run `f` on function `name` loaded as program type `ty`.
     ///
-    /// bcc loads a function as whatever type the attach call needs (`int hello(void *ctx)` can be a
-    /// kprobe or a tracepoint). libbpf fixes the type per load, so a function wanted as another type
-    /// is loaded once more from the same ELF, alone, with every map shared with the first load.
+    /// bcc loads a function when an attach first needs it, as whatever type that attach needs
+    /// (`int hello(void *ctx)` can be a kprobe or a tracepoint), so a function a script never attaches
+    /// is never verified. libbpf fixes the type per load: each (function, type) is loaded from the same
+    /// ELF, alone, with every map shared with the object's load.
     pub fn with_program<T>(
         &self,
         name: &str,
@@ -98,20 +109,21 @@ impl Object {
         f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
     ) -> Result<T> {
         let prog = self.program(name)?;
-        if prog.prog_type() == ty {
+        if is_auto_attached(name) && prog.prog_type() == ty {
             return f(&prog);
         }
-        let found = self.extra.borrow().iter().position(|o| o.progs().any(|p| p.name() == name && p.prog_type() == ty));
+        let found = self.extra.borrow().iter().position(|(n, t, _)| n == name && *t == ty);
         let index = match found {
             Some(i) => i,
             None => {
                 let obj = self.load_again(name, ty)?;
-                self.extra.borrow_mut().push(obj);
+                self.extra.borrow_mut().push((name.to_string(), ty, obj));
                 self.extra.borrow().len() - 1
             }
         };
         let extra = self.extra.borrow();
         let prog = extra[index]
+            .2
             .progs_mut()
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))?;
@@ -130,7 +142,8 @@ impl Object {
             for mut prog in open.progs_mut() {
                 let wanted = prog.name() == name;
                 prog.set_autoload(wanted);
-                if wanted {
+                // Re-typing drops what libbpf knows from the section name: only when it must.
+                if wanted && prog.prog_type() != ty {
                     prog.set_prog_type(ty);
                 }
             }
@@ -196,9 +209,11 @@ impl Object {
         }
     }
 
+    /// The fd of function `prog`, loaded (as the type its section names) if it was not yet.
     fn prog_fd(&self, prog: &str) -> PyResult<i32> {
         use std::os::fd::{AsFd, AsRawFd};
-        Ok(self.program(prog)?.as_fd().as_raw_fd())
+        let ty = self.program(prog)?.prog_type();
+        Ok(self.with_program(prog, ty, |p| Ok(p.as_fd().as_raw_fd()))?)
     }
 
     fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
@@ -223,7 +238,8 @@ impl Object {
         offset: usize,
         func_name: Option<&str>,
     ) -> PyResult<Link> {
-        Ok(attach::uprobe(&self.program(prog)?, retprobe, pid, path, offset, func_name)?)
+        Ok(self
+            .with_program(prog, ProgramType::Kprobe, |p| attach::uprobe(p, retprobe, pid, path, offset, func_name))?)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -237,6 +253,8 @@ impl Object {
         pid: i32,
         cpu: i32,
     ) -> PyResult<Link> {
-        Ok(attach::perf_event(&self.program(prog)?, ev_type, ev_config, sample_period, sample_freq, pid, cpu)?)
+        Ok(self.with_program(prog, ProgramType::PerfEvent, |p| {
+            attach::perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
+        })?)
     }
 }

@@ -183,3 +183,30 @@ def test_missing_privileges_name_the_capabilities() -> None:
     assert out.stdout.startswith("PermissionError:")
     assert "CAP_BPF" in out.stdout
     assert "skipping optional step" not in out.stdout
+
+
+# a fallback the script never attaches (like bcc tools' kprobe variants) must not stop the others
+UNUSED_BAD_FALLBACK = r"""
+BPF_HASH(h, u32, u64);
+int fallback(struct pt_regs *ctx) {
+    u32 k = 0;
+    u64 *v = h.lookup(&k);
+    return *v;
+}
+int count(void *ctx) {
+    u32 k = bpf_get_current_pid_tgid() >> 32;
+    h.increment(k);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_functions_are_verified_when_first_attached() -> None:
+    with BPF(text=UNUSED_BAD_FALLBACK) as b:
+        b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="count")
+        os.getppid()
+        assert b["h"][os.getpid()].value >= 1
+        with pytest.raises(rbcc.VerifierError, match="map_value_or_null"):
+            b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="fallback")
+        assert b.num_open_tracepoints() == 1
