@@ -24,6 +24,12 @@
 /* memory */
 #define PAGE_SHIFT 12
 #define PAGE_SIZE (1UL << PAGE_SHIFT)
+#if defined(__TARGET_ARCH_x86)
+/* x86-64 memory layout constants (the direct map's base for 4- and 5-level paging, the kernel text). */
+#define __PAGE_OFFSET_BASE_L4 0xffff888000000000UL
+#define __PAGE_OFFSET_BASE_L5 0xff11000000000000UL
+#define __START_KERNEL_map 0xffffffff80000000UL
+#endif
 
 /* sockets and protocols */
 #define AF_UNSPEC 0

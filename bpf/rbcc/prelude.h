@@ -2,6 +2,7 @@
  * (__RBCC_PARSE__ defined) and when clang compiles the rewritten C. */
 #ifndef __RBCC_PRELUDE_H
 #define __RBCC_PRELUDE_H
+#include "kconfig.h"
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

@@ -15,7 +15,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::kernel::{btf, tracefs};
+use crate::kernel::{btf, kconfig, tracefs};
 use pch::Stage;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -109,6 +109,7 @@ impl Prepared {
     /// Parse with libclang and rewrite into libbpf-style C.
     fn rewrite(&self, work: &Path, filename: &str) -> Result<rewrite::Rewritten> {
         btf::vmlinux_h(&self.kernel_dir)?;
+        kconfig::kconfig_h(&self.kernel_dir)?;
         let main_path = work.join("main.c").display().to_string();
         self.with_prelude(work, Stage::Parse, |flags| {
             isolate::in_child(|| {

@@ -64,10 +64,14 @@ pub fn split_user_flags(cflags: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 /// Whether `name` appears as an identifier in any header the prelude pulls in (vmlinux.h's only macros
-/// are its guard and BPF_NO_PRESERVE_ACCESS_INDEX, both in rbcc's headers' vocabulary).
+/// are its guard and BPF_NO_PRESERVE_ACCESS_INDEX; kconfig.h defines CONFIG_*).
 fn prelude_mentions(name: &str) -> bool {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if name.is_empty() || name.starts_with("__VMLINUX") || name == "BPF_NO_PRESERVE_ACCESS_INDEX" {
+    if name.is_empty()
+        || name.starts_with("__VMLINUX")
+        || name.starts_with("CONFIG_")
+        || name == "BPF_NO_PRESERVE_ACCESS_INDEX"
+    {
         return true;
     }
     headers::HEADERS.iter().any(|(_, text)| {

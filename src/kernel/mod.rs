@@ -2,4 +2,5 @@
 
 pub mod btf;
 pub mod features;
+pub mod kconfig;
 pub mod tracefs;
