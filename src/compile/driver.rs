@@ -63,39 +63,30 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path) -> Vec<String> {
     flags
 }
 
-/// Precompile `header` into the PCH `output`.
-pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> {
+/// Run clang on `input` with `flags` and `mode` (its mode flags) writing `output`; clang's stderr on failure.
+fn run(flags: &[String], mode: &[&str], input: &Path, output: &Path) -> Result<std::result::Result<(), String>> {
     let out = Command::new(clang()?)
         .args(flags)
-        .args(["-fno-color-diagnostics", "-x", "c-header"])
-        .arg(header)
+        .arg("-fno-color-diagnostics")
+        .args(mode)
+        .arg(input)
         .arg("-o")
         .arg(output)
         .output()
         .map_err(|e| Error::io("running clang", e))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::Compile(format!(
-        "clang could not precompile {}:\n{}",
-        header.display(),
-        String::from_utf8_lossy(&out.stderr)
-    )))
+    Ok(if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) })
+}
+
+/// Precompile `header` into the PCH `output`.
+pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> {
+    run(flags, &["-x", "c-header"], header, output)?
+        .map_err(|err| Error::Compile(format!("clang could not precompile {}:\n{err}", header.display())))
 }
 
 /// Compile `source` (a file) to `object`; on failure, clang's diagnostics name `display_name`.
 pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &str) -> Result<()> {
-    let out = Command::new(clang()?)
-        .args(flags)
-        .args(["-fno-color-diagnostics", "-c"])
-        .arg(source)
-        .arg("-o")
-        .arg(object)
-        .output()
-        .map_err(|e| Error::io("running clang", e))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&out.stderr).replace(&source.display().to_string(), display_name);
-    Err(Error::Compile(format!("clang could not compile the program:\n{}", text.trim_end())))
+    run(flags, &["-c"], source, object)?.map_err(|err| {
+        let text = err.replace(&source.display().to_string(), display_name);
+        Error::Compile(format!("clang could not compile the program:\n{}", text.trim_end()))
+    })
 }
