@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   set up everything on a fresh machine, build and install rbcc, run an example
-#   make test   set up the same way, then every check: Rust tests, lints, the pytest suite (as root)
+#   make test   set up the same way, then every check: Rust tests, lints, the pytest suite (as root),
+#               and the kernel-feature tests in a VM on a stock kernel (test-kernels)
 
 PYTHON ?= python3
 APT_PACKAGES := clang llvm libclang-dev libelf-dev zlib1g-dev pkg-config gcc make binutils
@@ -14,7 +15,7 @@ demo: install
 	$(PYTHON) examples/bitehist.py 2
 	$(PYTHON) examples/hello_world.py 2
 
-test: install rust-test lint pytest
+test: install rust-test lint pytest test-kernels
 
 setup: system-deps python-deps
 
@@ -46,3 +47,12 @@ pytest:
 # Not part of the test run: speed and memory, measured (tests/bench/), compared with bcc if importable.
 bench: install
 	$(PYTHON) tests/bench/bench_engine.py
+
+# The tests of probe types this machine's kernel lacks (kprobes, kretprobes, fentry/fexit), run as root in
+# QEMU on Debian's stock kernel (tests/vm/run-in-vm.sh downloads and caches it). The errors file runs too:
+# on that kernel its missing-feature tests skip and its others must still pass.
+VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py
+PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+test-kernels: install
+	RBCC_VM_ENV="RBCC_CACHE_DIR=/tmp/rbcc-cache RBCC_EXPECT_FENTRY=1" \
+		tests/vm/run-in-vm.sh $(PY_EXE) -m pytest -q -rs -p no:cacheprovider $(VM_TESTS)

@@ -73,6 +73,11 @@ pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) 
     )
 }
 
+/// fentry/fexit: libbpf attaches to the function the program was loaded for (its section's target).
+pub fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Link> {
+    attaching(|| format!("cannot attach {section}"), || prog.attach())
+}
+
 pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
     attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name))
 }

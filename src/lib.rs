@@ -26,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::compile, m)?)?;
     m.add_function(wrap_pyfunction!(py::tracefs, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_kprobes, m)?)?;
+    m.add_function(wrap_pyfunction!(py::has_fentry, m)?)?;
     m.add_function(wrap_pyfunction!(maps::num_possible_cpus, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::ksym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::usym, m)?)?;

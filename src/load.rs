@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::attach::{self, Link};
 use crate::error::{Error, Result};
+use crate::kernel::features;
 use crate::maps::Map;
 use crate::types::Btf;
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
@@ -68,7 +69,14 @@ fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
 /// Functions bcc attaches by their names (`kprobe__x`, `tracepoint__c__e`, ...): loaded, and so
 /// verified, with the object. Every other function waits for its first attach, as in bcc.
 pub fn is_auto_attached(name: &str) -> bool {
-    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__"].iter().any(|p| name.starts_with(p))
+    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// fentry/fexit programs: attached to a kernel function through its BTF.
+fn is_btf_traced(section: &str) -> bool {
+    section.starts_with("fentry/") || section.starts_with("fexit/")
 }
 
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
@@ -89,7 +97,10 @@ impl Object {
             builder.name(name)?;
             let mut open = builder.open_memory(elf)?;
             for mut prog in open.progs_mut() {
-                prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()));
+                // A kernel that refuses fentry would fail the whole load: such programs wait for their
+                // attach, which names the missing feature.
+                let refused = is_btf_traced(&prog.section().to_string_lossy()) && !features::has_fentry();
+                prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()) && !refused);
             }
             open.load()
         });
@@ -226,6 +237,24 @@ impl Object {
 
     fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
         Ok(self.with_program(prog, ProgramType::RawTracepoint, |p| attach::raw_tracepoint(p, name))?)
+    }
+
+    /// Attach an fentry/fexit program (`KFUNC_PROBE`) to the kernel function its section names.
+    fn attach_kfunc(&self, prog: &str) -> PyResult<Link> {
+        let section = self.program(prog)?.section().to_string_lossy().into_owned();
+        if !is_btf_traced(&section) {
+            return Err(Error::Attach(format!("{prog} is not a KFUNC_PROBE/KRETFUNC_PROBE (section {section})")).into());
+        }
+        if !features::has_fentry() {
+            let what = section.replacen('/', " on ", 1);
+            return Err(Error::KernelFeature(format!(
+                "cannot attach {what}: {}; {}",
+                features::NO_FENTRY,
+                features::FENTRY_ALTERNATIVE
+            ))
+            .into());
+        }
+        Ok(self.with_program(prog, ProgramType::Tracing, |p| attach::btf_traced(p, &section))?)
     }
 
     #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]

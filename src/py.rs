@@ -40,3 +40,9 @@ pub fn tracefs() -> PyResult<String> {
 pub fn has_kprobes() -> bool {
     crate::kernel::features::has_kprobes()
 }
+
+/// Whether fentry/fexit programs (bcc's kfuncs) load and attach here, probed once.
+#[pyfunction]
+pub fn has_fentry() -> bool {
+    crate::kernel::features::has_fentry()
+}

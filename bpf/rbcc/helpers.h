@@ -42,6 +42,8 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define TRACEPOINT_PROBE(category, event)                                                                \
 	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
 #define RAW_TRACEPOINT_PROBE(event) int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+#define KFUNC_PROBE(event, args...) int kfunc__##event(unsigned long long *ctx, ##args)
+#define KRETFUNC_PROBE(event, args...) int kretfunc__##event(unsigned long long *ctx, ##args)
 
 #else /* compile mode */
 
@@ -50,6 +52,10 @@ int __rbcc_trace_printk(const char *fmt, ...);
 	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
 #define RAW_TRACEPOINT_PROBE(event)                                                                      \
 	SEC("raw_tp/" #event) int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+/* fentry/fexit with the kernel function's arguments typed (KRETFUNC_PROBE's last one is the return
+ * value); `ctx` is in scope as in bcc. */
+#define KFUNC_PROBE(event, args...) SEC("fentry/" #event) int BPF_PROG(kfunc__##event, ##args)
+#define KRETFUNC_PROBE(event, args...) SEC("fexit/" #event) int BPF_PROG(kretfunc__##event, ##args)
 
 /* bcc's bpf_trace_printk takes the format alone; libbpf's takes it with its size. */
 #define bpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)

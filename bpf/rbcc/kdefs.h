@@ -13,6 +13,16 @@
 #define false 0
 #endif
 
+/* address-space and checker annotations of kernel prototypes, which bcc programs copy
+ * (`const char __user *filename`); only sparse gives them meaning */
+#define __user
+#define __kernel
+#define __iomem
+#define __force
+#define __rcu
+#define __percpu
+#define __bitwise
+
 /* time */
 #define NSEC_PER_SEC 1000000000ULL
 #define NSEC_PER_MSEC 1000000ULL

@@ -129,6 +129,8 @@ class BPF:
                 self.attach_tracepoint(tp=f"{category}:{event}", fn_name=fn)
             elif fn.startswith("raw_tracepoint__"):
                 self.attach_raw_tracepoint(tp=fn[len("raw_tracepoint__") :], fn_name=fn)
+            elif fn.startswith(("kfunc__", "kretfunc__")):
+                self.attach_kfunc(fn_name=fn)
 
     def _program(self, fn_name: Text) -> str:
         fn = _s(fn_name)
@@ -148,14 +150,20 @@ class BPF:
 
     @staticmethod
     def _kernel_functions(pattern: str) -> list[str]:
+        """Kernel functions matching ``pattern`` (``re.match``, as bcc) that kprobes may attach to: the
+        tracer's available_filter_functions when tracefs has it, else kallsyms' text symbols."""
         regex = re.compile(pattern)
-        names: list[str] = []
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[1] in "tTwW" and regex.fullmatch(parts[2]):
-                    names.append(parts[2])
-        return names
+        names: dict[str, None] = {}
+        try:
+            with open(os.path.join(_core.tracefs(), "available_filter_functions")) as f:
+                candidates = [line.split()[0] for line in f if line.strip()]
+        except OSError:
+            with open("/proc/kallsyms") as f:
+                candidates = [p[2] for p in (line.split() for line in f) if len(p) >= 3 and p[1] in "tTwW"]
+        for name in candidates:
+            if regex.match(name) and not name.startswith(("__kprobes", "_kbl_addr_", "__perf", "perf_")):
+                names[name] = None
+        return list(names)
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
@@ -168,6 +176,23 @@ class BPF:
         events = self._kernel_functions(_s(event_re)) if event_re else [_s(event)]
         for ev in events:
             self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
+
+    def attach_kfunc(self, fn_name: Text) -> None:
+        """Attach a KFUNC_PROBE/KRETFUNC_PROBE function (fentry/fexit) to the kernel function it names."""
+        fn = self._program(fn_name)
+        self._add_link("kfunc", fn, self._obj.attach_kfunc(fn))
+
+    attach_kretfunc = attach_kfunc
+
+    def detach_kfunc(self, fn_name: Text) -> None:
+        self._remove_links("kfunc", self._program(fn_name))
+
+    detach_kretfunc = detach_kfunc
+
+    @staticmethod
+    def support_kfunc() -> bool:
+        """Whether this kernel loads and attaches fentry/fexit programs (probed, not read from its version)."""
+        return _core.has_fentry()
 
     def detach_kprobe(self, event: Text, fn_name: Text | None = None) -> None:
         self._remove_links("kprobe", _s(event))

@@ -15,6 +15,12 @@ pub fn section_for(name: &str, ctx_type: &str) -> String {
             return format!("tracepoint/{cat}/{ev}");
         }
     }
+    if let Some(f) = name.strip_prefix("kfunc__") {
+        return format!("fentry/{f}");
+    }
+    if let Some(f) = name.strip_prefix("kretfunc__") {
+        return format!("fexit/{f}");
+    }
     if let Some(tp) = name.strip_prefix("raw_tracepoint__") {
         return format!("raw_tp/{tp}");
     }

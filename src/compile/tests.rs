@@ -195,3 +195,16 @@ fn static_helpers_are_inlined_and_read_kernel_structs_with_probe_reads() {
     }
     assert!(!out.contains("always_inline)) static __noinline"), "{out}");
 }
+
+#[test]
+fn kfunc_probes_are_fentry_and_fexit_programs() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "KFUNC_PROBE(vfs_read, struct file *file, char *buf, size_t count) { return count > 1; }\n\
+         KRETFUNC_PROBE(vfs_read, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret) { return 0; }\n",
+    ));
+    assert!(out.contains("SEC(\"fentry/vfs_read\") KFUNC_PROBE(vfs_read,"), "{out}");
+    assert!(out.contains("SEC(\"fexit/vfs_read\") KRETFUNC_PROBE(vfs_read,"), "{out}");
+}

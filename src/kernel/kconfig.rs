@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// The cached `kconfig.h` for this kernel, written on first use (empty of defines when the kernel
-/// exposes no configuration: neither /proc/config.gz nor /boot/config-<release>).
+/// The cached `kconfig.h` for this kernel, written on first use: from $RBCC_KERNEL_CONFIG, else
+/// /proc/config.gz, else /boot/config-<release>; without defines when there is none of them.
 pub fn kconfig_h(kernel_dir: &Path) -> Result<PathBuf> {
     let path = kernel_dir.join("kconfig.h");
     if !path.exists() {
@@ -25,6 +25,11 @@ pub fn kconfig_h(kernel_dir: &Path) -> Result<PathBuf> {
 }
 
 fn read_config() -> Option<(String, String)> {
+    // Where the kernel's config is elsewhere (a VM booting a packaged kernel, a container), say where.
+    if let Some(path) = std::env::var_os("RBCC_KERNEL_CONFIG") {
+        let text = fs::read_to_string(&path).ok()?;
+        return Some((path.to_string_lossy().into_owned(), text));
+    }
     if let Ok(file) = fs::File::open("/proc/config.gz") {
         let mut text = String::new();
         if flate2::read::GzDecoder::new(file).read_to_string(&mut text).is_ok() {

@@ -92,8 +92,11 @@ def test_verifier_error_carries_the_log() -> None:
     assert "invalid mem access" in message
     assert "map_value_or_null" in message
     assert "tracepoint__syscalls__sys_enter_getppid" in message
-    # the log quotes the user's source line and its number (line 6 of the text)
-    assert "return *v; @ main.c:6" in message
+    # the log quotes the user's source line; kernels that also print where it is (6.x later than 6.1)
+    # name the text's line 6 in main.c
+    assert "; return *v;" in message
+    if " @ " in message:
+        assert "return *v; @ main.c:6" in message
 
 
 @pytest.mark.needs_root
@@ -102,10 +105,13 @@ def test_verifier_log_names_the_users_file(tmp_path: Path) -> None:
     source.write_text(UNCHECKED_LOOKUP)
     with pytest.raises(rbcc.VerifierError) as info:
         BPF(src_file=str(source))
-    assert "return *v; @ unchecked.c:6" in str(info.value)
+    message = str(info.value)
+    if " @ " not in message:
+        pytest.skip("this kernel's verifier log gives no source locations (they came after 6.1)")
+    assert "return *v; @ unchecked.c:6" in message
 
 
-@pytest.mark.needs_root
+@pytest.mark.without_kprobes
 def test_auto_attached_kprobe_names_the_missing_feature() -> None:
     with pytest.raises(rbcc.KernelFeatureError) as info:
         BPF(text=KPROBE_AUTO)
@@ -115,9 +121,10 @@ def test_auto_attached_kprobe_names_the_missing_feature() -> None:
     assert "tracepoint" in message
 
 
-@pytest.mark.needs_root
+@pytest.mark.without_kprobes
 def test_kprobe_program_loads_but_attach_is_refused() -> None:
-    # The struct-pointer argument and sk->... dereference must make it through the verifier.
+    # The struct-pointer argument and sk->... dereference must make it through the verifier, which runs
+    # (the function is loaded as a kprobe) before the attach is refused.
     with BPF(text=ON_CONNECT) as b:
         assert "ports" in b
         with pytest.raises(rbcc.KernelFeatureError) as info:

@@ -1,0 +1,206 @@
+"""kprobes, kretprobes and fentry/fexit (bcc's kfuncs), on kernels that have them.
+
+This project's CI kernel has neither (no CONFIG_KPROBES; fentry refused): there these tests skip and
+the ``without_*`` tests check the clear failure instead. ``make test-kernels`` runs this file in a VM
+on Debian's stock kernel, where these attach and count for real.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from pathlib import Path
+
+import pytest
+from _bpfutil import target_cflags
+
+import rbcc
+from rbcc import BPF
+
+pytestmark = pytest.mark.needs_root
+
+NAPS = 5
+
+
+def _nap() -> None:
+    time.sleep(0.001)  # clock_nanosleep → do_nanosleep
+
+
+def _kernel_config(name: str) -> str | None:
+    """``name``'s value in the kernel's configuration, from where rbcc reads it too."""
+    explicit = os.environ.get("RBCC_KERNEL_CONFIG")
+    if explicit:
+        text = Path(explicit).read_text()
+    elif Path("/proc/config.gz").exists():
+        text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
+    elif Path(f"/boot/config-{os.uname().release}").exists():
+        text = Path(f"/boot/config-{os.uname().release}").read_text()
+    else:
+        pytest.skip("the kernel exposes no configuration (no /proc/config.gz, no /boot/config-*)")
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key == name:
+            return value
+    return None
+
+
+def test_kprobe_detection_agrees_with_the_kernel_config() -> None:
+    assert rbcc._core.has_kprobes() == (_kernel_config("CONFIG_KPROBES") == "y")
+
+
+KFUNC_COUNT = r"""
+BPF_ARRAY(reads, u64, 2);
+KFUNC_PROBE(vfs_read, struct file *file, char *buf, size_t count) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int i = 0;
+    u64 n = count;
+    reads.update(&i, &n);
+    return 0;
+}
+KRETFUNC_PROBE(vfs_read, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int i = 1;
+    u64 n = ret;
+    reads.update(&i, &n);
+    return 0;
+}
+"""
+
+
+def test_the_fentry_path_taken_is_the_one_the_kernel_offers() -> None:
+    # make test-kernels says what the guest kernel offers; CI says what its own offers. Either way the
+    # probe decides, and the program then either attaches or fails naming the feature.
+    expected = os.environ.get("RBCC_EXPECT_FENTRY")
+    if expected is not None:
+        assert BPF.support_kfunc() == (expected == "1")
+    if BPF.support_kfunc():
+        with BPF(text=KFUNC_COUNT, cflags=target_cflags()) as b:
+            with open("/dev/zero", "rb", buffering=0) as f:
+                assert len(f.read(4321)) == 4321
+            assert [b["reads"][i].value for i in range(2)] == [4321, 4321]
+    else:
+        with pytest.raises(rbcc.KernelFeatureError, match="fentry"):
+            BPF(text=KFUNC_COUNT, cflags=target_cflags())
+
+
+@pytest.mark.needs_fentry
+def test_kfunc_and_kretfunc_see_typed_arguments_and_the_return_value() -> None:
+    with BPF(text=KFUNC_COUNT, cflags=target_cflags()) as b:
+        with open("/dev/zero", "rb", buffering=0) as f:
+            f.read(1000)
+            assert [b["reads"][i].value for i in range(2)] == [1000, 1000]
+            f.read(77)
+            assert [b["reads"][i].value for i in range(2)] == [77, 77]
+        b.detach_kfunc(fn_name="kfunc__vfs_read")
+        with open("/dev/zero", "rb", buffering=0) as f:
+            f.read(5)
+        assert [b["reads"][i].value for i in range(2)] == [77, 5]
+
+
+@pytest.mark.without_fentry
+def test_kfunc_on_a_kernel_without_fentry_names_the_feature() -> None:
+    assert BPF.support_kfunc() is False
+    with pytest.raises(rbcc.KernelFeatureError) as info:
+        BPF(text=KFUNC_COUNT, cflags=target_cflags())
+    message = str(info.value)
+    assert "vfs_read" in message and "fentry" in message and "tracepoint" in message
+
+
+NANOSLEEPS = r"""
+BPF_ARRAY(naps, u64, 1);
+int kprobe__do_nanosleep(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    naps.atomic_increment(0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_kprobe_counts_our_nanosleeps() -> None:
+    with BPF(text=NANOSLEEPS, cflags=target_cflags()) as b:
+        assert b.num_open_kprobes() == 1
+        for _ in range(NAPS):
+            _nap()
+        assert b["naps"][0].value == NAPS
+
+
+RETURNS = r"""
+#include <uapi/linux/ptrace.h>
+BPF_HASH(ret, u32, s64);
+int on_return(struct pt_regs *ctx) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    s64 rc = PT_REGS_RC(ctx);
+    ret.update(&pid, &rc);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_kretprobe_reads_the_return_value() -> None:
+    with BPF(text=RETURNS, cflags=target_cflags()) as b:
+        b.attach_kretprobe(event=b.get_syscall_fnname("getppid"), fn_name="on_return")
+        ppid = os.getppid()
+        assert b["ret"][os.getpid()].value == ppid
+
+
+OPENS = r"""
+#include <uapi/linux/ptrace.h>
+struct open_t { u64 flags; char path[64]; };
+BPF_HASH(opens, u32, struct open_t);
+// bcc-style arguments on a kernel function: kernel pointers, read through with probe reads
+int kprobe__do_filp_open(struct pt_regs *ctx, int dfd, struct filename *pathname, const struct open_flags *op) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    struct open_t o = {};
+    o.flags = op->open_flag;
+    bpf_probe_read_kernel_str(&o.path, sizeof(o.path), pathname->name);
+    opens.update(&pid, &o);
+    return 0;
+}
+// the syscall's own arguments, through the syscall wrapper's pt_regs
+BPF_HASH(modes, u32, u64);
+int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename, int flags, int mode) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    u64 m = mode;
+    modes.update(&pid, &m);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_kprobe_arguments_in_bcc_style(tmp_path: Path) -> None:
+    path = tmp_path / "probe-me"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with BPF(text=OPENS, cflags=target_cflags()) as b:
+        b.attach_kprobe(event=b.get_syscall_fnname("openat"), fn_name="syscall__openat")
+        os.close(os.open(path, flags, 0o640))
+        opened = b["opens"][os.getpid()]
+        mode = b["modes"][os.getpid()].value
+    assert opened.path == str(path).encode()[:63]
+    assert opened.flags & flags == flags  # the kernel adds flags of its own (O_LARGEFILE)
+    assert mode == 0o640
+
+
+@pytest.mark.needs_kprobes
+def test_kprobe_event_re_attaches_every_match() -> None:
+    text = NANOSLEEPS.replace("kprobe__do_nanosleep", "on_sleep")
+    with BPF(text=text, cflags=target_cflags()) as b:
+        b.attach_kprobe(event_re="^(do_nanosleep|hrtimer_nanosleep)$", fn_name="on_sleep")
+        assert b.num_open_kprobes() == 2
+        for _ in range(NAPS):
+            _nap()
+        assert b["naps"][0].value == 2 * NAPS
+        b.detach_kprobe(event="do_nanosleep")
+        assert b.num_open_kprobes() == 1
