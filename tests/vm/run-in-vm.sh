@@ -5,7 +5,8 @@
 #   tests/vm/run-in-vm.sh CMD [ARG...]      exit status = CMD's in the guest (125: the VM failed)
 #
 # The guest's root file system is the host's /, read-only over virtio-9p: the host's Python, rbcc's
-# build and the test suite run there unchanged. /tmp, /run and /dev/shm are guest tmpfs; $RBCC_VM_DIR
+# build and the test suite run there unchanged. /run and /dev/shm are guest tmpfs, and TMPDIR is
+# /run/tmp (the host's /tmp stays visible, read-only, as a checkout may live there); $RBCC_VM_DIR
 # (the work directory, which also caches the downloaded packages) is shared read-write. The kernel
 # package is downloaded and unpacked there only; nothing is installed on the host but QEMU.
 #
@@ -98,7 +99,7 @@ opts=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o $opts,ro,cache=loose hostroot /host || { echo "[vm] cannot mount the host's /"; poweroff -f; }
 mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm && mount -t devpts pts /host/dev/pts && mount -t tmpfs shm /host/dev/shm
-mount -t tmpfs tmp /host/tmp && mount -t tmpfs run /host/run
+mount -t tmpfs run /host/run
 mount -t tracefs tracefs /host/sys/kernel/tracing
 mount -t debugfs debugfs /host/sys/kernel/debug
 mount -t bpf bpf /host/sys/fs/bpf
@@ -117,6 +118,8 @@ fi
 
 # -- the command, run from the same directory in the guest
 {
+  # the host's /tmp stays visible (a checkout may live there); scratch files go to the guest's /run
+  echo "mkdir -p /run/tmp && export TMPDIR=/run/tmp"
   echo "export HOME=/root PATH=$(printf %q "$PATH") RBCC_IN_VM=$KREL"
   # a packaged kernel keeps its config beside it, not in /proc or the (host's) /boot
   echo "export RBCC_KERNEL_CONFIG=$(printf %q "$KDIR/boot/config-$KREL")"
