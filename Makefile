@@ -9,15 +9,19 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
 
-.PHONY: bench demo test setup system-deps python-deps install rust-test lint pytest test-kernels
+.PHONY: bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels
 
 demo: install
 	$(PYTHON) examples/bitehist.py 2
 	$(PYTHON) examples/hello_world.py 2
 
-test: install rust-test lint pytest test-kernels
+test: install test-deps rust-test lint pytest test-kernels
 
 setup: system-deps python-deps
+
+# The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`.
+test-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -46,3 +46,15 @@ pub fn has_kprobes() -> bool {
 pub fn has_fentry() -> bool {
     crate::kernel::features::has_fentry()
 }
+
+/// Whether the running kernel's struct (or union) `name` has a member `field`, from its BTF.
+#[pyfunction]
+pub fn kernel_struct_has_field(py: Python<'_>, name: String, field: String) -> PyResult<bool> {
+    Ok(py.detach(|| crate::kernel::btf::with_vmlinux(|btf| btf.record_has_member(&name, &field)))?)
+}
+
+/// Whether the running kernel's enum `name` has an enumerator `value`, from its BTF.
+#[pyfunction]
+pub fn kernel_enum_has_val(py: Python<'_>, name: String, value: String) -> PyResult<bool> {
+    Ok(py.detach(|| crate::kernel::btf::with_vmlinux(|btf| btf.enum_has_value(&name, &value)))?)
+}

@@ -74,10 +74,54 @@ impl Btf {
 
     /// The id of the type named `name` of BTF kind FUNC, if any.
     pub fn find_func(&self, name: &str) -> Option<u32> {
+        self.find(name, BTF_KIND_FUNC)
+    }
+
+    fn find(&self, name: &str, kind: u32) -> Option<u32> {
         let c = std::ffi::CString::new(name).ok()?;
         // SAFETY: valid btf and NUL-terminated name.
-        let id = unsafe { libbpf_sys::btf__find_by_name_kind(self.ptr, c.as_ptr(), BTF_KIND_FUNC) };
+        let id = unsafe { libbpf_sys::btf__find_by_name_kind(self.ptr, c.as_ptr(), kind) };
         (id > 0).then_some(id as u32)
+    }
+
+    /// Whether struct or union `name` has a member `field` (members of its anonymous members count).
+    pub fn record_has_member(&self, name: &str, field: &str) -> bool {
+        let id = self.find(name, BTF_KIND_STRUCT).or_else(|| self.find(name, BTF_KIND_UNION));
+        id.is_some_and(|id| self.has_member(id, field, 0))
+    }
+
+    fn has_member(&self, id: u32, field: &str, depth: u32) -> bool {
+        let Some(t) = self.ty(id) else { return false };
+        if depth > 8 || !matches!(kind(t), BTF_KIND_STRUCT | BTF_KIND_UNION) {
+            return false;
+        }
+        // SAFETY: a STRUCT/UNION is followed in memory by vlen btf_member records.
+        let members = unsafe {
+            std::slice::from_raw_parts(
+                (t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_member,
+                vlen(t) as usize,
+            )
+        };
+        members.iter().any(|m| match m.name_off {
+            0 => self.has_member(self.skip_mods(m.type_), field, depth + 1),
+            off => self.name(off) == field,
+        })
+    }
+
+    /// Whether enum `name` has an enumerator `value`.
+    pub fn enum_has_value(&self, name: &str, value: &str) -> bool {
+        let found = self.find(name, BTF_KIND_ENUM).or_else(|| self.find(name, BTF_KIND_ENUM64));
+        let Some(t) = found.and_then(|id| self.ty(id)) else { return false };
+        // ENUM entries are {name_off, val}; ENUM64 ones {name_off, lo32, hi32}: the name comes first.
+        let stride = if kind(t) == BTF_KIND_ENUM64 { 3 } else { 2 };
+        // SAFETY: an ENUM/ENUM64 is followed in memory by vlen entries of `stride` u32s.
+        let words = unsafe {
+            std::slice::from_raw_parts(
+                (t as *const libbpf_sys::btf_type).add(1) as *const u32,
+                vlen(t) as usize * stride,
+            )
+        };
+        words.chunks(stride).any(|e| self.name(e[0]) == value)
     }
 
     /// For a FUNC, the type its first parameter points to.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from .errors import (
     ProbeSpecError,
     VerifierError,
 )
+from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .table import Table, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
@@ -35,6 +37,9 @@ __all__ = [
     "PermissionError",
     "ProbeSpecError",
     "VerifierError",
+    "PerfHWConfig",
+    "PerfSWConfig",
+    "PerfType",
     "errors",
 ]
 
@@ -356,15 +361,62 @@ class BPF:
         return [n.encode() for n in BPF._kernel_functions(_s(event_re))]
 
     @classmethod
-    def get_syscall_prefix(cls) -> str:
+    def get_syscall_prefix(cls) -> bytes:
         for prefix in cls._syscall_prefixes:
             if _core.ksymname(prefix + "bpf") is not None:
-                return prefix
-        return "sys_"
+                return prefix.encode()
+        return b"sys_"
 
     @classmethod
-    def get_syscall_fnname(cls, name: Text) -> str:
-        return cls.get_syscall_prefix() + _s(name)
+    def get_syscall_fnname(cls, name: Text) -> bytes:
+        return cls.get_syscall_prefix() + _s(name).encode()
+
+    @staticmethod
+    def kernel_struct_has_field(struct_name: Text, field_name: Text) -> bool:
+        """Whether this kernel's struct has the field (from its BTF), for programs that adapt to it."""
+        return _core.kernel_struct_has_field(_s(struct_name), _s(field_name))
+
+    @staticmethod
+    def kernel_enum_has_val(enum_name: Text, value_name: Text) -> bool:
+        return _core.kernel_enum_has_val(_s(enum_name), _s(value_name))
+
+    # -- user-space binaries -----------------------------------------------------------------------
+
+    @staticmethod
+    def find_library(libname: Text) -> bytes | None:
+        """The path of shared library ``libname`` ("c", "pthread"), from the loader's cache."""
+        from .uprobes import find_library
+
+        path = find_library(_s(libname))
+        return path.encode() if path else None
+
+    @staticmethod
+    def find_exe(bin_path: Text) -> bytes | None:
+        """``bin_path`` if it is an executable file, else the executable of that name on $PATH."""
+        name = _s(bin_path)
+        if os.path.dirname(name):
+            return name.encode() if os.path.isfile(name) and os.access(name, os.X_OK) else None
+        exe = shutil.which(name)
+        return exe.encode() if exe else None
+
+    @staticmethod
+    def get_user_functions_and_addresses(name: Text, sym_re: Text) -> list[tuple[bytes, int]]:
+        """(function, address) in binary or library ``name`` for every function matching ``sym_re``."""
+        path = resolve_binary(_s(name))
+        regex = re.compile(_s(sym_re))
+        seen: dict[int, bytes] = {}
+        for fn, addr, _offset in _core.elf_functions(path):
+            if regex.match(fn):
+                seen.setdefault(addr, fn.encode())
+        return [(fn, addr) for addr, fn in seen.items()]
+
+    @staticmethod
+    def get_user_functions(name: Text, sym_re: Text) -> list[bytes]:
+        return [fn for fn, _ in BPF.get_user_functions_and_addresses(name, sym_re)]
+
+    @staticmethod
+    def get_user_addresses(name: Text, sym_re: Text) -> list[int]:
+        return [addr for _, addr in BPF.get_user_functions_and_addresses(name, sym_re)]
 
     @staticmethod
     def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
@@ -444,6 +496,10 @@ class BPF:
         # Several buffers: wait for any of them (select releases the GIL; Ctrl-C interrupts it).
         select.select(buffers, [], [], None if timeout < 0 else timeout / 1000)
         return sum(b.consume() for b in buffers)
+
+    def kprobe_poll(self, timeout: int = -1) -> int:
+        """bcc's old name for perf_buffer_poll."""
+        return self.perf_buffer_poll(timeout)
 
     def perf_buffer_consume(self) -> int:
         return sum(b.consume() for b in self._perf_buffers.values())

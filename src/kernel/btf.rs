@@ -94,6 +94,22 @@ pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Run `f` on the running kernel's BTF (what `BPF.kernel_struct_has_field` and friends ask).
+pub fn with_vmlinux<T>(f: impl FnOnce(&crate::types::Btf) -> T) -> Result<T> {
+    // SAFETY: the BTF is loaded here, only borrowed by `f`, and freed before returning.
+    unsafe {
+        let btf = libbpf_sys::btf__load_vmlinux_btf();
+        let Some(view) = crate::types::Btf::from_raw(btf) else {
+            return Err(Error::KernelFeature(format!(
+                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
+            )));
+        };
+        let out = f(&view);
+        libbpf_sys::btf__free(btf);
+        Ok(out)
+    }
+}
+
 /// The cached `vmlinux.h` for this kernel, dumped on first use.
 pub fn vmlinux_h(kernel_dir: &Path) -> Result<PathBuf> {
     let path = kernel_dir.join("vmlinux.h");

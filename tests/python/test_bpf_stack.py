@@ -75,8 +75,10 @@ def test_syscall_prefix_matches_the_kernel() -> None:
     arch_prefixes = ("__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_")
     expected = next((p for p in arch_prefixes if _kallsyms_has(p.encode() + b"getppid")), "sys_")
     assert expected != "sys_", "this kernel has no arch syscall wrappers"
-    assert BPF.get_syscall_prefix() == expected
-    assert BPF.get_syscall_fnname("getppid") == expected + "getppid"
+    # bytes, as bcc returns them
+    assert BPF.get_syscall_prefix() == expected.encode()
+    assert BPF.get_syscall_fnname("getppid") == expected.encode() + b"getppid"
+    assert BPF.get_syscall_fnname(b"getppid") == expected.encode() + b"getppid"
 
 
 def _kallsyms_has(name: bytes) -> bool:

@@ -1,0 +1,92 @@
+"""Helpers bcc tools import from ``bcc.utils``: byte-string printing, argument strings, CPU lists."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Any
+
+FILESYSTEMENCODING = sys.getfilesystemencoding()
+
+
+def _cpu_list(path: str) -> list[int]:
+    """CPU numbers from a kernel CPU-list file ("0-3,6,8-9")."""
+    with open(path) as f:
+        spec = f.read().strip()
+    cpus: list[int] = []
+    for part in filter(None, spec.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def get_online_cpus() -> list[int]:
+    return _cpu_list("/sys/devices/system/cpu/online")
+
+
+def get_possible_cpus() -> list[int]:
+    return _cpu_list("/sys/devices/system/cpu/possible")
+
+
+def printb(s: bytes, file: IO[Any] = sys.stdout, nl: int = 1) -> None:
+    """Write bytes (kernel strings, never decoded) to ``file`` and flush, with a newline unless ``nl=0``."""
+    out = getattr(file, "buffer", file)
+    out.write(s)
+    if nl:
+        out.write(b"\n")
+    file.flush()
+
+
+class ArgString:
+    """A command-line argument that compares as bytes with data from the kernel (``bytes(arg)``)."""
+
+    def __init__(self, arg: str) -> None:
+        self.s = arg
+
+    def __bytes__(self) -> bytes:
+        return self.s.encode(FILESYSTEMENCODING)
+
+    def __str__(self) -> str:
+        return self.s
+
+
+def _assert_is_bytes(arg: Any) -> bytes | None:
+    """bcc's coercion of str arguments to bytes (it warns; rbcc takes str and bytes alike)."""
+    if arg is None or isinstance(arg, bytes):
+        return arg
+    return bytes(ArgString(str(arg)))
+
+
+def disable_stdout() -> tuple[IO[Any], Any]:
+    """Send stdout to /dev/null; returns the old stdout and a printb that prints nothing."""
+    orig = sys.stdout
+    sys.stdout = open(os.devnull, "w", buffering=1)  # noqa: SIM115 - replaces stdout for the process
+
+    def silent(s: bytes, file: IO[Any] = sys.stdout, nl: int = 1) -> None:
+        return None
+
+    return orig, silent
+
+
+def detect_language(candidates: list[str], pid: int) -> str | None:
+    """The language runtime of process ``pid`` among ``candidates`` (java, node, perl, php, python, ruby),
+    judged by the executable and the libraries it maps."""
+    try:
+        exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        with open(f"/proc/{pid}/maps") as f:
+            libs = {os.path.basename(line.split()[-1]) for line in f if "/" in line}
+    except OSError:
+        return None
+    markers = {
+        "java": ("java", "libjvm.so"),
+        "node": ("node", "libnode.so"),
+        "perl": ("perl", "libperl.so"),
+        "php": ("php", "libphp"),
+        "python": ("python", "libpython"),
+        "ruby": ("ruby", "libruby"),
+    }
+    for lang in candidates:
+        exe_prefix, lib_prefix = markers.get(lang, (lang, f"lib{lang}"))
+        if exe.startswith(exe_prefix) or any(lib.startswith(lib_prefix) for lib in libs):
+            return lang
+    return None

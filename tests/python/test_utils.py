@@ -1,0 +1,48 @@
+"""rbcc.utils and rbcc.syscall: the helper modules bcc tools import as bcc.utils and bcc.syscall."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from rbcc import utils
+from rbcc.syscall import syscall_name, syscalls
+
+
+def test_printb_writes_bytes_and_a_newline() -> None:
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    utils.printb(b"comm\xff", file=out)
+    utils.printb(b"-no-newline", file=out, nl=0)
+    assert raw.getvalue() == b"comm\xff\n-no-newline"
+
+
+def test_argstring_compares_as_bytes() -> None:
+    arg = utils.ArgString("bash")
+    assert bytes(arg) == b"bash"
+    assert str(arg) == "bash"
+    assert utils._assert_is_bytes("x") == b"x"
+    assert utils._assert_is_bytes(b"y") == b"y"
+    assert utils._assert_is_bytes(None) is None
+
+
+def test_cpu_lists() -> None:
+    online = utils.get_online_cpus()
+    assert len(online) == os.cpu_count()
+    assert set(online) <= set(utils.get_possible_cpus())
+
+
+def test_detect_language_of_this_interpreter() -> None:
+    assert utils.detect_language(["java", "python", "ruby"], os.getpid()) == "python"
+    assert utils.detect_language(["java", "ruby"], os.getpid()) is None
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the numbers checked are x86_64's")
+def test_syscall_names_on_x86_64() -> None:
+    assert syscall_name(0) == b"read"
+    assert syscall_name(59) == b"execve"
+    assert syscall_name(110) == b"getppid"
+    assert syscalls[1] == b"write"
+    assert syscall_name(99999) == b"[unknown: 99999]"
