@@ -58,5 +58,5 @@ bench: install
 VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 test-kernels: install
-	RBCC_VM_ENV="RBCC_CACHE_DIR=/run/rbcc-cache RBCC_EXPECT_FENTRY=1" \
+	RBCC_VM_ENV="RBCC_CACHE_DIR=/run/rbcc-cache RBCC_EXPECT_FENTRY=1 RBCC_EXPECT_LSM=1" \
 		tests/vm/run-in-vm.sh $(PY_EXE) -m pytest -q -rs -p no:cacheprovider $(VM_TESTS)

@@ -27,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::tracefs, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_kprobes, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_fentry, m)?)?;
+    m.add_function(wrap_pyfunction!(py::has_lsm, m)?)?;
     m.add_function(wrap_pyfunction!(py::kernel_struct_has_field, m)?)?;
     m.add_function(wrap_pyfunction!(py::kernel_enum_has_val, m)?)?;
     m.add_function(wrap_pyfunction!(maps::num_possible_cpus, m)?)?;

@@ -69,14 +69,29 @@ fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
 /// Functions bcc attaches by their names (`kprobe__x`, `tracepoint__c__e`, ...): loaded, and so
 /// verified, with the object. Every other function waits for its first attach, as in bcc.
 pub fn is_auto_attached(name: &str) -> bool {
-    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__"]
+    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__", "lsm__"]
         .iter()
         .any(|p| name.starts_with(p))
 }
 
-/// fentry/fexit programs: attached to a kernel function through its BTF.
-fn is_btf_traced(section: &str) -> bool {
-    section.starts_with("fentry/") || section.starts_with("fexit/")
+/// The program type of a program attached through the kernel's BTF (fentry/fexit, LSM), if it is one.
+fn btf_attach_kind(section: &str) -> Option<ProgramType> {
+    if section.starts_with("fentry/") || section.starts_with("fexit/") {
+        Some(ProgramType::Tracing)
+    } else if section.starts_with("lsm/") {
+        Some(ProgramType::Lsm)
+    } else {
+        None
+    }
+}
+
+/// Whether the kernel takes this program now; a refused kind waits for its attach, which names it.
+fn kernel_takes(section: &str) -> bool {
+    match btf_attach_kind(section) {
+        Some(ProgramType::Tracing) => features::has_fentry(),
+        Some(ProgramType::Lsm) => features::has_lsm(),
+        _ => true,
+    }
 }
 
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
@@ -97,10 +112,10 @@ impl Object {
             builder.name(name)?;
             let mut open = builder.open_memory(elf)?;
             for mut prog in open.progs_mut() {
-                // A kernel that refuses fentry would fail the whole load: such programs wait for their
-                // attach, which names the missing feature.
-                let refused = is_btf_traced(&prog.section().to_string_lossy()) && !features::has_fentry();
-                prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()) && !refused);
+                // A kernel that refuses fentry or LSM would fail the whole load: such programs wait for
+                // their attach, which names the missing feature.
+                let takes = kernel_takes(&prog.section().to_string_lossy());
+                prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()) && takes);
             }
             open.load()
         });
@@ -239,22 +254,22 @@ impl Object {
         Ok(self.with_program(prog, ProgramType::RawTracepoint, |p| attach::raw_tracepoint(p, name))?)
     }
 
-    /// Attach an fentry/fexit program (`KFUNC_PROBE`) to the kernel function its section names.
-    fn attach_kfunc(&self, prog: &str) -> PyResult<Link> {
+    /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to the kernel function or
+    /// hook its section names.
+    fn attach_btf(&self, prog: &str) -> PyResult<Link> {
         let section = self.program(prog)?.section().to_string_lossy().into_owned();
-        if !is_btf_traced(&section) {
-            return Err(Error::Attach(format!("{prog} is not a KFUNC_PROBE/KRETFUNC_PROBE (section {section})")).into());
+        let what = section.replacen('/', " on ", 1);
+        let refused = |missing: &str, instead: &str| {
+            Err(Error::KernelFeature(format!("cannot attach {what}: {missing}; {instead}")).into())
+        };
+        match btf_attach_kind(&section) {
+            None => Err(Error::Attach(format!("{prog} is not a KFUNC/KRETFUNC/LSM probe (section {section})")).into()),
+            Some(ProgramType::Lsm) if !features::has_lsm() => refused(features::NO_LSM, features::LSM_ALTERNATIVE),
+            Some(ProgramType::Tracing) if !features::has_fentry() => {
+                refused(features::NO_FENTRY, features::FENTRY_ALTERNATIVE)
+            }
+            Some(ty) => Ok(self.with_program(prog, ty, |p| attach::btf_traced(p, &section))?),
         }
-        if !features::has_fentry() {
-            let what = section.replacen('/', " on ", 1);
-            return Err(Error::KernelFeature(format!(
-                "cannot attach {what}: {}; {}",
-                features::NO_FENTRY,
-                features::FENTRY_ALTERNATIVE
-            ))
-            .into());
-        }
-        Ok(self.with_program(prog, ProgramType::Tracing, |p| attach::btf_traced(p, &section))?)
     }
 
     #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]

@@ -58,3 +58,9 @@ pub fn kernel_struct_has_field(py: Python<'_>, name: String, field: String) -> P
 pub fn kernel_enum_has_val(py: Python<'_>, name: String, value: String) -> PyResult<bool> {
     Ok(py.detach(|| crate::kernel::btf::with_vmlinux(|btf| btf.enum_has_value(&name, &value)))?)
 }
+
+/// Whether BPF LSM programs load and attach here, probed once.
+#[pyfunction]
+pub fn has_lsm() -> bool {
+    crate::kernel::features::has_lsm()
+}

@@ -44,6 +44,7 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define RAW_TRACEPOINT_PROBE(event) int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
 #define KFUNC_PROBE(event, args...) int kfunc__##event(unsigned long long *ctx, ##args)
 #define KRETFUNC_PROBE(event, args...) int kretfunc__##event(unsigned long long *ctx, ##args)
+#define LSM_PROBE(hook, args...) int lsm__##hook(unsigned long long *ctx, ##args)
 
 #else /* compile mode */
 
@@ -56,6 +57,8 @@ int __rbcc_trace_printk(const char *fmt, ...);
  * value); `ctx` is in scope as in bcc. */
 #define KFUNC_PROBE(event, args...) SEC("fentry/" #event) int BPF_PROG(kfunc__##event, ##args)
 #define KRETFUNC_PROBE(event, args...) SEC("fexit/" #event) int BPF_PROG(kretfunc__##event, ##args)
+/* An LSM hook: returning non-zero denies the operation. */
+#define LSM_PROBE(hook, args...) SEC("lsm/" #hook) int BPF_PROG(lsm__##hook, ##args)
 
 /* bcc's bpf_trace_printk takes the format alone; libbpf's takes it with its size. */
 #define bpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)

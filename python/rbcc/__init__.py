@@ -27,9 +27,12 @@ from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .table import Table, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
+from .utils import ArgString, printb
 
 __all__ = [
     "BPF",
+    "ArgString",
+    "printb",
     "AttachError",
     "BPFError",
     "CompileError",
@@ -136,6 +139,8 @@ class BPF:
                 self.attach_raw_tracepoint(tp=fn[len("raw_tracepoint__") :], fn_name=fn)
             elif fn.startswith(("kfunc__", "kretfunc__")):
                 self.attach_kfunc(fn_name=fn)
+            elif fn.startswith("lsm__"):
+                self.attach_lsm(fn_name=fn)
 
     def _program(self, fn_name: Text) -> str:
         fn = _s(fn_name)
@@ -185,7 +190,7 @@ class BPF:
     def attach_kfunc(self, fn_name: Text) -> None:
         """Attach a KFUNC_PROBE/KRETFUNC_PROBE function (fentry/fexit) to the kernel function it names."""
         fn = self._program(fn_name)
-        self._add_link("kfunc", fn, self._obj.attach_kfunc(fn))
+        self._add_link("kfunc", fn, self._obj.attach_btf(fn))
 
     attach_kretfunc = attach_kfunc
 
@@ -193,6 +198,19 @@ class BPF:
         self._remove_links("kfunc", self._program(fn_name))
 
     detach_kretfunc = detach_kfunc
+
+    def attach_lsm(self, fn_name: Text) -> None:
+        """Attach an LSM_PROBE function to the LSM hook it names."""
+        fn = self._program(fn_name)
+        self._add_link("lsm", fn, self._obj.attach_btf(fn))
+
+    def detach_lsm(self, fn_name: Text) -> None:
+        self._remove_links("lsm", self._program(fn_name))
+
+    @staticmethod
+    def support_lsm() -> bool:
+        """Whether this kernel loads and attaches BPF LSM programs (probed)."""
+        return _core.has_lsm()
 
     @staticmethod
     def support_kfunc() -> bool:
@@ -207,7 +225,7 @@ class BPF:
 
     def attach_tracepoint(self, tp: Text = "", tp_re: Text = "", fn_name: Text = "") -> None:
         fn = self._program(fn_name)
-        tps = [t for t in self.get_tracepoints() if re.fullmatch(_s(tp_re), t)] if tp_re else [_s(tp)]
+        tps = self.get_tracepoints(tp_re) if tp_re else [_s(tp)]
         for name in tps:
             category, sep, event = name.partition(":")
             if not sep:
@@ -333,6 +351,7 @@ class BPF:
 
     @staticmethod
     def get_tracepoints(tp_re: Text = "") -> list[str]:
+        """Tracepoints as "category:event", those ``tp_re`` matches (``re.match``, as bcc) if given."""
         events = os.path.join(_core.tracefs(), "events")
         regex = re.compile(_s(tp_re)) if tp_re else None
         found = []
@@ -342,7 +361,7 @@ class BPF:
                 continue
             for event in sorted(os.listdir(cdir)):
                 name = f"{category}:{event}"
-                if os.path.isdir(os.path.join(cdir, event)) and (regex is None or regex.fullmatch(name)):
+                if os.path.isdir(os.path.join(cdir, event)) and (regex is None or regex.match(name)):
                     found.append(name)
         return found
 

@@ -21,6 +21,9 @@ pub fn section_for(name: &str, ctx_type: &str) -> String {
     if let Some(f) = name.strip_prefix("kretfunc__") {
         return format!("fexit/{f}");
     }
+    if let Some(hook) = name.strip_prefix("lsm__") {
+        return format!("lsm/{hook}");
+    }
     if let Some(tp) = name.strip_prefix("raw_tracepoint__") {
         return format!("raw_tp/{tp}");
     }

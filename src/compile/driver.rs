@@ -57,6 +57,9 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path) -> Vec<String> {
         "-Wno-unused-function",
         "-Wno-int-conversion",
         "-Wno-incompatible-pointer-types-discards-qualifiers",
+        // A call to an undeclared function would otherwise reach the loader as an unresolvable
+        // extern; say at the user's line that the function does not exist.
+        "-Werror=implicit-function-declaration",
     ] {
         flags.push(w.into());
     }

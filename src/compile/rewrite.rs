@@ -70,6 +70,11 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
             .filter(|n| n.kind == CXCursor_StructDecl && n.is_definition && !n.name.is_empty())
             .map(|n| n.name.clone())
             .collect(),
+        packet_program: parsed.root.iter().any(|n| {
+            let first = n.children.iter().find(|c| c.kind == CXCursor_ParmDecl);
+            n.kind == CXCursor_FunctionDecl
+                && first.and_then(|p| p.ty.pointee.as_deref()).is_some_and(|t| is_packet_context(&t.spelling))
+        }),
     };
     for node in &parsed.root {
         if node.kind == CXCursor_VarDecl && is_map_decl(node) {
@@ -100,12 +105,32 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
     Ok(Rewritten { text, events })
 }
 
+/// The contexts of programs that see packets.
+fn is_packet_context(spelling: &str) -> bool {
+    let ty = spelling.trim_start_matches("const ").trim();
+    ["__sk_buff", "xdp_md", "sk_msg_md", "bpf_sock_ops", "bpf_sock_addr", "sk_reuseport_md"]
+        .iter()
+        .any(|c| ty == format!("struct {c}"))
+}
+
 /// The context types probes receive: never a kernel pointer to read through.
 fn is_context_type(ty: &str) -> bool {
     ty.starts_with("struct tracepoint__")
-        || ["pt_regs", "bpf_perf_event_data", "bpf_raw_tracepoint_args", "__sk_buff", "xdp_md"]
-            .iter()
-            .any(|c| ty == format!("struct {c}"))
+        || [
+            "pt_regs",
+            "bpf_perf_event_data",
+            "bpf_raw_tracepoint_args",
+            "__sk_buff",
+            "xdp_md",
+            "bpf_sock_ops",
+            "bpf_sock_addr",
+            "sk_msg_md",
+            "bpf_sockopt",
+            "bpf_sysctl",
+            "sk_reuseport_md",
+        ]
+        .iter()
+        .any(|c| ty == format!("struct {c}"))
 }
 
 fn is_map_decl(node: &Node) -> bool {
@@ -122,6 +147,9 @@ struct Rewriter<'a> {
     events: Vec<(String, String)>,
     /// Tags of the structs the program itself defines (anything else behind a pointer is the kernel's).
     own_structs: HashSet<String>,
+    /// The program handles packets (XDP, socket, tc...): its `struct iphdr *` point into packet data,
+    /// read directly, so only pointers from tracing contexts are taken for kernel pointers.
+    packet_program: bool,
 }
 
 impl Rewriter<'_> {
@@ -237,13 +265,19 @@ impl Rewriter<'_> {
         fx.ctx = 0;
         fx.raw_tp = false;
         for p in params {
-            let Some(pointee) = p.ty.pointee.as_deref() else { continue };
-            let ty = pointee.spelling.trim_start_matches("const ").trim();
-            let Some(tag) = ty.strip_prefix("struct ") else { continue };
-            if !self.own_structs.contains(tag.trim()) && !is_context_type(ty) {
+            if p.ty.pointee.as_deref().is_some_and(|t| self.is_kernel_struct(&t.spelling)) {
                 fx.ext.insert(p.decl);
             }
         }
+    }
+
+    /// A struct type the program does not define itself and that is not a probe context: the kernel's.
+    fn is_kernel_struct(&self, spelling: &str) -> bool {
+        if self.packet_program {
+            return false;
+        }
+        let ty = spelling.trim_start_matches("const ").trim();
+        ty.strip_prefix("struct ").is_some_and(|tag| !self.own_structs.contains(tag.trim()) && !is_context_type(ty))
     }
 
     /// `int kprobe__f(struct pt_regs *ctx, struct sock *sk)` → `(struct pt_regs *ctx)` and a local
@@ -311,7 +345,12 @@ impl Rewriter<'_> {
             return true;
         }
         match n.kind {
-            CXCursor_CStyleCastExpr => expr_children(n).last().is_some_and(|e| self.ext_ptr(e, fx)),
+            // `(struct sock *)args->skaddr`, `(struct sock *)PT_REGS_PARM1(ctx)`: a kernel struct's
+            // address, whatever the value came from
+            CXCursor_CStyleCastExpr => {
+                n.ty.pointee.as_deref().is_some_and(|t| self.is_kernel_struct(&t.spelling))
+                    || expr_children(n).last().is_some_and(|e| self.ext_ptr(e, fx))
+            }
             CXCursor_DeclRefExpr => fx.ext.contains(&n.referenced),
             CXCursor_CallExpr => expr_children(n).first().is_some_and(|callee| {
                 let callee = strip(callee);

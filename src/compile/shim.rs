@@ -24,6 +24,62 @@ pub fn shim_includes(text: &str) -> String {
     out
 }
 
+/// The field-name macros of the networking headers (`sk->sk_state` for `sk->__sk_common.skc_state`),
+/// which BTF cannot carry. They are macros on very common words, so a program gets them only when it
+/// includes one of these headers, as it would with the kernel's own.
+const SOCK_HEADERS: [&str; 6] =
+    ["net/sock.h", "net/inet_sock.h", "net/tcp.h", "linux/tcp.h", "net/inet_connection_sock.h", "net/udp.h"];
+const SOCK_FIELDS: &str = "\
+#define sk_node __sk_common.skc_node
+#define sk_nulls_node __sk_common.skc_nulls_node
+#define sk_refcnt __sk_common.skc_refcnt
+#define sk_tx_queue_mapping __sk_common.skc_tx_queue_mapping
+#define sk_dontcopy_begin __sk_common.skc_dontcopy_begin
+#define sk_dontcopy_end __sk_common.skc_dontcopy_end
+#define sk_hash __sk_common.skc_hash
+#define sk_portpair __sk_common.skc_portpair
+#define sk_num __sk_common.skc_num
+#define sk_dport __sk_common.skc_dport
+#define sk_addrpair __sk_common.skc_addrpair
+#define sk_daddr __sk_common.skc_daddr
+#define sk_rcv_saddr __sk_common.skc_rcv_saddr
+#define sk_family __sk_common.skc_family
+#define sk_state __sk_common.skc_state
+#define sk_reuse __sk_common.skc_reuse
+#define sk_reuseport __sk_common.skc_reuseport
+#define sk_ipv6only __sk_common.skc_ipv6only
+#define sk_net_refcnt __sk_common.skc_net_refcnt
+#define sk_bound_dev_if __sk_common.skc_bound_dev_if
+#define sk_bind_node __sk_common.skc_bind_node
+#define sk_prot __sk_common.skc_prot
+#define sk_net __sk_common.skc_net
+#define sk_v6_daddr __sk_common.skc_v6_daddr
+#define sk_v6_rcv_saddr __sk_common.skc_v6_rcv_saddr
+#define sk_cookie __sk_common.skc_cookie
+#define sk_incoming_cpu __sk_common.skc_incoming_cpu
+#define sk_flags __sk_common.skc_flags
+#define sk_rxhash __sk_common.skc_rxhash
+#define inet_daddr sk.__sk_common.skc_daddr
+#define inet_rcv_saddr sk.__sk_common.skc_rcv_saddr
+#define inet_dport sk.__sk_common.skc_dport
+#define inet_num sk.__sk_common.skc_num
+";
+
+/// `#define`s the program's `#include <...>` lines bring that the prelude cannot always carry.
+pub fn include_macros(text: &str) -> String {
+    let includes = |header: &str| {
+        text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with('#') && l.contains("include") && l.contains(&format!("<{header}>"))
+        })
+    };
+    if SOCK_HEADERS.iter().any(|h| includes(h)) {
+        SOCK_FIELDS.to_string()
+    } else {
+        String::new()
+    }
+}
+
 fn identifiers(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -73,6 +129,13 @@ pub fn tracepoints(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_field_macros_come_with_the_networking_headers() {
+        assert!(include_macros("#include <net/sock.h>\nint x;").contains("#define sk_state __sk_common.skc_state"));
+        assert!(include_macros("  #  include <linux/tcp.h>\n").contains("#define inet_dport sk.__sk_common.skc_dport"));
+        assert_eq!(include_macros("#include <linux/sched.h>\nint sk_state;"), "");
+    }
 
     #[test]
     fn blanks_angle_includes_only() {

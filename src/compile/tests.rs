@@ -208,3 +208,21 @@ fn kfunc_probes_are_fentry_and_fexit_programs() {
     assert!(out.contains("SEC(\"fentry/vfs_read\") KFUNC_PROBE(vfs_read,"), "{out}");
     assert!(out.contains("SEC(\"fexit/vfs_read\") KRETFUNC_PROBE(vfs_read,"), "{out}");
 }
+
+#[test]
+fn casts_to_kernel_structs_are_kernel_pointers_except_in_packet_programs() {
+    if !available() {
+        return;
+    }
+    let tracing = squash(&rewrite(
+        "#include <net/sock.h>\nRAW_TRACEPOINT_PROBE(inet_sock_set_state) {\n\
+         struct sock *sk = (struct sock *)ctx->args[0];\n return sk->sk_state; }\n",
+    ));
+    assert!(tracing.contains("__rbcc_kread(sk->sk_state)"), "{tracing}");
+    let packet = squash(&rewrite(
+        "int on_xdp(struct xdp_md *ctx) {\n void *data = (void *)(long)ctx->data;\n\
+         struct ethhdr *eth = (struct ethhdr *)data;\n return eth->h_proto; }\n",
+    ));
+    assert!(packet.contains("return eth->h_proto;"), "{packet}");
+    assert!(!packet.contains("__rbcc_kread"), "{packet}");
+}

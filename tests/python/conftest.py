@@ -26,6 +26,7 @@ needs_root = pytest.mark.needs_root
 FEATURES = {
     "kprobes": (_core.has_kprobes, "kprobes (CONFIG_KPROBES)"),
     "fentry": (_core.has_fentry, "fentry/fexit programs"),
+    "lsm": (_core.has_lsm, "BPF LSM programs"),
 }
 
 

@@ -204,3 +204,40 @@ def test_kprobe_event_re_attaches_every_match() -> None:
         assert b["naps"][0].value == 2 * NAPS
         b.detach_kprobe(event="do_nanosleep")
         assert b.num_open_kprobes() == 1
+
+
+OPENS_LSM = r"""
+BPF_ARRAY(opens, u64, 1);
+LSM_PROBE(file_open, struct file *file, int ret) {
+    if ((bpf_get_current_pid_tgid() >> 32) == TARGET)
+        opens.atomic_increment(0);
+    return ret;  // allow what the other LSMs allow
+}
+"""
+
+
+def test_the_lsm_path_taken_is_the_one_the_kernel_offers() -> None:
+    expected = os.environ.get("RBCC_EXPECT_LSM")
+    if expected is not None:
+        assert BPF.support_lsm() == (expected == "1")
+    if not BPF.support_lsm():
+        with pytest.raises(rbcc.KernelFeatureError, match="LSM"):
+            BPF(text=OPENS_LSM, cflags=target_cflags())
+
+
+@pytest.mark.needs_lsm
+def test_lsm_probe_sees_our_file_opens(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("x")
+    with BPF(text=OPENS_LSM, cflags=target_cflags()) as b:
+        for _ in range(3):
+            with open(target) as f:
+                assert f.read() == "x"
+        assert b["opens"][0].value >= 3
+
+
+@pytest.mark.without_lsm
+def test_lsm_probe_compiles_and_names_the_missing_feature() -> None:
+    with pytest.raises(rbcc.KernelFeatureError) as info:
+        BPF(text=OPENS_LSM, cflags=target_cflags())
+    assert "file_open" in str(info.value) and "LSM" in str(info.value)

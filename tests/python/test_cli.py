@@ -117,3 +117,47 @@ def test_rbcc_command_is_installed() -> None:
         pytest.skip("the rbcc console script is not on PATH (package not installed with pip)")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "run" in out.stdout
+
+
+TCPLIFE = "/usr/sbin/tcplife-bpfcc"
+
+
+@pytest.mark.needs_root
+def test_debians_tcplife_sees_a_local_connection() -> None:
+    if not os.path.exists(TCPLIFE):
+        pytest.skip("bpfcc-tools is not installed (apt-get install bpfcc-tools): no Debian bcc scripts to run")
+    import socket
+
+    # tcplife casts the tracepoint's skaddr to struct sock * and reads through it: kernel pointers
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "rbcc", "run", TCPLIFE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert tool.stdout is not None
+        header = tool.stdout.readline()
+        assert header.split()[:3] == ["PID", "COMM", "LADDR"], header + (tool.stderr.read() if tool.stderr else "")
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            port = server.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                conn, _ = server.accept()
+                client.sendall(b"x" * 300_000)
+                got = 0
+                while got < 300_000:
+                    got += len(conn.recv(65536))
+                conn.close()
+        time.sleep(1.0)
+    finally:
+        tool.send_signal(signal.SIGINT)
+        out, err = tool.communicate(timeout=30)
+    mine = [line.split() for line in out.splitlines() if line.split()[:1] == [str(os.getpid())]]
+    # the client's side: our pid, to the server's port, 300 kB sent
+    client_side = [f for f in mine if f[5] == str(port)]
+    assert client_side, out + err
+    assert client_side[0][2] == "127.0.0.1" and int(client_side[0][6]) == 292  # TX_KB: 300000 // 1024
+    assert "Traceback" not in err
