@@ -46,3 +46,23 @@ def test_syscall_names_on_x86_64() -> None:
     assert syscall_name(110) == b"getppid"
     assert syscalls[1] == b"write"
     assert syscall_name(99999) == b"[unknown: 99999]"
+
+
+def test_tcp_states_and_flags() -> None:
+    from rbcc import tcp
+
+    assert tcp.tcpstate[1] == "ESTABLISHED" and tcp.tcpstate[10] == "LISTEN" and tcp.tcpstate[12] == "NEW_SYN_RECV"
+    assert tcp.flags2str(tcp.TCPHDR_SYN | tcp.TCPHDR_ACK) == "SYN|ACK"
+    assert tcp.flags2str(0) == ""
+
+
+def test_container_filter_without_options_filters_nothing() -> None:
+    import argparse
+
+    from rbcc import BPFError
+    from rbcc.containers import filter_by_containers
+
+    text = filter_by_containers(argparse.Namespace(cgroupmap=None, mntnsmap=None))
+    assert "container_should_be_filtered" in text and "return 0;" in text
+    with pytest.raises(BPFError, match="pinned"):
+        filter_by_containers(argparse.Namespace(cgroupmap="/sys/fs/bpf/x", mntnsmap=None))
