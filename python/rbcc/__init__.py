@@ -171,7 +171,9 @@ class BPF:
             with open("/proc/kallsyms") as f:
                 candidates = [p[2] for p in (line.split() for line in f) if len(p) >= 3 and p[1] in "tTwW"]
         for name in candidates:
-            if regex.match(name) and not name.startswith(("__kprobes", "_kbl_addr_", "__perf", "perf_")):
+            # not probeable: the kprobe machinery's own, perf's, and compiler-split parts (foo.cold)
+            skip = name.startswith(("__kprobes", "_kbl_addr_", "__perf", "perf_")) or "." in name
+            if regex.match(name) and not skip:
                 names[name] = None
         return list(names)
 
@@ -372,6 +374,23 @@ class BPF:
     @staticmethod
     def support_raw_tracepoint() -> bool:
         return True
+
+    @staticmethod
+    def support_raw_tracepoint_in_module() -> bool:
+        """Raw tracepoints of kernel modules (the kernel exports bpf_trace_modules where it has them)."""
+        return _core.ksymname("bpf_trace_modules") is not None
+
+    @staticmethod
+    def get_probe_limit() -> int:
+        """How many probes a tool may open at once: $BCC_PROBE_LIMIT, else 1000 (bcc's default)."""
+        limit = os.environ.get("BCC_PROBE_LIMIT", "")
+        return int(limit) if limit.isdigit() else 1000
+
+    @classmethod
+    def generate_auto_includes(cls, program_words: Any) -> str:
+        """bcc adds `#include`s for the kernel types a generated program names; with the whole kernel's
+        types always in scope (vmlinux.h), none is needed."""
+        return ""
 
     @staticmethod
     def get_kprobe_functions(event_re: Text) -> list[bytes]:

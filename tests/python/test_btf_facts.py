@@ -39,3 +39,17 @@ def test_user_functions_and_addresses() -> None:
     assert BPF.find_library("no-such-library-rbcc") is None
     assert BPF.find_exe("sh") is not None
     assert BPF.find_exe("no-such-exe-rbcc") is None
+
+
+def test_probe_limit_and_auto_includes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCC_PROBE_LIMIT", "5")
+    assert BPF.get_probe_limit() == 5
+    monkeypatch.delenv("BCC_PROBE_LIMIT")
+    assert BPF.get_probe_limit() == 1000
+    assert BPF.generate_auto_includes(["sk_buff", "bio"]) == ""  # vmlinux.h has every kernel type
+
+
+def test_raw_tracepoints_in_modules_answer_from_kallsyms() -> None:
+    with open("/proc/kallsyms") as f:
+        exported = any(line.split()[2] == "bpf_trace_modules" for line in f if len(line.split()) >= 3)
+    assert BPF.support_raw_tracepoint_in_module() == exported
