@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,32 +77,45 @@ def test_a_script_needing_kprobes_stops_with_the_feature_named(tmp_path: Path) -
     assert "Traceback" not in out.stderr
 
 
-SYSCOUNT = "/usr/sbin/syscount-bpfcc"
-
-
-@pytest.mark.needs_root
-def test_debians_syscount_counts_our_syscalls() -> None:
-    if not os.path.exists(SYSCOUNT):
+def _debian_script(name: str) -> str:
+    path = f"/usr/sbin/{name}-bpfcc"
+    if not os.path.exists(path):
         pytest.skip("bpfcc-tools is not installed (apt-get install bpfcc-tools): no Debian bcc scripts to run")
-    # a workload of many getppid calls from one process, while syscount runs unmodified under rbcc
+    return path
+
+
+def _run_tool(script: str, header_check: Callable[[str], bool], workload: Callable[[], None]) -> tuple[str, str]:
+    """Run a Debian bcc script under `rbcc run`; once its header is out, run `workload`, then Ctrl-C it."""
     tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "run", SYSCOUNT],  # totals at Ctrl-C
+        [sys.executable, "-m", "rbcc", "run", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    calls = 100_000
     try:
-        assert tool.stdout is not None
+        assert tool.stdout is not None and tool.stderr is not None
         header = tool.stdout.readline()
-        assert "Tracing syscalls" in header, header + (tool.stderr.read() if tool.stderr else "")
-        for _ in range(calls):
-            os.getppid()
-        time.sleep(0.5)
+        assert header_check(header), header + tool.stderr.read()
+        workload()
+        time.sleep(1.0)
     finally:
         tool.send_signal(signal.SIGINT)
         out, err = tool.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    return header + out, err
+
+
+@pytest.mark.needs_root
+def test_debians_syscount_counts_our_syscalls() -> None:
+    calls = 100_000
+
+    def getppids() -> None:
+        for _ in range(calls):
+            os.getppid()
+
+    # without an interval, syscount prints its totals at Ctrl-C
+    out, err = _run_tool(_debian_script("syscount"), lambda h: "Tracing syscalls" in h, getppids)
     counts = {}
     for line in out.splitlines():
         parts = line.split()
@@ -108,7 +123,6 @@ def test_debians_syscount_counts_our_syscalls() -> None:
             counts[parts[0]] = int(parts[1])
     assert "SYSCALL" in out and "COUNT" in out, out + err
     assert counts.get("getppid", 0) >= calls, out
-    assert "Traceback" not in err
 
 
 def test_rbcc_command_is_installed() -> None:
@@ -119,27 +133,12 @@ def test_rbcc_command_is_installed() -> None:
     assert out.returncode == 0 and "run" in out.stdout
 
 
-TCPLIFE = "/usr/sbin/tcplife-bpfcc"
-
-
 @pytest.mark.needs_root
 def test_debians_tcplife_sees_a_local_connection() -> None:
-    if not os.path.exists(TCPLIFE):
-        pytest.skip("bpfcc-tools is not installed (apt-get install bpfcc-tools): no Debian bcc scripts to run")
-    import socket
+    port = 0
 
-    # tcplife casts the tracepoint's skaddr to struct sock * and reads through it: kernel pointers
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "run", TCPLIFE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    try:
-        assert tool.stdout is not None
-        header = tool.stdout.readline()
-        assert header.split()[:3] == ["PID", "COMM", "LADDR"], header + (tool.stderr.read() if tool.stderr else "")
+    def connection() -> None:
+        nonlocal port
         with socket.socket() as server:
             server.bind(("127.0.0.1", 0))
             server.listen()
@@ -151,13 +150,11 @@ def test_debians_tcplife_sees_a_local_connection() -> None:
                 while got < 300_000:
                     got += len(conn.recv(65536))
                 conn.close()
-        time.sleep(1.0)
-    finally:
-        tool.send_signal(signal.SIGINT)
-        out, err = tool.communicate(timeout=30)
+
+    # tcplife casts the tracepoint's skaddr to struct sock * and reads through it: kernel pointers
+    out, err = _run_tool(_debian_script("tcplife"), lambda h: h.split()[:3] == ["PID", "COMM", "LADDR"], connection)
     mine = [line.split() for line in out.splitlines() if line.split()[:1] == [str(os.getpid())]]
     # the client's side: our pid, to the server's port, 300 kB sent
     client_side = [f for f in mine if f[5] == str(port)]
     assert client_side, out + err
     assert client_side[0][2] == "127.0.0.1" and int(client_side[0][6]) == 292  # TX_KB: 300000 // 1024
-    assert "Traceback" not in err
