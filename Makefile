@@ -19,9 +19,10 @@ test: install test-deps rust-test lint pytest test-kernels
 
 setup: system-deps python-deps
 
-# The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`.
+# The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, and build USDT
+# targets with sys/sdt.h (systemtap-sdt-dev).
 test-deps:
-	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools"
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -18,7 +18,11 @@ fn main() {
     let mut files: Vec<PathBuf> = Vec::new();
     for dir in ["src/compile", "bpf/rbcc"] {
         for entry in fs::read_dir(dir).unwrap() {
-            files.push(entry.unwrap().path());
+            let path = entry.unwrap().path();
+            // (subdirectories hold headers, which the cache key covers through their own hash)
+            if path.is_file() {
+                files.push(path);
+            }
         }
     }
     files.sort();

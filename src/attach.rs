@@ -99,6 +99,15 @@ pub fn uprobe(
     attaching(|| format!("cannot attach {kind} to {what}"), || prog.attach_uprobe_with_opts(pid, path, offset, opts))
 }
 
+/// A USDT probe: libbpf finds its sites in `path`, decodes their argument specs for `bpf_usdt_arg`, and
+/// counts up the probe's semaphore while attached.
+pub fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
+    attaching(
+        || format!("cannot attach USDT probe {provider}:{name} in {path}"),
+        || prog.attach_usdt(pid, path, provider, name),
+    )
+}
+
 pub fn perf_event(
     prog: &libbpf_rs::ProgramMut<'_>,
     ev_type: u32,

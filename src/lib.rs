@@ -10,6 +10,7 @@ pub mod load;
 pub mod maps;
 pub mod symbolize;
 pub mod types;
+pub mod usdt;
 
 mod py;
 
@@ -35,5 +36,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(symbolize::usym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::ksymname, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::elf_functions, m)?)?;
+    m.add_function(wrap_pyfunction!(usdt::usdt_sites, m)?)?;
     Ok(())
 }

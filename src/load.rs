@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::kernel::features;
 use crate::maps::Map;
 use crate::types::Btf;
-use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
+use libbpf_rs::{AsRawLibbpf, MapCore, ProgramAttachType, ProgramType};
 
 static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL_PRINT: Once = Once::new();
@@ -100,9 +100,9 @@ pub struct Object {
     obj: libbpf_rs::Object,
     /// The ELF, kept to load a function again as another program type (see `with_program`).
     elf: Vec<u8>,
-    /// Functions loaded on their own (function, type, object holding it loaded), sharing the object's
+    /// Functions loaded on their own (function, type, for multi-uprobes, object holding it), sharing the object's
     /// maps. The object holds the ELF's other functions too, unloaded.
-    extra: std::cell::RefCell<Vec<(String, ProgramType, libbpf_rs::Object)>>,
+    extra: std::cell::RefCell<Vec<(String, ProgramType, bool, libbpf_rs::Object)>>,
 }
 
 impl Object {
@@ -138,25 +138,36 @@ impl Object {
         if is_auto_attached(name) && prog.prog_type() == ty {
             return f(&prog);
         }
-        let found = self.extra.borrow().iter().position(|(n, t, _)| n == name && *t == ty);
+        self.with_loaded(name, ty, false, f)
+    }
+
+    /// Run `f` on function `name` loaded on its own as type `ty` (for a multi-uprobe link if `multi`).
+    fn with_loaded<T>(
+        &self,
+        name: &str,
+        ty: ProgramType,
+        multi: bool,
+        f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let found = self.extra.borrow().iter().position(|(n, t, m, _)| n == name && *t == ty && *m == multi);
         let index = match found {
             Some(i) => i,
             None => {
-                let obj = self.load_again(name, ty)?;
-                self.extra.borrow_mut().push((name.to_string(), ty, obj));
+                let obj = self.load_again(name, ty, multi)?;
+                self.extra.borrow_mut().push((name.to_string(), ty, multi, obj));
                 self.extra.borrow().len() - 1
             }
         };
         let extra = self.extra.borrow();
         let prog = extra[index]
-            .2
+            .3
             .progs_mut()
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))?;
         f(&prog)
     }
 
-    fn load_again(&self, name: &str, ty: ProgramType) -> Result<libbpf_rs::Object> {
+    fn load_again(&self, name: &str, ty: ProgramType, multi: bool) -> Result<libbpf_rs::Object> {
         let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(&self.elf)?;
             for mut map in open.maps_mut() {
@@ -172,10 +183,21 @@ impl Object {
                 if wanted && prog.prog_type() != ty {
                     prog.set_prog_type(ty);
                 }
+                if wanted && multi {
+                    prog.set_attach_type(ProgramAttachType::TraceUprobeMulti);
+                }
             }
             open.load()
         });
         res.map_err(|e| load_error(e, &log))
+    }
+
+    /// Run `f` on function `name` loaded for libbpf's USDT attach, which uses one multi-uprobe link
+    /// where the kernel has them (the program must be loaded for that) and single uprobes elsewhere.
+    fn with_usdt_program<T>(&self, name: &str, f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>) -> Result<T> {
+        // A kernel without multi-uprobe links refuses the load; libbpf then attaches single uprobes.
+        let multi = self.with_loaded(name, ProgramType::Kprobe, true, |_| Ok(())).is_ok();
+        self.with_loaded(name, ProgramType::Kprobe, multi, f)
     }
 
     pub fn program(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>> {
@@ -284,6 +306,10 @@ impl Object {
     ) -> PyResult<Link> {
         Ok(self
             .with_program(prog, ProgramType::Kprobe, |p| attach::uprobe(p, retprobe, pid, path, offset, func_name))?)
+    }
+
+    fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> PyResult<Link> {
+        Ok(self.with_usdt_program(prog, |p| attach::usdt(p, pid, path, provider, name))?)
     }
 
     #[allow(clippy::too_many_arguments)]

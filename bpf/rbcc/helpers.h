@@ -132,6 +132,24 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define TP_DATA_LOC_READ_STR(dst, field, length)                                                         \
 	bpf_probe_read_kernel_str((void *)(dst), (length), __rbcc_data_loc(field))
 
+/* USDT arguments, numbered from 1 as in bcc, through libbpf's usdt.bpf.h (which the program gets when it
+ * uses these). bpf_usdt_readarg_p copies what a pointer argument points to from user memory. */
+#define bpf_usdt_readarg(n, ctx, addr)                                                                   \
+	({                                                                                               \
+		long __rbcc_ua = 0;                                                                      \
+		int __rbcc_ur = bpf_usdt_arg((struct pt_regs *)(ctx), (n) - 1, &__rbcc_ua);             \
+		*(addr) = (typeof(*(addr)))__rbcc_ua;                                                    \
+		__rbcc_ur;                                                                               \
+	})
+#define bpf_usdt_readarg_p(n, ctx, buf, len)                                                             \
+	({                                                                                               \
+		long __rbcc_ua = 0;                                                                      \
+		int __rbcc_ur = bpf_usdt_arg((struct pt_regs *)(ctx), (n) - 1, &__rbcc_ua);             \
+		if (!__rbcc_ur)                                                                          \
+			__rbcc_ur = bpf_probe_read_user((buf), (len), (void *)__rbcc_ua);                \
+		__rbcc_ur;                                                                               \
+	})
+
 /* Map declarations with bcc's defaults. */
 #define BPF_TABLE(_kind, _key, _leaf, _name, _size) BPF_F_TABLE(_kind, _key, _leaf, _name, _size, 0)
 

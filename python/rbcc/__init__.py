@@ -21,12 +21,14 @@ from .errors import (
     KernelFeatureError,
     PermissionError,
     ProbeSpecError,
+    USDTException,
     VerifierError,
 )
 from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .table import Table, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
+from .usdt import USDT
 from .utils import ArgString, printb
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "KernelFeatureError",
     "PermissionError",
     "ProbeSpecError",
+    "USDT",
+    "USDTException",
     "VerifierError",
     "PerfHWConfig",
     "PerfSWConfig",
@@ -120,6 +124,8 @@ class BPF:
         self._programs = dict(self._obj.programs())
         try:
             self._auto_attach()
+            for context in usdt_contexts or []:
+                context.attach_to(self, attach_usdt_ignore_pid)
         except BaseException:
             self.cleanup()
             raise
@@ -200,6 +206,10 @@ class BPF:
         self._remove_links("kfunc", self._program(fn_name))
 
     detach_kretfunc = detach_kfunc
+
+    def _attach_usdt(self, fn_name: str, pid: int, binary: str, provider: str, name: str) -> None:
+        fn = self._program(fn_name)
+        self._add_link("usdt", f"{binary}:{provider}:{name}", self._obj.attach_usdt(fn, pid, binary, provider, name))
 
     def attach_lsm(self, fn_name: Text) -> None:
         """Attach an LSM_PROBE function to the LSM hook it names."""
@@ -344,7 +354,7 @@ class BPF:
         return sum(len(v) for (k, _), v in self._links.items() if k in ("kprobe", "kretprobe"))
 
     def num_open_uprobes(self) -> int:
-        return sum(len(v) for (k, _), v in self._links.items() if k in ("uprobe", "uretprobe"))
+        return sum(len(v) for (k, _), v in self._links.items() if k in ("uprobe", "uretprobe", "usdt"))
 
     def num_open_tracepoints(self) -> int:
         return sum(len(v) for (k, _), v in self._links.items() if k == "tracepoint")

@@ -16,6 +16,7 @@ __all__ = [
     "KernelFeatureError",
     "PermissionError",
     "ProbeSpecError",
+    "USDTException",
     "VerifierError",
 ]
 
@@ -42,6 +43,10 @@ class KernelFeatureError(AttachError):
 
 class PermissionError(BPFError, builtins.PermissionError):  # noqa: A001 - the name users expect
     """The process lacks a capability; the message names it."""
+
+
+class USDTException(AttachError):
+    """A USDT probe was not found or could not be enabled (bcc's name for it)."""
 
 
 class ProbeSpecError(BPFError, ValueError):

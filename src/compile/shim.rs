@@ -65,7 +65,8 @@ const SOCK_FIELDS: &str = "\
 #define inet_num sk.__sk_common.skc_num
 ";
 
-/// `#define`s the program's `#include <...>` lines bring that the prelude cannot always carry.
+/// What goes between the prelude and the program because of what the program uses: `#define`s its
+/// `#include <...>` lines would bring, and libbpf's USDT header when it reads USDT arguments.
 pub fn include_macros(text: &str) -> String {
     let includes = |header: &str| {
         text.lines().any(|l| {
@@ -73,11 +74,15 @@ pub fn include_macros(text: &str) -> String {
             l.starts_with('#') && l.contains("include") && l.contains(&format!("<{header}>"))
         })
     };
+    let mut out = String::new();
     if SOCK_HEADERS.iter().any(|h| includes(h)) {
-        SOCK_FIELDS.to_string()
-    } else {
-        String::new()
+        out.push_str(SOCK_FIELDS);
     }
+    // libbpf's USDT support brings two maps; only programs reading USDT arguments get them.
+    if text.contains("bpf_usdt_readarg") {
+        out.push_str("#include <bpf/usdt.bpf.h>\n");
+    }
+    out
 }
 
 fn identifiers(text: &str) -> impl Iterator<Item = (usize, &str)> {

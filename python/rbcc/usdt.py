@@ -1,0 +1,155 @@
+"""USDT probes (sys/sdt.h) as bcc's ``USDT`` class: find them in a binary or a process, enable them
+for BPF functions, and hand them to ``BPF(usdt_contexts=[...])``, which attaches them through libbpf.
+
+In the BPF C, ``bpf_usdt_readarg(n, ctx, &v)`` and ``bpf_usdt_readarg_p(n, ctx, buf, len)`` read the
+probe's arguments, numbered from 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from . import _core
+from .errors import BPFError, USDTException
+from .uprobes import resolve_binary
+
+Text = str | bytes
+
+
+def _s(v: Text) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+@dataclass
+class USDTProbe:
+    """One probe (provider:name) of one binary, with how many places it fires from."""
+
+    provider: bytes
+    name: bytes
+    bin_path: bytes
+    num_locations: int
+    num_arguments: int
+    semaphore: int
+
+    def short_name(self) -> bytes:
+        return self.name
+
+    def __str__(self) -> str:
+        return f"{self.bin_path.decode()} {self.provider.decode()}:{self.name.decode()}"
+
+
+# Argument specs ("-4@%eax 8@-16(%rbp)"): the size (negative: signed) before the @.
+_CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t", 8: "int64_t"}
+
+
+def _arg_sizes(spec: str) -> list[int]:
+    sizes = []
+    for arg in spec.split():
+        size, at, _ = arg.partition("@")
+        sizes.append(int(size) if at and size.lstrip("-").isdigit() else 8)
+    return sizes
+
+
+class USDT:
+    """The USDT probes of a binary (``path=``) or of a running process (``pid=``: its executable and the
+    libraries it has mapped), and which of them are enabled for which BPF function."""
+
+    def __init__(self, pid: int | None = None, path: Text | None = None) -> None:
+        if pid is None and not path:
+            raise USDTException("USDT needs a pid or a binary path")
+        self.pid = pid
+        self.path = resolve_binary(_s(path), pid or -1) if path else None
+        self._enabled: list[tuple[str, str]] = []
+        self._site_cache: list[tuple[str, str, str, int, int, str]] | None = None
+
+    def _binaries(self) -> list[str]:
+        if self.path:
+            return [self.path]
+        found = [os.path.realpath(f"/proc/{self.pid}/exe")]
+        try:
+            with open(f"/proc/{self.pid}/maps") as f:
+                for line in f:
+                    parts = line.split(maxsplit=5)
+                    path = parts[5].strip() if len(parts) == 6 else ""
+                    if path.startswith("/") and path not in found and ".so" in os.path.basename(path):
+                        found.append(path)
+        except OSError as e:
+            raise USDTException(f"cannot read the mappings of process {self.pid}: {e}") from e
+        return found
+
+    def _sites(self) -> list[tuple[str, str, str, int, int, str]]:
+        """(binary, provider, name, pc, semaphore, args) of every probe site."""
+        if self._site_cache is None:
+            sites = []
+            for binary in self._binaries():
+                try:
+                    sites.extend((binary, *site) for site in _core.usdt_sites(binary))
+                except BPFError:  # a mapped file that is not a readable 64-bit ELF has no probes
+                    continue
+            self._site_cache = sites
+        return self._site_cache
+
+    def _matches(self, probe: str) -> list[tuple[str, str, str]]:
+        """The (binary, provider, name) triples ``probe`` ("name" or "provider:name") stands for."""
+        provider, _, name = probe.rpartition(":")
+        return sorted({(b, p, n) for b, p, n, *_ in self._sites() if n == name and (not provider or p == provider)})
+
+    def enable_probe(self, probe: Text, fn_name: Text) -> None:
+        probe = _s(probe)
+        if not self._matches(probe):
+            where = self.path or f"process {self.pid}"
+            raise USDTException(f"failed to enable probe '{probe}': {where} has no such USDT probe")
+        self._enabled.append((probe, _s(fn_name)))
+
+    def enable_probe_or_bail(self, probe: Text, fn_name: Text) -> None:
+        try:
+            self.enable_probe(probe, fn_name)
+        except USDTException as e:
+            print(f"Error attaching USDT probes: {e}", file=sys.stderr)
+            sys.exit(1)
+
+    def get_context(self) -> USDT:
+        return self
+
+    def get_text(self) -> str:
+        """bcc generates C to read each probe's arguments; libbpf's USDT support does that here."""
+        return ""
+
+    def enumerate_probes(self) -> list[USDTProbe]:
+        grouped: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
+        for binary, provider, name, pc, semaphore, args in self._sites():
+            grouped.setdefault((binary, provider, name), []).append((pc, semaphore, args))
+        return [
+            USDTProbe(p.encode(), n.encode(), b.encode(), len(locs), len(_arg_sizes(locs[0][2])), locs[0][1])
+            for (b, p, n), locs in sorted(grouped.items())
+        ]
+
+    def enumerate_active_probes(self) -> list[tuple[bytes, bytes, int]]:
+        """(binary, BPF function, address) of every site of every enabled probe."""
+        out = []
+        for probe, fn in self._enabled:
+            for binary, provider, name in self._matches(probe):
+                for b, p, n, pc, *_ in self._sites():
+                    if (b, p, n) == (binary, provider, name):
+                        out.append((binary.encode(), fn.encode(), pc))
+        return out
+
+    def get_probe_arg_ctype(self, probe_name: Text, arg_index: int) -> str:
+        for _, _, name, _, _, args in self._sites():
+            if name == _s(probe_name):
+                sizes = _arg_sizes(args)
+                if 0 <= arg_index < len(sizes):
+                    size = sizes[arg_index]
+                    ctype = _CTYPES.get(abs(size), "int64_t")
+                    return ctype if size < 0 else "u" + ctype
+        raise USDTException(f"no argument {arg_index} of USDT probe {_s(probe_name)}")
+
+    def attach_to(self, bpf: Any, ignore_pid: bool = False) -> None:
+        """Attach every enabled probe to its BPF function in ``bpf`` (what ``BPF(usdt_contexts=)`` does)."""
+        pid = -1 if ignore_pid or self.pid is None else self.pid
+        for probe, fn in self._enabled:
+            for binary, provider, name in self._matches(probe):
+                bpf._attach_usdt(fn, pid, binary, provider, name)

@@ -1,0 +1,135 @@
+"""USDT probes (sys/sdt.h) in a program the test builds: found, enabled, attached, arguments read."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _bpfutil import poll_until
+
+from rbcc import BPF, USDT, USDTException
+
+TICKS = 5
+
+# Waits for a line on stdin (so the probes go in first), fires rbcc:tick TICKS times with (10*i, "tick-i"),
+# prints "done", then waits for a second line.
+TICKER_C = r"""
+#include <stdio.h>
+#include <sys/sdt.h>
+
+int main(void) {
+    char line[64], name[16];
+    if (!fgets(line, sizeof line, stdin))
+        return 1;
+    for (int i = 1; i <= TICKS; i++) {
+        snprintf(name, sizeof name, "tick-%d", i);
+        DTRACE_PROBE2(rbcc, tick, i * 10, name);
+    }
+    puts("done");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    return 0;
+}
+"""
+
+ON_TICK = r"""
+struct tick_t { u32 pid; s64 value; char name[16]; };
+BPF_PERF_OUTPUT(ticks);
+int on_tick(struct pt_regs *ctx) {
+    struct tick_t t = {};
+    t.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_usdt_readarg(1, ctx, &t.value);
+    bpf_usdt_readarg_p(2, ctx, &t.name, sizeof(t.name));
+    ticks.perf_submit(ctx, &t, sizeof(t));
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def ticker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed: cannot build the USDT target program")
+    if subprocess.run(
+        [gcc, "-E", "-x", "c", "-"], input="#include <sys/sdt.h>\n", capture_output=True, text=True
+    ).returncode:
+        pytest.skip("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
+    workdir = tmp_path_factory.mktemp("usdt")
+    (workdir / "ticker.c").write_text(TICKER_C)
+    binary = workdir / "ticker"
+    subprocess.run([gcc, "-O1", f"-DTICKS={TICKS}", "-o", str(binary), str(workdir / "ticker.c")], check=True)
+    return binary
+
+
+@pytest.fixture
+def child(ticker: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([str(ticker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def test_probes_of_a_binary_are_listed(ticker: Path) -> None:
+    (probe,) = USDT(path=str(ticker)).enumerate_probes()
+    assert (probe.provider, probe.name, probe.bin_path) == (b"rbcc", b"tick", str(ticker).encode())
+    assert probe.num_locations == 1 and probe.num_arguments == 2
+    u = USDT(path=str(ticker))
+    assert u.get_probe_arg_ctype("tick", 0) == "int32_t"
+    assert u.get_probe_arg_ctype("tick", 1) == "uint64_t"  # the name: a pointer
+    with pytest.raises(USDTException, match="no_such_probe"):
+        u.enable_probe("no_such_probe", "on_tick")
+
+
+def _ticks(b: BPF, child: subprocess.Popen[bytes]) -> list[tuple[int, int, bytes]]:
+    assert child.stdin is not None and child.stdout is not None
+    seen: list[tuple[int, int, bytes]] = []
+
+    def on_tick(cpu: int, data: int, size: int) -> None:
+        t = b["ticks"].event(data)
+        seen.append((t.pid, t.value, t.name))
+
+    b["ticks"].open_perf_buffer(on_tick)
+    child.stdin.write(b"go\n")
+    child.stdin.flush()
+    assert child.stdout.readline() == b"done\n"
+    assert poll_until(b.perf_buffer_poll, lambda: len(seen) >= TICKS)
+    return seen
+
+
+@pytest.mark.needs_root
+def test_usdt_by_path_reads_the_arguments(ticker: Path, child: subprocess.Popen[bytes]) -> None:
+    u = USDT(path=str(ticker))
+    u.enable_probe(probe="tick", fn_name="on_tick")
+    with BPF(text=ON_TICK, usdt_contexts=[u]) as b:
+        assert b.num_open_uprobes() == 1
+        seen = _ticks(b, child)
+    assert seen == [(child.pid, 10 * i, b"tick-%d" % i) for i in range(1, TICKS + 1)]
+
+
+@pytest.mark.needs_root
+def test_usdt_by_pid_with_the_provider_named(ticker: Path, child: subprocess.Popen[bytes]) -> None:
+    other = subprocess.Popen([str(ticker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        u = USDT(pid=child.pid)
+        u.enable_probe(probe="rbcc:tick", fn_name="on_tick")
+        assert [(fn, addr > 0) for _, fn, addr in u.enumerate_active_probes()] == [(b"on_tick", True)]
+        with BPF(text=ON_TICK, usdt_contexts=[u]) as b:
+            other.communicate(b"go\nbye\n", timeout=10)  # another process of the same binary: not seen
+            seen = _ticks(b, child)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    assert {pid for pid, _, _ in seen} == {child.pid}
+    assert sorted(v for _, v, _ in seen) == [10 * i for i in range(1, TICKS + 1)]
+
+
+def test_usdt_needs_a_pid_or_a_path() -> None:
+    with pytest.raises(USDTException, match="pid or a binary path"):
+        USDT()
