@@ -24,21 +24,63 @@ def _s(v: Text) -> str:
 
 
 @dataclass
+class USDTArgument:
+    """One argument of one probe site, as sys/sdt.h describes it ("-4@%eax": 4 signed bytes in eax)."""
+
+    size: int
+    signed: bool
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.size} {'signed' if self.signed else 'unsigned'} bytes @ {self.location}"
+
+
+@dataclass
+class USDTProbeLocation:
+    """One site of a probe: where in the binary it fires, and its arguments there."""
+
+    bin_path: bytes
+    address: int
+    spec: str
+
+    @property
+    def num_arguments(self) -> int:
+        return len(self.spec.split())
+
+    def get_argument(self, index: int) -> USDTArgument:
+        size, _, where = self.spec.split()[index].partition("@")
+        return USDTArgument(abs(int(size)), size.startswith("-"), where)
+
+    def __str__(self) -> str:
+        return f"{self.bin_path.decode()} 0x{self.address:x}"
+
+
+@dataclass
 class USDTProbe:
-    """One probe (provider:name) of one binary, with how many places it fires from."""
+    """One probe (provider:name) of one binary, with the places it fires from."""
 
     provider: bytes
     name: bytes
     bin_path: bytes
-    num_locations: int
-    num_arguments: int
     semaphore: int
+    locations: list[USDTProbeLocation]
 
-    def short_name(self) -> bytes:
-        return self.name
+    @property
+    def num_locations(self) -> int:
+        return len(self.locations)
+
+    @property
+    def num_arguments(self) -> int:
+        return self.locations[0].num_arguments if self.locations else 0
+
+    def short_name(self) -> str:
+        return f"{self.provider.decode()}:{self.name.decode()}"
+
+    def get_location(self, index: int) -> USDTProbeLocation:
+        return self.locations[index]
 
     def __str__(self) -> str:
-        return f"{self.bin_path.decode()} {self.provider.decode()}:{self.name.decode()}"
+        return f"{self.short_name()} [sema 0x{self.semaphore:x}]"
 
 
 # Argument specs ("-4@%eax 8@-16(%rbp)"): the size (negative: signed) before the @.
@@ -123,7 +165,13 @@ class USDT:
         for binary, provider, name, pc, semaphore, args in self._sites():
             grouped.setdefault((binary, provider, name), []).append((pc, semaphore, args))
         return [
-            USDTProbe(p.encode(), n.encode(), b.encode(), len(locs), len(_arg_sizes(locs[0][2])), locs[0][1])
+            USDTProbe(
+                p.encode(),
+                n.encode(),
+                b.encode(),
+                locs[0][1],
+                [USDTProbeLocation(b.encode(), pc, a) for pc, _, a in locs],
+            )
             for (b, p, n), locs in sorted(grouped.items())
         ]
 

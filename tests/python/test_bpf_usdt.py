@@ -79,6 +79,11 @@ def test_probes_of_a_binary_are_listed(ticker: Path) -> None:
     (probe,) = USDT(path=str(ticker)).enumerate_probes()
     assert (probe.provider, probe.name, probe.bin_path) == (b"rbcc", b"tick", str(ticker).encode())
     assert probe.num_locations == 1 and probe.num_arguments == 2
+    assert probe.short_name() == "rbcc:tick"
+    location = probe.get_location(0)
+    assert location.address > 0 and str(location) == f"{ticker} 0x{location.address:x}"
+    assert str(location.get_argument(0)).startswith("4 signed bytes @ ")
+    assert str(location.get_argument(1)).startswith("8 unsigned bytes @ ")
     u = USDT(path=str(ticker))
     assert u.get_probe_arg_ctype("tick", 0) == "int32_t"
     assert u.get_probe_arg_ctype("tick", 1) == "uint64_t"  # the name: a pointer
