@@ -29,11 +29,12 @@ from .table import Table, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
 from .usdt import USDT
-from .utils import ArgString, printb
+from .utils import ArgString, StrcmpRewrite, printb
 
 __all__ = [
     "BPF",
     "ArgString",
+    "StrcmpRewrite",
     "printb",
     "AttachError",
     "BPFError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import IO, Any
 
@@ -90,3 +91,41 @@ def detect_language(candidates: list[str], pid: int) -> str | None:
         if exe.startswith(exe_prefix) or any(lib.startswith(lib_prefix) for lib in libs):
             return lang
     return None
+
+
+class StrcmpRewrite:
+    """``STRCMP("literal", expr)`` in trace/argdist filters → a call of a generated BPF helper that reads
+    the string ``expr`` points to and compares it with the literal (bcc's ``StrcmpRewrite``)."""
+
+    @staticmethod
+    def _streq_function(literal: str, read_fn: str, probeid: int) -> tuple[str, str]:
+        name = f"streq_{probeid}"
+        text = f"""
+static inline bool {name}(char const *ignored, uintptr_t str) {{
+    char needle[] = {literal};
+    char haystack[sizeof(needle)] = {{}};
+    {read_fn}(&haystack, sizeof(haystack), (void *)str);
+    for (int i = 0; i < sizeof(needle) - 1; ++i) {{
+        if (needle[i] != haystack[i])
+            return false;
+    }}
+    return true;
+}}
+"""
+        return name, text
+
+    @staticmethod
+    def rewrite_expr(
+        expr: str, bin_cmp: bool, is_user: bool, probe_user_list: Any, streq_functions: str, probeid: int
+    ) -> dict[str, Any]:
+        # bin_cmp: the literal is written bare (STRCMP("abc",x) in argdist's binary comparisons)
+        pattern = r'STRCMP\("([^"]+)",(.+?)\)' if bin_cmp else r'STRCMP\(("[^"]+"),(.+?)\)'
+        for match in re.finditer(pattern, expr):
+            literal, target = match.group(1), match.group(2).strip()
+            user = is_user or target in (probe_user_list or ())
+            read_fn = "bpf_probe_read_user" if user else "bpf_probe_read_kernel"
+            name, text = StrcmpRewrite._streq_function(literal, read_fn, probeid)
+            streq_functions += text
+            probeid += 1
+            expr = expr.replace("STRCMP", name, 1)
+        return {"expr": expr, "streq_functions": streq_functions, "probeid": probeid}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,34 @@ def test_container_filter_without_options_filters_nothing() -> None:
     assert "container_should_be_filtered" in text and "return 0;" in text
     with pytest.raises(BPFError, match="pinned"):
         filter_by_containers(argparse.Namespace(cgroupmap="/sys/fs/bpf/x", mntnsmap=None))
+
+
+def test_strcmp_rewrite_generates_a_string_compare() -> None:
+    out = utils.StrcmpRewrite.rewrite_expr('STRCMP("bash", arg1) && x', False, True, [], "", 3)
+    assert out["expr"] == 'streq_3("bash", arg1) && x'
+    assert out["probeid"] == 4
+    assert 'char needle[] = "bash";' in out["streq_functions"]
+    assert "bpf_probe_read_user" in out["streq_functions"]
+
+
+@pytest.mark.needs_root
+def test_strcmp_helper_matches_a_user_string_in_the_kernel(tmp_path: Path) -> None:
+    from rbcc import BPF
+
+    wanted = str(tmp_path / "wanted")
+    out = utils.StrcmpRewrite.rewrite_expr(f'STRCMP("{wanted}", args->filename)', False, True, [], "", 0)
+    text = out["streq_functions"] + (
+        "BPF_ARRAY(hits, u64, 2);\n"
+        "TRACEPOINT_PROBE(syscalls, sys_enter_openat) {\n"
+        f"    if ((bpf_get_current_pid_tgid() >> 32) != {os.getpid()}) return 0;\n"
+        f"    int i = {out['expr'].replace('args->filename', '(uintptr_t)args->filename')} ? 0 : 1;\n"
+        "    hits.atomic_increment(i);\n"
+        "    return 0;\n"
+        "}\n"
+    )
+    for name in ("wanted", "other"):
+        (tmp_path / name).touch()
+    with BPF(text=text) as b:
+        for name in ("wanted", "other", "wanted"):
+            os.close(os.open(tmp_path / name, os.O_RDONLY))
+        assert [b["hits"][i].value for i in range(2)] == [2, 1]
