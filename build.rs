@@ -16,11 +16,13 @@ fn main() {
     // Compiled objects are cached; key them on the compiler's own sources too, so a changed
     // rewriter never serves objects an older one made.
     let mut files: Vec<PathBuf> = Vec::new();
-    for dir in ["src/compile", "bpf/rbcc"] {
-        for entry in fs::read_dir(dir).unwrap() {
+    let mut dirs: Vec<PathBuf> = vec!["src/compile".into(), "bpf/rbcc".into()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            // (subdirectories hold headers, which the cache key covers through their own hash)
-            if path.is_file() {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
                 files.push(path);
             }
         }

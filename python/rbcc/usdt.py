@@ -15,12 +15,9 @@ from typing import Any
 from . import _core
 from .errors import BPFError, USDTException
 from .uprobes import resolve_binary
+from .utils import as_str as _s
 
 Text = str | bytes
-
-
-def _s(v: Text) -> str:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 @dataclass

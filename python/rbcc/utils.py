@@ -10,6 +10,11 @@ from typing import IO, Any
 FILESYSTEMENCODING = sys.getfilesystemencoding()
 
 
+def as_str(value: str | bytes) -> str:
+    """bcc took bytes where rbcc takes str: accept both."""
+    return value.decode() if isinstance(value, (bytes, bytearray)) else value
+
+
 def _cpu_list(path: str) -> list[int]:
     """CPU numbers from a kernel CPU-list file ("0-3,6,8-9")."""
     with open(path) as f:
