@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from . import _core
-from .uprobes import resolve_binary
+from .uprobes import file_mappings, resolve_binary
 from .utils import as_str as _s
 
 Text = str | bytes
@@ -196,14 +196,8 @@ def _format_symbol(found: tuple[str, int, str] | None, show_module: bool, show_o
 
 
 def _mapped_file(pid: int, addr: int) -> str | None:
-    """The file mapped at ``addr`` in process ``pid``, from its /proc maps."""
+    """The file mapped at ``addr`` in process ``pid``."""
     try:
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                parts = line.split(maxsplit=5)
-                lo, _, hi = parts[0].partition("-")
-                if len(parts) == 6 and int(lo, 16) <= addr < int(hi, 16) and parts[5].startswith("/"):
-                    return parts[5].rstrip("\n")
+        return next((path for lo, hi, path in file_mappings(pid) if lo <= addr < hi), None)
     except OSError:
-        pass
-    return None
+        return None

@@ -12,6 +12,18 @@ import sys
 from .errors import AttachError
 
 
+def file_mappings(pid: int) -> list[tuple[int, int, str]]:
+    """(start, end, path) of every file mapping of process ``pid``, from its /proc maps (OSError if gone)."""
+    found = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                lo, _, hi = parts[0].partition("-")
+                found.append((int(lo, 16), int(hi, 16), parts[5].rstrip("\n")))
+    return found
+
+
 def find_library(name: str) -> str | None:
     """The path of shared library ``name`` ("c", "libc", "libc.so.6"), from the loader cache."""
     base = name if name.startswith("lib") else f"lib{name}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _core
 from .errors import BPFError, USDTException
-from .uprobes import resolve_binary
+from .uprobes import file_mappings, is_shared_library, resolve_binary
 from .utils import as_str as _s
 
 Text = str | bytes
@@ -109,14 +109,12 @@ class USDT:
             return [self.path]
         found = [os.path.realpath(f"/proc/{self.pid}/exe")]
         try:
-            with open(f"/proc/{self.pid}/maps") as f:
-                for line in f:
-                    parts = line.split(maxsplit=5)
-                    path = parts[5].strip() if len(parts) == 6 else ""
-                    if path.startswith("/") and path not in found and ".so" in os.path.basename(path):
-                        found.append(path)
+            mappings = file_mappings(self.pid or 0)
         except OSError as e:
             raise USDTException(f"cannot read the mappings of process {self.pid}: {e}") from e
+        for _, _, path in mappings:
+            if path not in found and is_shared_library(path):
+                found.append(path)
         return found
 
     def _sites(self) -> list[tuple[str, str, str, int, int, str]]:

@@ -97,12 +97,15 @@ impl Prepared {
         Ok(Prepared { source, tp_header, cflags: cflags.to_vec(), root, kernel_dir, include_dir, key })
     }
 
-    /// Run `f` in a private scratch directory that is removed afterwards.
+    /// Run `f` in a private scratch directory, removed afterwards, that holds the program's own header
+    /// (tracepoints.h: what goes between the prelude and the program) for every stage.
     fn in_workdir<T>(&self, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let name = format!("{}-{}-{:?}", &self.key[..16], std::process::id(), std::thread::current().id());
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
         let work = cache::subdir(&self.root, &["work", &name])?;
-        let out = f(&work);
+        let out = fs::write(work.join("tracepoints.h"), &self.tp_header)
+            .map_err(|e| Error::io("writing tracepoints.h", e))
+            .and_then(|()| f(&work));
         let _ = fs::remove_dir_all(&work);
         out
     }
@@ -134,7 +137,6 @@ impl Prepared {
     /// it, or its inputs changed), drop it and run the stage once more on the plain header.
     fn with_prelude<T>(&self, work: &Path, stage: Stage, run: impl Fn(&[String]) -> Result<T>) -> Result<T> {
         let tp_path = work.join("tracepoints.h");
-        fs::write(&tp_path, &self.tp_header).map_err(|e| Error::io("writing tracepoints.h", e))?;
         let (shared, own) = pch::split_user_flags(&self.cflags);
         let mut flags = driver::common_flags(&self.kernel_dir, &self.include_dir);
         flags.extend(stage.flags().iter().map(|f| f.to_string()));

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 
 def target_cflags(**defines: object) -> list[str]:
@@ -50,3 +57,40 @@ def pinned_to_one_cpu() -> Iterator[int]:
         yield cpu
     finally:
         os.sched_setaffinity(0, before)
+
+
+def kernel_config() -> dict[str, str]:
+    """The kernel's CONFIG_* values, from where rbcc reads them too ($RBCC_KERNEL_CONFIG, /proc/config.gz,
+    /boot/config-<release>); skips the test when the kernel exposes none."""
+    explicit = os.environ.get("RBCC_KERNEL_CONFIG")
+    boot = Path(f"/boot/config-{os.uname().release}")
+    if explicit:
+        text = Path(explicit).read_text()
+    elif Path("/proc/config.gz").exists():
+        text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
+    elif boot.exists():
+        text = boot.read_text()
+    else:
+        pytest.skip("the kernel exposes no configuration (no /proc/config.gz, no /boot/config-*)")
+    entries = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("CONFIG_"):
+            entries[name] = value
+    return entries
+
+
+def build_c_program(workdir: Path, name: str, source: str, *flags: str) -> Path:
+    """Compile ``source`` with gcc into ``workdir/name``; skips the test when gcc is missing."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip(f"gcc is not installed: cannot build the test program {name}")
+    (workdir / f"{name}.c").write_text(source)
+    binary = workdir / name
+    subprocess.run([gcc, *flags, "-o", str(binary), str(workdir / f"{name}.c")], check=True)
+    return binary
+
+
+def child_env() -> dict[str, str]:
+    """This environment with this interpreter's import path, so a child Python imports this rbcc."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _bpfutil import child_env
 
 import rbcc
 from rbcc import BPF
@@ -183,7 +184,7 @@ def test_missing_privileges_name_the_capabilities() -> None:
         [setpriv, "--bounding-set", "-bpf,-perfmon,-sys_admin", sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env=child_env(),
         timeout=60,
     )
     assert out.returncode == 0, out.stderr

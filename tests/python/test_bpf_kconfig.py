@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import os
-from pathlib import Path
 
 import pytest
-from _bpfutil import target_cflags
+from _bpfutil import kernel_config, target_cflags
 
 from rbcc import BPF
 
 pytestmark = pytest.mark.needs_root
-
-
-def _config() -> dict[str, str]:
-    path = Path("/proc/config.gz")
-    if not path.exists():
-        pytest.skip("the kernel exposes no configuration (/proc/config.gz is missing)")
-    entries = {}
-    for line in gzip.decompress(path.read_bytes()).decode().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.startswith("CONFIG_"):
-            entries[name] = value
-    return entries
 
 
 CONFIG = r"""
@@ -50,7 +36,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
 
 
 def test_programs_see_the_running_kernels_config() -> None:
-    config = _config()
+    config = kernel_config()
     with BPF(text=CONFIG, cflags=target_cflags()) as b:
         os.getppid()
         got = [b["cfg"][i].value for i in range(3)]

@@ -7,13 +7,12 @@ on Debian's stock kernel, where these attach and count for real.
 
 from __future__ import annotations
 
-import gzip
 import os
 import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import target_cflags
+from _bpfutil import kernel_config, target_cflags
 
 import rbcc
 from rbcc import BPF
@@ -27,26 +26,8 @@ def _nap() -> None:
     time.sleep(0.001)  # clock_nanosleep → do_nanosleep
 
 
-def _kernel_config(name: str) -> str | None:
-    """``name``'s value in the kernel's configuration, from where rbcc reads it too."""
-    explicit = os.environ.get("RBCC_KERNEL_CONFIG")
-    if explicit:
-        text = Path(explicit).read_text()
-    elif Path("/proc/config.gz").exists():
-        text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
-    elif Path(f"/boot/config-{os.uname().release}").exists():
-        text = Path(f"/boot/config-{os.uname().release}").read_text()
-    else:
-        pytest.skip("the kernel exposes no configuration (no /proc/config.gz, no /boot/config-*)")
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key == name:
-            return value
-    return None
-
-
 def test_kprobe_detection_agrees_with_the_kernel_config() -> None:
-    assert rbcc._core.has_kprobes() == (_kernel_config("CONFIG_KPROBES") == "y")
+    assert rbcc._core.has_kprobes() == (kernel_config().get("CONFIG_KPROBES") == "y")
 
 
 KFUNC_COUNT = r"""

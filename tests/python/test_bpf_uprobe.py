@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import poll_until
+from _bpfutil import build_c_program, poll_until
 
 from rbcc import BPF, AttachError
 
@@ -70,15 +69,7 @@ int on_return(struct pt_regs *ctx) {
 
 @pytest.fixture(scope="module")
 def adder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: cannot build the uprobe target program")
-    workdir = tmp_path_factory.mktemp("uprobe")
-    source = workdir / "adder.c"
-    source.write_text(ADDER_C)
-    binary = workdir / "adder"
-    subprocess.run([gcc, "-O0", "-g", f"-DCALLS={CALLS}", "-o", str(binary), str(source)], check=True)
-    return binary
+    return build_c_program(tmp_path_factory.mktemp("uprobe"), "adder", ADDER_C, "-O0", "-g", f"-DCALLS={CALLS}")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import poll_until
+from _bpfutil import build_c_program, poll_until
 
 from rbcc import BPF, USDT, USDTException
 
@@ -52,18 +52,10 @@ int on_tick(struct pt_regs *ctx) {
 
 @pytest.fixture(scope="module")
 def ticker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: cannot build the USDT target program")
-    if subprocess.run(
-        [gcc, "-E", "-x", "c", "-"], input="#include <sys/sdt.h>\n", capture_output=True, text=True
-    ).returncode:
+    cpp = shutil.which("cpp")  # without it there is no gcc either, and the build below skips
+    if cpp and subprocess.run([cpp, "-x", "c", "-"], input=b"#include <sys/sdt.h>\n", capture_output=True).returncode:
         pytest.skip("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
-    workdir = tmp_path_factory.mktemp("usdt")
-    (workdir / "ticker.c").write_text(TICKER_C)
-    binary = workdir / "ticker"
-    subprocess.run([gcc, "-O1", f"-DTICKS={TICKS}", "-o", str(binary), str(workdir / "ticker.c")], check=True)
-    return binary
+    return build_c_program(tmp_path_factory.mktemp("usdt"), "ticker", TICKER_C, "-O1", f"-DTICKS={TICKS}")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _bpfutil import child_env
 
 
 def _rbcc(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -21,7 +22,7 @@ def _rbcc(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env=child_env(),
     )
 
 
@@ -91,7 +92,7 @@ def _run_tool(script: str, header_check: Callable[[str], bool], workload: Callab
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env=child_env(),
     )
     try:
         assert tool.stdout is not None and tool.stderr is not None
