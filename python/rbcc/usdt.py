@@ -45,7 +45,10 @@ class USDTProbeLocation:
         return len(self.spec.split())
 
     def get_argument(self, index: int) -> USDTArgument:
-        size, _, where = self.spec.split()[index].partition("@")
+        # "-4@%eax": the size (negative: signed) before the @; an arg without one is a 64-bit value
+        size, at, where = self.spec.split()[index].partition("@")
+        if not (at and size.lstrip("-").isdigit()):
+            return USDTArgument(8, False, self.spec.split()[index])
         return USDTArgument(abs(int(size)), size.startswith("-"), where)
 
     def __str__(self) -> str:
@@ -80,16 +83,7 @@ class USDTProbe:
         return f"{self.short_name()} [sema 0x{self.semaphore:x}]"
 
 
-# Argument specs ("-4@%eax 8@-16(%rbp)"): the size (negative: signed) before the @.
 _CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t", 8: "int64_t"}
-
-
-def _arg_sizes(spec: str) -> list[int]:
-    sizes = []
-    for arg in spec.split():
-        size, at, _ = arg.partition("@")
-        sizes.append(int(size) if at and size.lstrip("-").isdigit() else 8)
-    return sizes
 
 
 class USDT:
@@ -181,13 +175,12 @@ class USDT:
         return out
 
     def get_probe_arg_ctype(self, probe_name: Text, arg_index: int) -> str:
-        for _, _, name, _, _, args in self._sites():
-            if name == _s(probe_name):
-                sizes = _arg_sizes(args)
-                if 0 <= arg_index < len(sizes):
-                    size = sizes[arg_index]
-                    ctype = _CTYPES.get(abs(size), "int64_t")
-                    return ctype if size < 0 else "u" + ctype
+        for binary, _, name, pc, _, args in self._sites():
+            location = USDTProbeLocation(binary.encode(), pc, args)
+            if name == _s(probe_name) and 0 <= arg_index < location.num_arguments:
+                arg = location.get_argument(arg_index)
+                ctype = _CTYPES.get(arg.size, "int64_t")
+                return ctype if arg.signed else "u" + ctype
         raise USDTException(f"no argument {arg_index} of USDT probe {_s(probe_name)}")
 
     def attach_to(self, bpf: Any, ignore_pid: bool = False) -> None:
