@@ -35,6 +35,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Lookup(String),
+    /// The object cannot be set up as declared (an extern map nobody exports, ...).
+    #[error("{0}")]
+    Load(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

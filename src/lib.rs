@@ -8,6 +8,7 @@ pub mod events;
 pub mod kernel;
 pub mod load;
 pub mod maps;
+pub mod shared_maps;
 pub mod symbolize;
 pub mod types;
 pub mod usdt;

@@ -9,6 +9,7 @@ use crate::attach::{self, Link};
 use crate::error::{Error, Result};
 use crate::kernel::features;
 use crate::maps::Map;
+use crate::shared_maps::{Exports, Sharing};
 use crate::types::Btf;
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramAttachType, ProgramType};
 
@@ -103,23 +104,35 @@ pub struct Object {
     /// Functions loaded on their own (function, type, for multi-uprobes, object holding it), sharing the object's
     /// maps. The object holds the ELF's other functions too, unloaded.
     extra: std::cell::RefCell<Vec<(String, ProgramType, bool, libbpf_rs::Object)>>,
+    /// This object's maps that later objects may use as "extern", withdrawn when it goes.
+    _exports: Exports,
 }
 
 impl Object {
     pub fn load(elf: &[u8], name: &str) -> Result<Object> {
-        let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
+        let sharing = Sharing::read(elf)?;
+        let (res, log) = with_libbpf_log(|| -> Result<std::result::Result<libbpf_rs::Object, libbpf_rs::Error>> {
             let mut builder = libbpf_rs::ObjectBuilder::default();
-            builder.name(name)?;
-            let mut open = builder.open_memory(elf)?;
+            let open = builder.name(name).and_then(|b| b.open_memory(elf));
+            let mut open = match open {
+                Ok(open) => open,
+                Err(e) => return Ok(Err(e)),
+            };
+            sharing.prepare(&mut open)?;
             for mut prog in open.progs_mut() {
                 // A kernel that refuses fentry or LSM would fail the whole load: such programs wait for
                 // their attach, which names the missing feature.
                 let takes = kernel_takes(&prog.section().to_string_lossy());
                 prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()) && takes);
             }
-            open.load()
+            Ok(open.load())
         });
-        res.map_err(|e| load_error(e, &log)).map(|obj| Object { obj, elf: elf.to_vec(), extra: Default::default() })
+        let obj = res?.map_err(|e| match sharing.explain_failure(&log) {
+            Some(why) => Error::Load(why),
+            None => load_error(e, &log),
+        })?;
+        let exports = sharing.publish(&obj)?;
+        Ok(Object { obj, elf: elf.to_vec(), extra: Default::default(), _exports: exports })
     }
 
     /// Run `f` on function `name` loaded as program type `ty`.

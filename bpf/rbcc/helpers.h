@@ -34,6 +34,29 @@
 		void *(*ringbuf_reserve)(__u64);                                                         \
 		void (*ringbuf_submit)(void *, __u64);                                                   \
 		void (*ringbuf_discard)(void *, __u64);                                                  \
+		__u64 (*ringbuf_query)(__u64);                                                           \
+		int (*perf_submit_skb)(void *, __u32, void *, __u32);                                    \
+		__u64 (*perf_read)(__u64);                                                               \
+		int (*perf_counter_value)(__u64, void *, __u32);                                         \
+		void (*call)(void *, int);                                                               \
+		int (*push)(_leaf *, __u64);                                                             \
+		int (*pop)(_leaf *);                                                                     \
+		int (*peek)(_leaf *);                                                                    \
+		long (*redirect_map)(__u32, __u64);                                                      \
+		int (*check_current_task)(__u32);                                                        \
+		_leaf *(*get_local_storage)(__u64);                                                      \
+		int (*sock_map_update)(void *, void *, __u64);                                           \
+		int (*sock_hash_update)(void *, void *, __u64);                                          \
+		int (*msg_redirect_map)(void *, __u32, __u64);                                           \
+		int (*sk_redirect_map)(void *, __u32, __u64);                                            \
+		int (*msg_redirect_hash)(void *, void *, __u64);                                         \
+		int (*sk_redirect_hash)(void *, void *, __u64);                                          \
+		_leaf *(*sk_storage_get)(void *, void *, int);                                           \
+		int (*sk_storage_delete)(void *);                                                        \
+		_leaf *(*inode_storage_get)(void *, void *, int);                                        \
+		int (*inode_storage_delete)(void *);                                                     \
+		_leaf *(*task_storage_get)(void *, void *, int);                                         \
+		int (*task_storage_delete)(void *);                                                      \
 	} _name __attribute__((annotate("rbcc_map:" _kind)))
 
 int __rbcc_trace_printk(const char *fmt, ...);
@@ -109,6 +132,32 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define __rbcc_m_ringbuf_reserve(m, size) bpf_ringbuf_reserve(m, size, 0)
 #define __rbcc_m_ringbuf_submit(m, data, flags) bpf_ringbuf_submit(data, flags)
 #define __rbcc_m_ringbuf_discard(m, data, flags) bpf_ringbuf_discard(data, flags)
+#define __rbcc_m_ringbuf_query(m, flags) bpf_ringbuf_query(m, flags)
+/* The skb's first skb_len bytes follow the record: the length rides in the flags' upper half. */
+#define __rbcc_m_perf_submit_skb(m, ctx, skb_len, data, size)                                          \
+	bpf_perf_event_output(ctx, m, (((__u64)(skb_len)) << 32) | BPF_F_CURRENT_CPU, data, size)
+#define __rbcc_m_perf_read(m, index) bpf_perf_event_read(m, index)
+#define __rbcc_m_perf_counter_value(m, index, buf, size) bpf_perf_event_read_value(m, index, buf, size)
+#define __rbcc_m_call(m, ctx, index) bpf_tail_call(ctx, m, index)
+#define __rbcc_m_push(m, v, flags) bpf_map_push_elem(m, v, flags)
+#define __rbcc_m_pop(m, v) bpf_map_pop_elem(m, v)
+#define __rbcc_m_peek(m, v) bpf_map_peek_elem(m, v)
+#define __rbcc_m_redirect_map(m, index, flags) bpf_redirect_map(m, index, flags)
+#define __rbcc_m_check_current_task(m, index) bpf_current_task_under_cgroup(m, index)
+#define __rbcc_m_get_local_storage(m, flags) ((typeof((m)->value))bpf_get_local_storage(m, flags))
+#define __rbcc_m_sock_map_update(m, ctx, key, flags) bpf_sock_map_update(ctx, m, key, flags)
+#define __rbcc_m_sock_hash_update(m, ctx, key, flags) bpf_sock_hash_update(ctx, m, key, flags)
+#define __rbcc_m_msg_redirect_map(m, ctx, key, flags) bpf_msg_redirect_map(ctx, m, key, flags)
+#define __rbcc_m_sk_redirect_map(m, ctx, key, flags) bpf_sk_redirect_map(ctx, m, key, flags)
+#define __rbcc_m_msg_redirect_hash(m, ctx, key, flags) bpf_msg_redirect_hash(ctx, m, key, flags)
+#define __rbcc_m_sk_redirect_hash(m, ctx, key, flags) bpf_sk_redirect_hash(ctx, m, key, flags)
+/* Local storage: get(owner, initial value or NULL, flags) with BPF_*_STORAGE_GET_F_CREATE to create. */
+#define __rbcc_m_sk_storage_get(m, sk, v, flags) ((typeof((m)->value))bpf_sk_storage_get(m, sk, v, flags))
+#define __rbcc_m_sk_storage_delete(m, sk) bpf_sk_storage_delete(m, sk)
+#define __rbcc_m_inode_storage_get(m, i, v, flags) ((typeof((m)->value))bpf_inode_storage_get(m, i, v, flags))
+#define __rbcc_m_inode_storage_delete(m, i) bpf_inode_storage_delete(m, i)
+#define __rbcc_m_task_storage_get(m, t, v, flags) ((typeof((m)->value))bpf_task_storage_get(m, t, v, flags))
+#define __rbcc_m_task_storage_delete(m, t) bpf_task_storage_delete(m, t)
 
 /* A read of kernel memory the program reached through a kernel pointer (`task->real_parent->tgid`):
  * the rewriter wraps each such read in this. */
@@ -195,6 +244,77 @@ struct __rbcc_stack_trace {
 	__u64 ip[PERF_MAX_STACK_DEPTH];
 };
 #define BPF_STACK_TRACE(_name, _size) BPF_TABLE("stacktrace", int, struct __rbcc_stack_trace, _name, _size)
+/* Frames as (build id, file offset) pairs, which stay meaningful after the process has exited. */
+struct __rbcc_stack_trace_buildid {
+	struct bpf_stack_build_id trace[PERF_MAX_STACK_DEPTH];
+};
+#define BPF_STACK_TRACE_BUILDID(_name, _size)                                                            \
+	BPF_F_TABLE("stacktrace", int, struct __rbcc_stack_trace_buildid, _name, _size, BPF_F_STACK_BUILD_ID)
+
+/* A map's kind string can carry more than its type: "type:/sys/fs/bpf/path" pins it there (reusing
+ * what is pinned), "export/type" lets later programs of this process use it as "extern". */
+#define __RBCC_PINNED7(_kind, _key, _leaf, _name, _size, _pinned, _flags)                                \
+	BPF_F_TABLE(_kind ":" _pinned, _key, _leaf, _name, _size, _flags)
+#define __RBCC_PINNED6(_kind, _key, _leaf, _name, _size, _pinned)                                        \
+	BPF_F_TABLE(_kind ":" _pinned, _key, _leaf, _name, _size, 0)
+#define __RBCC_SEL7(_1, _2, _3, _4, _5, _6, _7, NAME, ...) NAME
+#define BPF_TABLE_PINNED(...) __RBCC_SEL7(__VA_ARGS__, __RBCC_PINNED7, __RBCC_PINNED6)(__VA_ARGS__)
+#define BPF_TABLE_PUBLIC(_kind, _key, _leaf, _name, _size) BPF_TABLE("export/" _kind, _key, _leaf, _name, _size)
+/* bcc shares these among the programs of one namespace; rbcc among those of one process, like PUBLIC. */
+#define BPF_TABLE_SHARED(_kind, _key, _leaf, _name, _size) BPF_TABLE("export/" _kind, _key, _leaf, _name, _size)
+
+#define BPF_QUEUESTACK(_kind, _name, _leaf, _size, _flags) BPF_F_TABLE(_kind, int, _leaf, _name, _size, _flags)
+#define BPF_QUEUESTACK_PINNED(_kind, _name, _leaf, _size, _flags, _pinned)                                \
+	BPF_QUEUESTACK(_kind ":" _pinned, _name, _leaf, _size, _flags)
+#define BPF_QUEUESTACK_PUBLIC(_kind, _name, _leaf, _size, _flags) BPF_QUEUESTACK("export/" _kind, _name, _leaf, _size, _flags)
+#define BPF_QUEUESTACK_SHARED(_kind, _name, _leaf, _size, _flags) BPF_QUEUESTACK("export/" _kind, _name, _leaf, _size, _flags)
+#define __RBCC_QS3(_kind, _name, _leaf, _size) BPF_QUEUESTACK(_kind, _name, _leaf, _size, 0)
+#define __RBCC_QS4(_kind, _name, _leaf, _size, _flags) BPF_QUEUESTACK(_kind, _name, _leaf, _size, _flags)
+#define BPF_QUEUE(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_QS4, __RBCC_QS3, _)("queue", __VA_ARGS__)
+#define BPF_STACK(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_QS4, __RBCC_QS3, _)("stack", __VA_ARGS__)
+
+#define __RBCC_LPM1(n) BPF_F_TABLE("lpm_trie", __u64, __u64, n, 10240, BPF_F_NO_PREALLOC)
+#define __RBCC_LPM2(n, k) BPF_F_TABLE("lpm_trie", k, __u64, n, 10240, BPF_F_NO_PREALLOC)
+#define __RBCC_LPM3(n, k, v) BPF_F_TABLE("lpm_trie", k, v, n, 10240, BPF_F_NO_PREALLOC)
+#define __RBCC_LPM4(n, k, v, s) BPF_F_TABLE("lpm_trie", k, v, n, s, BPF_F_NO_PREALLOC)
+#define BPF_LPM_TRIE(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_LPM4, __RBCC_LPM3, __RBCC_LPM2, __RBCC_LPM1)(__VA_ARGS__)
+
+#define BPF_PROG_ARRAY(_name, _size) BPF_TABLE("prog", __u32, __u32, _name, _size)
+#define BPF_PERF_ARRAY(_name, _size) BPF_TABLE("perf_array", int, __u32, _name, _size)
+#define BPF_CGROUP_ARRAY(_name, _size) BPF_TABLE("cgroup_array", int, __u32, _name, _size)
+#define BPF_DEVMAP(_name, _size) BPF_TABLE("devmap", __u32, int, _name, _size)
+#define BPF_CPUMAP(_name, _size) BPF_TABLE("cpumap", __u32, __u32, _name, _size)
+#define __RBCC_XSK2(_name, _size) BPF_TABLE("xskmap", __u32, int, _name, _size)
+#define __RBCC_XSK3(_name, _size, _pinned) BPF_TABLE("xskmap:" _pinned, __u32, int, _name, _size)
+#define BPF_XSKMAP(...) __RBCC_SEL4(__VA_ARGS__, _, __RBCC_XSK3, __RBCC_XSK2, _)(__VA_ARGS__)
+
+/* Maps of maps: the inner map named is the prototype every inner map must match. */
+#define BPF_ARRAY_OF_MAPS(_name, _inner, _size) BPF_TABLE("array_of_maps$" _inner, int, int, _name, _size)
+#define __RBCC_HOM2(_name, _inner) BPF_TABLE("hash_of_maps$" _inner, int, int, _name, 10240)
+#define __RBCC_HOM3(_name, _key, _inner) BPF_TABLE("hash_of_maps$" _inner, _key, int, _name, 10240)
+#define __RBCC_HOM4(_name, _key, _inner, _size) BPF_TABLE("hash_of_maps$" _inner, _key, int, _name, _size)
+#define BPF_HASH_OF_MAPS(...) __RBCC_SEL4(__VA_ARGS__, __RBCC_HOM4, __RBCC_HOM3, __RBCC_HOM2, _)(__VA_ARGS__)
+
+#define BPF_SOCKMAP(_name, _size) BPF_TABLE("sockmap", __u32, int, _name, _size)
+#define __RBCC_SOCKHASH1(_name) BPF_TABLE("sockhash", __u32, int, _name, 10240)
+#define __RBCC_SOCKHASH2(_name, _key) BPF_TABLE("sockhash", _key, int, _name, 10240)
+#define __RBCC_SOCKHASH3(_name, _key, _size) BPF_TABLE("sockhash", _key, int, _name, _size)
+#define BPF_SOCKHASH(...) __RBCC_SEL4(__VA_ARGS__, _, __RBCC_SOCKHASH3, __RBCC_SOCKHASH2, __RBCC_SOCKHASH1)(__VA_ARGS__)
+
+#define BPF_SK_STORAGE(_name, _leaf) BPF_F_TABLE("sk_storage", int, _leaf, _name, 0, BPF_F_NO_PREALLOC)
+#define BPF_INODE_STORAGE(_name, _leaf) BPF_F_TABLE("inode_storage", int, _leaf, _name, 0, BPF_F_NO_PREALLOC)
+#define BPF_TASK_STORAGE(_name, _leaf) BPF_F_TABLE("task_storage", int, _leaf, _name, 0, BPF_F_NO_PREALLOC)
+#define BPF_CGROUP_STORAGE(_name, _leaf) BPF_TABLE("cgroup_storage", struct bpf_cgroup_storage_key, _leaf, _name, 0)
+#define BPF_PERCPU_CGROUP_STORAGE(_name, _leaf)                                                          \
+	BPF_TABLE("percpu_cgroup_storage", struct bpf_cgroup_storage_key, _leaf, _name, 0)
+
+/* bcc's packet-parsing cursor: the old position, then the cursor moved past _len bytes. */
+#define cursor_advance(_cursor, _len)                                                                    \
+	({                                                                                               \
+		void *__rbcc_c = _cursor;                                                                \
+		_cursor += _len;                                                                         \
+		__rbcc_c;                                                                                \
+	})
 
 /* bcc's helpers. */
 static __always_inline unsigned int __rbcc_fls64(__u64 v)
@@ -218,6 +338,9 @@ static __always_inline unsigned int bpf_log2l(unsigned long v)
 {
 	return v ? __rbcc_fls64(v) : 1;
 }
+
+/* perf_submit/perf_read's "this CPU" index. */
+#define CUR_CPU_IDENTIFIER BPF_F_CURRENT_CPU
 
 #define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
 

@@ -28,7 +28,9 @@ pub struct Rewritten {
     pub events: Vec<(String, String)>,
 }
 
-pub const METHODS: [&str; 14] = [
+/// The map methods of bcc's dialect; helpers.h declares them for the parse and implements each as
+/// `__rbcc_m_<method>(&map, ...)`.
+pub const METHODS: &[&str] = &[
     "lookup",
     "lookup_or_init",
     "lookup_or_try_init",
@@ -39,10 +41,33 @@ pub const METHODS: [&str; 14] = [
     "atomic_increment",
     "get_stackid",
     "perf_submit",
+    "perf_submit_skb",
     "ringbuf_output",
     "ringbuf_reserve",
     "ringbuf_submit",
     "ringbuf_discard",
+    "ringbuf_query",
+    "perf_read",
+    "perf_counter_value",
+    "call",
+    "push",
+    "pop",
+    "peek",
+    "redirect_map",
+    "check_current_task",
+    "get_local_storage",
+    "sock_map_update",
+    "sock_hash_update",
+    "msg_redirect_map",
+    "sk_redirect_map",
+    "msg_redirect_hash",
+    "sk_redirect_hash",
+    "sk_storage_get",
+    "sk_storage_delete",
+    "inode_storage_get",
+    "inode_storage_delete",
+    "task_storage_get",
+    "task_storage_delete",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -185,9 +210,23 @@ impl Rewriter<'_> {
         let Some(end) = self.macro_call_end(start) else {
             return Err(self.error_at(start, "cannot find the end of this map declaration"));
         };
-        let def = map_definition(&kind, &key.spelling, &leaf.spelling, size.array_len.max(0), flags.array_len - 1)
-            .ok_or_else(|| self.error_at(start, &format!("map kind \"{kind}\" is not supported")))?;
-        self.replace(start, end, format!("{def} {} SEC(\".maps\")", node.name));
+        let decl = map_definition(&kind, &key.spelling, &leaf.spelling, size.array_len.max(0), flags.array_len - 1)
+            .map_err(|msg| self.error_at(start, &msg))?;
+        let name = &node.name;
+        let mut text = format!("{} {name} SEC(\".maps\")", decl.definition);
+        // What the loader must do besides creating the map travels in the object (see src/shared_maps.rs).
+        let records = [
+            decl.pin.map(|p| format!("pin {name} {p}")),
+            decl.export.then(|| format!("export {name}")),
+            decl.external.then(|| format!("extern {name}")),
+        ];
+        for (i, r) in records.into_iter().flatten().enumerate() {
+            let _ = write!(
+                text,
+                "; static const char __rbcc_map_{i}_{name}[] __attribute__((section(\".rbcc.maps\"), used)) = {r:?}"
+            );
+        }
+        self.replace(start, end, text);
         self.maps.insert(node.decl, node.name.clone());
         Ok(())
     }
@@ -279,8 +318,20 @@ impl Rewriter<'_> {
         Ok(())
     }
 
+    /// Whether `n` comes from a macro that reads kernel memory itself (`BPF_CORE_READ(task, nsproxy)`),
+    /// whose member accesses are spelled across its arguments and must be left alone.
+    fn inside_reading_macro(&self, n: &Node) -> bool {
+        // libclang gives such an access the macro call's start: the token there is the macro's name.
+        let Some(at) = n.expansion_start else {
+            return false;
+        };
+        let name = self.token_at_or_after(at).map(|t| t.text.as_str()).unwrap_or("");
+        ["BPF_CORE_READ", "bpf_core_read", "BPF_PROBE_READ", "bpf_probe_read"].iter().any(|p| name.starts_with(p))
+    }
+
     fn wrap_if_kernel_read(&mut self, n: &Node, role: Role, fx: &FnCtx) {
-        if role == Role::Read && n.in_main && !n.ty.is_array() && self.lives_ext(n, fx) {
+        let wrappable = n.in_main && !self.inside_reading_macro(n);
+        if role == Role::Read && wrappable && !n.ty.is_array() && self.lives_ext(n, fx) {
             self.insert(n.start, "__rbcc_kread(");
             self.insert(n.end, ")");
         }

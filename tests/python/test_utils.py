@@ -57,18 +57,6 @@ def test_tcp_states_and_flags() -> None:
     assert tcp.flags2str(0) == ""
 
 
-def test_container_filter_without_options_filters_nothing() -> None:
-    import argparse
-
-    from rbcc import BPFError
-    from rbcc.containers import filter_by_containers
-
-    text = filter_by_containers(argparse.Namespace(cgroupmap=None, mntnsmap=None))
-    assert "container_should_be_filtered" in text and "return 0;" in text
-    with pytest.raises(BPFError, match="pinned"):
-        filter_by_containers(argparse.Namespace(cgroupmap="/sys/fs/bpf/x", mntnsmap=None))
-
-
 def test_strcmp_rewrite_generates_a_string_compare() -> None:
     out = utils.StrcmpRewrite.rewrite_expr('STRCMP("bash", arg1) && x', False, True, [], "", 3)
     assert out["expr"] == 'streq_3("bash", arg1) && x'
