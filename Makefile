@@ -57,7 +57,8 @@ bench: install
 # root in QEMU on Debian's stock kernel (tests/vm/run-in-vm.sh downloads and caches it). The errors file
 # runs too: there its missing-feature tests skip and its others must still pass. USDT runs there as well,
 # on a kernel without multi-uprobe links (libbpf's other attach path).
-VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/python/test_bpf_usdt.py
+VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/python/test_bpf_usdt.py \
+	tests/python/test_bpf_iter.py
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 test-kernels: install
 	RBCC_VM_ENV="RBCC_CACHE_DIR=/run/rbcc-cache RBCC_EXPECT_FENTRY=1 RBCC_EXPECT_LSM=1" \

@@ -149,3 +149,30 @@ pub fn perf_event(
         unsafe { libc::close(fd) };
     })
 }
+
+/// A BPF iterator (`BPF_ITER`): an fd whose reads run the program over the kernel's objects and
+/// return what it wrote. The fd keeps the program attached; each new fd is a fresh pass. A
+/// `bpf_map_elem` iterator walks the map given.
+pub fn iter_fd(
+    prog: &libbpf_rs::ProgramMut<'_>,
+    map: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+    let section = prog.section().to_string_lossy().into_owned();
+    let opts = match map {
+        Some(fd) => libbpf_rs::IterOpts::Map(libbpf_rs::MapIterOpts::from_fd(fd)),
+        None => libbpf_rs::IterOpts::None,
+    };
+    let link = attaching(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
+    let Some(link) = link.link.as_ref() else {
+        return Err(Error::Attach(format!("iterator {section} has no link")));
+    };
+    // SAFETY: bpf_iter_create only reads the link fd, which lives until the end of this function.
+    let fd = unsafe { libbpf_sys::bpf_iter_create(link.as_fd().as_raw_fd()) };
+    if fd < 0 {
+        let err = std::io::Error::from_raw_os_error(-fd);
+        return Err(Error::io(format!("cannot open iterator {section}"), err));
+    }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

@@ -70,14 +70,14 @@ fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
 /// Functions bcc attaches by their names (`kprobe__x`, `tracepoint__c__e`, ...): loaded, and so
 /// verified, with the object. Every other function waits for its first attach, as in bcc.
 pub fn is_auto_attached(name: &str) -> bool {
-    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__", "lsm__"]
+    ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__", "kmod_ret__", "lsm__"]
         .iter()
         .any(|p| name.starts_with(p))
 }
 
 /// The program type of a program attached through the kernel's BTF (fentry/fexit, LSM), if it is one.
 fn btf_attach_kind(section: &str) -> Option<ProgramType> {
-    if section.starts_with("fentry/") || section.starts_with("fexit/") {
+    if ["fentry/", "fexit/", "fmod_ret/"].iter().any(|p| section.starts_with(p)) {
         Some(ProgramType::Tracing)
     } else if section.starts_with("lsm/") {
         Some(ProgramType::Lsm)
@@ -305,6 +305,23 @@ impl Object {
             }
             Some(ty) => Ok(self.with_program(prog, ty, |p| attach::btf_traced(p, &section))?),
         }
+    }
+
+    /// A new read fd of the BPF_ITER function `prog` (over map `map` for a map iterator).
+    #[pyo3(signature = (prog, map=None))]
+    fn iter_fd(&self, prog: &str, map: Option<&str>) -> PyResult<i32> {
+        use std::os::fd::{AsFd, IntoRawFd};
+        let map = match map {
+            Some(name) => Some(
+                self.obj
+                    .maps()
+                    .find(|m| m.name() == name)
+                    .ok_or_else(|| Error::Lookup(format!("no map named '{name}' in this program")))?,
+            ),
+            None => None,
+        };
+        let fd = self.with_program(prog, ProgramType::Tracing, |p| attach::iter_fd(p, map.as_ref().map(|m| m.as_fd())))?;
+        Ok(fd.into_raw_fd())
     }
 
     #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]

@@ -68,6 +68,11 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define KFUNC_PROBE(event, args...) int kfunc__##event(unsigned long long *ctx, ##args)
 #define KRETFUNC_PROBE(event, args...) int kretfunc__##event(unsigned long long *ctx, ##args)
 #define LSM_PROBE(hook, args...) int lsm__##hook(unsigned long long *ctx, ##args)
+#define MODULE_KFUNC_PROBE(module, event, args...) int kfunc__##module##__##event(unsigned long long *ctx, ##args)
+#define MODULE_KRETFUNC_PROBE(module, event, args...)                                                   \
+	int kretfunc__##module##__##event(unsigned long long *ctx, ##args)
+#define KMOD_RET(event, args...) int kmod_ret__##event(unsigned long long *ctx, ##args)
+#define BPF_ITER(target) int bpf_iter__##target(struct bpf_iter__##target *ctx)
 
 #else /* compile mode */
 
@@ -82,6 +87,17 @@ int __rbcc_trace_printk(const char *fmt, ...);
 #define KRETFUNC_PROBE(event, args...) SEC("fexit/" #event) int BPF_PROG(kretfunc__##event, ##args)
 /* An LSM hook: returning non-zero denies the operation. */
 #define LSM_PROBE(hook, args...) SEC("lsm/" #hook) int BPF_PROG(lsm__##hook, ##args)
+/* fentry/fexit on a function of a kernel module (libbpf finds it in the module's BTF). */
+#define MODULE_KFUNC_PROBE(module, event, args...)                                                       \
+	SEC("fentry/" #module ":" #event) int BPF_PROG(kfunc__##module##__##event, ##args)
+#define MODULE_KRETFUNC_PROBE(module, event, args...)                                                    \
+	SEC("fexit/" #module ":" #event) int BPF_PROG(kretfunc__##module##__##event, ##args)
+/* fmod_ret: a non-zero return skips the kernel function (one open to error injection) and becomes
+ * its return value; the last argument is the return value of earlier fmod_ret programs. */
+#define KMOD_RET(event, args...) SEC("fmod_ret/" #event) int BPF_PROG(kmod_ret__##event, ##args)
+/* An iterator over kernel objects (task, task_file, bpf_map, ...): called once per object, it writes
+ * text with BPF_SEQ_PRINTF(ctx->meta->seq, ...) that user space reads (BPF.open_iter). */
+#define BPF_ITER(target) SEC("iter/" #target) int bpf_iter__##target(struct bpf_iter__##target *ctx)
 
 /* bcc's bpf_trace_printk takes the format alone; libbpf's takes it with its size. */
 #define bpf_trace_printk(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import os
 import select
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import _core, errors
 from .errors import (
@@ -139,6 +140,8 @@ class BPF(KernelFacts):
                 self.attach_raw_tracepoint(tp=fn[len("raw_tracepoint__") :], fn_name=fn)
             elif fn.startswith(("kfunc__", "kretfunc__")):
                 self.attach_kfunc(fn_name=fn)
+            elif fn.startswith("kmod_ret__"):
+                self.attach_fmod_ret(fn_name=fn)
             elif fn.startswith("lsm__"):
                 self.attach_lsm(fn_name=fn)
 
@@ -181,6 +184,22 @@ class BPF(KernelFacts):
         self._remove_links("kfunc", self._program(fn_name))
 
     detach_kretfunc = detach_kfunc
+
+    def attach_fmod_ret(self, fn_name: Text) -> None:
+        """Attach a KMOD_RET function (fmod_ret) to the kernel function it names."""
+        fn = self._program(fn_name)
+        self._add_link("fmod_ret", fn, self._obj.attach_btf(fn))
+
+    def detach_fmod_ret(self, fn_name: Text) -> None:
+        self._remove_links("fmod_ret", self._program(fn_name))
+
+    def open_iter(self, fn_name: Text, map: Text | None = None) -> BinaryIO:
+        """A binary file whose reads run BPF_ITER function ``fn_name`` and return what it printed.
+
+        Each call is a new pass over the kernel's objects; ``map`` names the map a map iterator walks.
+        """
+        fd = self._obj.iter_fd(self._program(fn_name), _s(map) if map is not None else None)
+        return os.fdopen(fd, "rb")
 
     def _attach_usdt(self, fn_name: str, pid: int, binary: str, provider: str, name: str) -> None:
         fn = self._program(fn_name)

@@ -31,6 +31,8 @@ pub fn section_for(name: &str, ctx_type: &str) -> String {
         "struct bpf_raw_tracepoint_args" => "raw_tp",
         "struct __sk_buff" => "socket",
         "struct xdp_md" => "xdp",
+        "struct sk_msg_md" => "sk_msg",
+        "struct bpf_sock_ops" => "sockops",
         t if t.starts_with("struct tracepoint__") => "tracepoint",
         _ => "kprobe",
     }

@@ -70,6 +70,19 @@ pub const METHODS: &[&str] = &[
     "task_storage_delete",
 ];
 
+/// The macros of helpers.h that define a probe function with its ELF section.
+const PROBE_MACROS: &[&str] = &[
+    "TRACEPOINT_PROBE",
+    "RAW_TRACEPOINT_PROBE",
+    "KFUNC_PROBE",
+    "KRETFUNC_PROBE",
+    "MODULE_KFUNC_PROBE",
+    "MODULE_KRETFUNC_PROBE",
+    "KMOD_RET",
+    "LSM_PROBE",
+    "BPF_ITER",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Role {
     /// The expression's value is read.
@@ -244,7 +257,12 @@ impl Rewriter<'_> {
             raw_tp: name.starts_with("raw_tracepoint__")
                 || ctx_type.is_some_and(|t| t.contains("bpf_raw_tracepoint_args")),
         };
-        if !f.is_static && !f.from_macro && f.in_main {
+        // helpers.h's probe macros (KFUNC_PROBE, BPF_ITER, ...) give their functions a section themselves.
+        let probe_macro = self.token_at_or_after(f.start).is_some_and(|t| PROBE_MACROS.contains(&t.text.as_str()));
+        // A section the user wrote (libbpf style, `SEC("sk_msg") int f(...)`) is theirs to keep.
+        let head = &self.source[f.start.min(body.start)..body.start];
+        let own_section = head.contains("SEC(") || head.contains("section(");
+        if !f.is_static && !f.from_macro && f.in_main && !probe_macro && !own_section {
             // Every function with external linkage is a program, as in bcc (`int do_perf_event()` too).
             let section = section_for(name, ctx_type.unwrap_or(""));
             self.insert(f.start, format!("SEC(\"{section}\") "));

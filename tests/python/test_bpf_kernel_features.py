@@ -222,3 +222,70 @@ def test_lsm_probe_compiles_and_names_the_missing_feature() -> None:
     with pytest.raises(rbcc.KernelFeatureError) as info:
         BPF(text=OPENS_LSM, cflags=target_cflags())
     assert "file_open" in str(info.value) and "LSM" in str(info.value)
+
+
+# fmod_ret may replace the return of LSM hooks (security_*) and of functions open to error injection.
+OPENS_DENIED = r"""
+KMOD_RET(security_file_open, struct file *file, int ret) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    return -EACCES;
+}
+"""
+
+
+@pytest.mark.needs_fentry
+def test_kmod_ret_replaces_the_return_value_until_detached(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with BPF(text=OPENS_DENIED, cflags=target_cflags()) as b:
+        with pytest.raises(PermissionError) as denied:
+            target.open()
+        assert denied.value.errno == 13
+        b.detach_fmod_ret(fn_name="kmod_ret__security_file_open")
+        assert target.read_text() == "x"
+    assert target.read_text() == "x"
+
+
+@pytest.mark.without_fentry
+def test_kmod_ret_on_a_kernel_without_fentry_names_the_feature() -> None:
+    with pytest.raises(rbcc.KernelFeatureError) as info:
+        BPF(text=OPENS_DENIED, cflags=target_cflags())
+    assert "fmod_ret" in str(info.value) and "security_file_open" in str(info.value)
+
+
+# 9p is a module in Debian's kernel; the VM's root file system (this file too) is a 9p2000.L mount,
+# so stat() there calls the module's getattr.
+MODULE_KFUNC = r"""
+BPF_ARRAY(stats, u64, 1);
+MODULE_KFUNC_PROBE(9p, v9fs_vfs_getattr_dotl) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    stats.atomic_increment(0);
+    return 0;
+}
+"""
+
+
+def _on_9p(path: str) -> bool:
+    with open("/proc/self/mounts") as mounts:
+        points = [(line.split()[1], line.split()[2]) for line in mounts]
+    best = max((p for p in points if path.startswith(p[0])), key=lambda p: len(p[0]))
+    return best[1] == "9p"
+
+
+@pytest.mark.needs_fentry
+def test_module_kfunc_probe_sees_calls_into_a_module() -> None:
+    if not _on_9p(os.path.realpath(__file__)):
+        pytest.skip("this checkout is not on a 9p mount (the module function probed); make test-kernels runs it")
+    with BPF(text=MODULE_KFUNC, cflags=target_cflags()) as b:
+        for _ in range(3):
+            os.stat(__file__)
+        assert b["stats"][0].value >= 3
+
+
+@pytest.mark.without_fentry
+def test_module_kfunc_probe_compiles_and_names_the_missing_feature() -> None:
+    with pytest.raises(rbcc.KernelFeatureError) as info:
+        BPF(text=MODULE_KFUNC, cflags=target_cflags())
+    assert "9p:v9fs_vfs_getattr_dotl" in str(info.value)
