@@ -8,6 +8,7 @@ pub mod events;
 pub mod kernel;
 pub mod load;
 pub mod maps;
+pub mod netattach;
 pub mod shared_maps;
 pub mod symbolize;
 pub mod types;
@@ -38,5 +39,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(symbolize::ksymname, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::elf_functions, m)?)?;
     m.add_function(wrap_pyfunction!(usdt::usdt_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::xdp_attach, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::xdp_detach, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::xdp_prog_id, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::raw_socket, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::prog_attach, m)?)?;
+    m.add_function(wrap_pyfunction!(netattach::prog_detach, m)?)?;
     Ok(())
 }

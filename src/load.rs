@@ -11,7 +11,7 @@ use crate::kernel::features;
 use crate::maps::Map;
 use crate::shared_maps::{Exports, Sharing};
 use crate::types::Btf;
-use libbpf_rs::{AsRawLibbpf, MapCore, ProgramAttachType, ProgramType};
+use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
 static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL_PRINT: Once = Once::new();
@@ -95,15 +95,49 @@ fn kernel_takes(section: &str) -> bool {
     }
 }
 
+/// How a function is loaded: the kernel fixes these at load and checks them at attach.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LoadAs {
+    pub ty: ProgramType,
+    /// The expected attach type (`enum bpf_attach_type`), for the program types whose attach checks it
+    /// (cgroup sock_addr, multi-uprobe links, ...).
+    pub attach: Option<u32>,
+    /// The network device the program is bound to (offloaded), 0 for none.
+    pub ifindex: u32,
+}
+
+impl LoadAs {
+    pub fn of(ty: ProgramType) -> Self {
+        LoadAs { ty, attach: None, ifindex: 0 }
+    }
+}
+
+/// `LoadAs` from bcc's numbers, checked: a program type the kernel's enum has, a device that exists.
+fn load_as(prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<&str>) -> Result<LoadAs> {
+    let ty = ProgramType::from(prog_type);
+    if matches!(ty, ProgramType::Unspec | ProgramType::Unknown) {
+        let why = format!("{prog_type} is not a BPF program type (see BPFProgType)");
+        return Err(Error::io(
+            format!("cannot load {prog}"),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        ));
+    }
+    let ifindex = match device {
+        Some(dev) => crate::netattach::ifindex(dev)?,
+        None => 0,
+    };
+    Ok(LoadAs { ty, attach: attach_type, ifindex })
+}
+
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
 #[pyclass(unsendable, module = "rbcc._core")]
 pub struct Object {
     obj: libbpf_rs::Object,
     /// The ELF, kept to load a function again as another program type (see `with_program`).
     elf: Vec<u8>,
-    /// Functions loaded on their own (function, type, for multi-uprobes, object holding it), sharing the object's
-    /// maps. The object holds the ELF's other functions too, unloaded.
-    extra: std::cell::RefCell<Vec<(String, ProgramType, bool, libbpf_rs::Object)>>,
+    /// Functions loaded on their own (function, how, object holding it), sharing the object's maps. The
+    /// object holds the ELF's other functions too, unloaded.
+    extra: std::cell::RefCell<Vec<(String, LoadAs, libbpf_rs::Object)>>,
     /// This object's maps that later objects may use as "extern", withdrawn when it goes.
     _exports: Exports,
 }
@@ -144,43 +178,43 @@ impl Object {
     pub fn with_program<T>(
         &self,
         name: &str,
-        ty: ProgramType,
+        how: LoadAs,
         f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
     ) -> Result<T> {
         let prog = self.program(name)?;
-        if is_auto_attached(name) && prog.prog_type() == ty {
+        // autoload: the object's load loaded it (a refused fentry/LSM function stays unloaded there)
+        if prog.autoload() && how == LoadAs::of(prog.prog_type()) {
             return f(&prog);
         }
-        self.with_loaded(name, ty, false, f)
+        self.with_loaded(name, how, f)
     }
 
-    /// Run `f` on function `name` loaded on its own as type `ty` (for a multi-uprobe link if `multi`).
+    /// Run `f` on function `name` loaded on its own as `how` says.
     fn with_loaded<T>(
         &self,
         name: &str,
-        ty: ProgramType,
-        multi: bool,
+        how: LoadAs,
         f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
     ) -> Result<T> {
-        let found = self.extra.borrow().iter().position(|(n, t, m, _)| n == name && *t == ty && *m == multi);
+        let found = self.extra.borrow().iter().position(|(n, h, _)| n == name && *h == how);
         let index = match found {
             Some(i) => i,
             None => {
-                let obj = self.load_again(name, ty, multi)?;
-                self.extra.borrow_mut().push((name.to_string(), ty, multi, obj));
+                let obj = self.load_again(name, how)?;
+                self.extra.borrow_mut().push((name.to_string(), how, obj));
                 self.extra.borrow().len() - 1
             }
         };
         let extra = self.extra.borrow();
         let prog = extra[index]
-            .3
+            .2
             .progs_mut()
             .find(|p| p.name() == name)
             .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))?;
         f(&prog)
     }
 
-    fn load_again(&self, name: &str, ty: ProgramType, multi: bool) -> Result<libbpf_rs::Object> {
+    fn load_again(&self, name: &str, how: LoadAs) -> Result<libbpf_rs::Object> {
         let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
             let mut open = libbpf_rs::ObjectBuilder::default().open_memory(&self.elf)?;
             for mut map in open.maps_mut() {
@@ -192,12 +226,22 @@ impl Object {
             for mut prog in open.progs_mut() {
                 let wanted = prog.name() == name;
                 prog.set_autoload(wanted);
-                // Re-typing drops what libbpf knows from the section name: only when it must.
-                if wanted && prog.prog_type() != ty {
-                    prog.set_prog_type(ty);
+                if !wanted {
+                    continue;
                 }
-                if wanted && multi {
-                    prog.set_attach_type(ProgramAttachType::TraceUprobeMulti);
+                // Re-typing drops what libbpf knows from the section name: only when it must.
+                if prog.prog_type() != how.ty {
+                    prog.set_prog_type(how.ty);
+                }
+                if let Some(attach) = how.attach {
+                    // SAFETY: the program belongs to `open`, alive here; libbpf only stores the number.
+                    let rc = unsafe {
+                        libbpf_sys::bpf_program__set_expected_attach_type(prog.as_libbpf_object().as_ptr(), attach)
+                    };
+                    debug_assert_eq!(rc, 0, "the object is not loaded yet");
+                }
+                if how.ifindex != 0 {
+                    prog.set_ifindex(how.ifindex);
                 }
             }
             open.load()
@@ -208,9 +252,11 @@ impl Object {
     /// Run `f` on function `name` loaded for libbpf's USDT attach, which uses one multi-uprobe link
     /// where the kernel has them (the program must be loaded for that) and single uprobes elsewhere.
     fn with_usdt_program<T>(&self, name: &str, f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>) -> Result<T> {
+        let multi = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_UPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
         // A kernel without multi-uprobe links refuses the load; libbpf then attaches single uprobes.
-        let multi = self.with_loaded(name, ProgramType::Kprobe, true, |_| Ok(())).is_ok();
-        self.with_loaded(name, ProgramType::Kprobe, multi, f)
+        let how =
+            if self.with_loaded(name, multi, |_| Ok(())).is_ok() { multi } else { LoadAs::of(ProgramType::Kprobe) };
+        self.with_loaded(name, how, f)
     }
 
     pub fn program(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>> {
@@ -274,19 +320,54 @@ impl Object {
     fn prog_fd(&self, prog: &str) -> PyResult<i32> {
         use std::os::fd::{AsFd, AsRawFd};
         let ty = self.program(prog)?.prog_type();
-        Ok(self.with_program(prog, ty, |p| Ok(p.as_fd().as_raw_fd()))?)
+        Ok(self.with_program(prog, LoadAs::of(ty), |p| Ok(p.as_fd().as_raw_fd()))?)
+    }
+
+    /// Load function `prog` as program type `prog_type` (bcc's `load_func`), with `attach_type` as its
+    /// expected attach type and bound to network device `device` when given; returns the program's fd.
+    /// A function loaded one way is loaded once, and the attach_* methods use that same program.
+    #[pyo3(signature = (prog, prog_type, attach_type=None, device=None))]
+    fn load_func(&self, prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<&str>) -> PyResult<i32> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let how = load_as(prog, prog_type, attach_type, device)?;
+        Ok(self.with_program(prog, how, |p| Ok(p.as_fd().as_raw_fd()))?)
+    }
+
+    /// The instructions of function `prog` as libbpf hands them to the kernel (CO-RE relocated, its
+    /// subprograms appended, map fds in its map loads), 8 bytes each: of the program `load_func` made with
+    /// these arguments, or, with no `prog_type`, of the function loaded as the type its section names.
+    #[pyo3(signature = (prog, prog_type=None, attach_type=None, device=None))]
+    fn func_insns<'py>(
+        &self,
+        py: Python<'py>,
+        prog: &str,
+        prog_type: Option<u32>,
+        attach_type: Option<u32>,
+        device: Option<&str>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let how = match prog_type {
+            Some(ty) => load_as(prog, ty, attach_type, device)?,
+            None => LoadAs::of(self.program(prog)?.prog_type()),
+        };
+        let bytes = self.with_program(prog, how, |p| {
+            let insns = p.insns();
+            // SAFETY: bpf_insn is plain C data of 8 bytes without padding; the slice lives as long as `p`.
+            let raw = unsafe { std::slice::from_raw_parts(insns.as_ptr().cast::<u8>(), std::mem::size_of_val(insns)) };
+            Ok(raw.to_vec())
+        })?;
+        Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
     fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
-        Ok(self.with_program(prog, ProgramType::Kprobe, |p| attach::kprobe(p, func, retprobe))?)
+        Ok(self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| attach::kprobe(p, func, retprobe))?)
     }
 
     fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
-        Ok(self.with_program(prog, ProgramType::Tracepoint, |p| attach::tracepoint(p, category, name))?)
+        Ok(self.with_program(prog, LoadAs::of(ProgramType::Tracepoint), |p| attach::tracepoint(p, category, name))?)
     }
 
     fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
-        Ok(self.with_program(prog, ProgramType::RawTracepoint, |p| attach::raw_tracepoint(p, name))?)
+        Ok(self.with_program(prog, LoadAs::of(ProgramType::RawTracepoint), |p| attach::raw_tracepoint(p, name))?)
     }
 
     /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to the kernel function or
@@ -303,7 +384,7 @@ impl Object {
             Some(ProgramType::Tracing) if !features::has_fentry() => {
                 refused(features::NO_FENTRY, features::FENTRY_ALTERNATIVE)
             }
-            Some(ty) => Ok(self.with_program(prog, ty, |p| attach::btf_traced(p, &section))?),
+            Some(ty) => Ok(self.with_program(prog, LoadAs::of(ty), |p| attach::btf_traced(p, &section))?),
         }
     }
 
@@ -320,7 +401,9 @@ impl Object {
             ),
             None => None,
         };
-        let fd = self.with_program(prog, ProgramType::Tracing, |p| attach::iter_fd(p, map.as_ref().map(|m| m.as_fd())))?;
+        let fd = self.with_program(prog, LoadAs::of(ProgramType::Tracing), |p| {
+            attach::iter_fd(p, map.as_ref().map(|m| m.as_fd()))
+        })?;
         Ok(fd.into_raw_fd())
     }
 
@@ -334,8 +417,9 @@ impl Object {
         offset: usize,
         func_name: Option<&str>,
     ) -> PyResult<Link> {
-        Ok(self
-            .with_program(prog, ProgramType::Kprobe, |p| attach::uprobe(p, retprobe, pid, path, offset, func_name))?)
+        Ok(self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| {
+            attach::uprobe(p, retprobe, pid, path, offset, func_name)
+        })?)
     }
 
     fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> PyResult<Link> {
@@ -353,7 +437,7 @@ impl Object {
         pid: i32,
         cpu: i32,
     ) -> PyResult<Link> {
-        Ok(self.with_program(prog, ProgramType::PerfEvent, |p| {
+        Ok(self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
             attach::perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
         })?)
     }

@@ -23,6 +23,7 @@ from .errors import (
 )
 from .facts import KernelFacts
 from .perf import PerfHWConfig, PerfSWConfig, PerfType
+from .programs import BPFAttachType, BPFProgType, ProgramFunctions, XDPAction, XDPFlags
 from .table import Table, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
@@ -31,6 +32,10 @@ from .utils import ArgString, StrcmpRewrite, as_str, get_online_cpus, printb
 
 __all__ = [
     "BPF",
+    "BPFAttachType",
+    "BPFProgType",
+    "XDPAction",
+    "XDPFlags",
     "ArgString",
     "StrcmpRewrite",
     "printb",
@@ -65,18 +70,9 @@ DEBUG_BTF = 0x20
 _s = as_str
 
 
-class BPF(KernelFacts):
-    """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables."""
-
-    # program types, as in bcc (for load_func / attach_* compatibility)
-    SOCKET_FILTER = 1
-    KPROBE = 2
-    SCHED_CLS = 3
-    SCHED_ACT = 4
-    TRACEPOINT = 5
-    XDP = 6
-    PERF_EVENT = 7
-    RAW_TRACEPOINT = 17
+class BPF(KernelFacts, ProgramFunctions):
+    """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables.
+    Functions loaded by hand (load_func, attach_xdp, ...) are rbcc.programs'."""
 
     def __init__(
         self,
@@ -91,6 +87,7 @@ class BPF(KernelFacts):
         attach_usdt_ignore_pid: bool = False,
     ) -> None:
         self._obj: Any = None
+        self._init_programs()
         self._links: dict[tuple[str, str], list[Any]] = {}
         self._tables: dict[str, Table] = {}
         self._perf_buffers: dict[str, Any] = {}
@@ -437,7 +434,9 @@ class BPF(KernelFacts):
     # -- lifetime --------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Detach every probe and release the program's maps and buffers."""
+        """Detach every probe and release the program's maps and buffers; unlike bcc, also remove the
+        XDP programs and attach_func attachments this object made (see rbcc.programs)."""
+        self._release_programs()
         for links in self._links.values():
             for link in links:
                 link.detach()
