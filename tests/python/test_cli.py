@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,8 +86,14 @@ def _debian_script(name: str) -> str:
     return path
 
 
-def _run_tool(script: str, header_check: Callable[[str], bool], workload: Callable[[], None]) -> tuple[str, str]:
-    """Run a Debian bcc script under `rbcc run`; once its header is out, run `workload`, then Ctrl-C it."""
+def _run_tool(
+    script: str,
+    header_check: Callable[[str], bool],
+    workload: Callable[[], None],
+    seen: Callable[[str], bool] = lambda out: True,
+) -> tuple[str, str]:
+    """Run a Debian bcc script under `rbcc run`; once its header is out, run `workload`, wait until its
+    output so far satisfies `seen` (at most 15 s), then Ctrl-C it."""
     tool = subprocess.Popen(
         [sys.executable, "-m", "rbcc", "run", script],
         stdout=subprocess.PIPE,
@@ -94,15 +101,29 @@ def _run_tool(script: str, header_check: Callable[[str], bool], workload: Callab
         text=True,
         env=child_env(),
     )
+    lines: list[str] = []
+    errors: list[str] = []
     try:
         assert tool.stdout is not None and tool.stderr is not None
         header = tool.stdout.readline()
         assert header_check(header), header + tool.stderr.read()
+        readers = [
+            threading.Thread(target=lambda: lines.extend(tool.stdout), daemon=True),  # type: ignore[arg-type]
+            threading.Thread(target=lambda: errors.extend(tool.stderr), daemon=True),  # type: ignore[arg-type]
+        ]
+        for r in readers:
+            r.start()
         workload()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 15
+        time.sleep(0.5)
+        while not seen("".join(lines)) and time.monotonic() < deadline and tool.poll() is None:
+            time.sleep(0.1)
     finally:
         tool.send_signal(signal.SIGINT)
-        out, err = tool.communicate(timeout=30)
+        tool.wait(timeout=30)
+    for r in readers:
+        r.join(timeout=10)
+    out, err = "".join(lines), "".join(errors)
     assert "Traceback" not in err, err
     return header + out, err
 
@@ -153,7 +174,11 @@ def test_debians_tcplife_sees_a_local_connection() -> None:
                 conn.close()
 
     # tcplife casts the tracepoint's skaddr to struct sock * and reads through it: kernel pointers
-    out, err = _run_tool(_debian_script("tcplife"), lambda h: h.split()[:3] == ["PID", "COMM", "LADDR"], connection)
+    def ours(out: str) -> bool:
+        return any(line.split()[:1] == [str(os.getpid())] and f" {port} " in line for line in out.splitlines())
+
+    header = lambda h: h.split()[:3] == ["PID", "COMM", "LADDR"]  # noqa: E731
+    out, err = _run_tool(_debian_script("tcplife"), header, connection, seen=ours)
     mine = [line.split() for line in out.splitlines() if line.split()[:1] == [str(os.getpid())]]
     # the client's side: our pid, to the server's port, 300 kB sent
     client_side = [f for f in mine if f[5] == str(port)]
