@@ -39,6 +39,7 @@ const BTF_KIND_CONST: u32 = 10;
 const BTF_KIND_RESTRICT: u32 = 11;
 const BTF_KIND_FUNC: u32 = 12;
 const BTF_KIND_FUNC_PROTO: u32 = 13;
+const BTF_KIND_VAR: u32 = 14;
 const BTF_KIND_FLOAT: u32 = 16;
 const BTF_KIND_TYPE_TAG: u32 = 18;
 const BTF_KIND_ENUM64: u32 = 19;
@@ -122,6 +123,31 @@ impl Btf {
             )
         };
         words.chunks(stride).any(|e| self.name(e[0]) == value)
+    }
+
+    /// The type a libbpf-style map definition names with `__type(field, T)`: in the object, the map
+    /// `map` is a VAR of a struct whose member `field` points to T.
+    pub fn map_def_type(&self, map: &str, field: &str) -> Option<u32> {
+        let var = self.ty(self.find(map, BTF_KIND_VAR)?)?;
+        // SAFETY: a VAR keeps its type id in the union.
+        let def = self.ty(self.skip_mods(unsafe { var.__bindgen_anon_1.type_ }))?;
+        if kind(def) != BTF_KIND_STRUCT {
+            return None;
+        }
+        // SAFETY: a STRUCT is followed in memory by vlen btf_member records.
+        let members = unsafe {
+            std::slice::from_raw_parts(
+                (def as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_member,
+                vlen(def) as usize,
+            )
+        };
+        let member = members.iter().find(|m| self.name(m.name_off) == field)?;
+        let ptr = self.ty(self.skip_mods(member.type_))?;
+        if kind(ptr) != BTF_KIND_PTR {
+            return None;
+        }
+        // SAFETY: PTR's union holds the pointee id.
+        Some(unsafe { ptr.__bindgen_anon_1.type_ })
     }
 
     /// For a FUNC, the type its first parameter points to.

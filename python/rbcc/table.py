@@ -1,8 +1,10 @@
 """bcc-compatible map tables over the Rust core's map handles.
 
 ``BPF["name"]`` returns one of these: the same class names and behaviour as
-bcc's tables (hash, array, per-CPU, stack trace, perf and ring buffers),
-chosen by ``table_for`` from the map's BPF_MAP_TYPE_*.
+bcc's tables, chosen by ``table_for`` from the map's BPF_MAP_TYPE_*. Hash and
+array tables live in ``rbcc.tablebase``, the special-purpose kinds in
+``rbcc.tablekinds``; this module adds the per-CPU, stack trace and event tables
+and exports them all.
 
 The compiled core is imported lazily, only where a buffer has to be opened
 or the CPU count is needed, so this module imports without the extension.
@@ -12,34 +14,80 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any
 
 from .errors import BPFError
-from .tablebase import BYTES_LIKE, CType, MapHandle, SimpleCData, Table, TableBase, coerce, decode
+from .tablebase import (
+    BYTES_LIKE,
+    Array,
+    ArrayBase,
+    CType,
+    HashTable,
+    HistogramTable,
+    LruHash,
+    MapHandle,
+    Table,
+    TableBase,
+    decode,
+)
+from .tablekinds import (
+    CgroupArray,
+    CgroupStorage,
+    CgrpStorage,
+    CpuMap,
+    DevMap,
+    DevMapHash,
+    InodeStorage,
+    LpmTrie,
+    MapInMapArray,
+    MapInMapHash,
+    ProgArray,
+    QueueStack,
+    SkStorage,
+    SockHash,
+    SockMap,
+    TaskStorage,
+    XskMap,
+)
 from .types import from_desc
 
 __all__ = [
     "Array",
     "ArrayBase",
     "CgroupArray",
+    "CgroupStorage",
+    "CgrpStorage",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
     "HashTable",
     "HistogramTable",
+    "InodeStorage",
     "LpmTrie",
     "LruHash",
     "LruPerCpuHash",
     "MapHandle",
+    "MapInMapArray",
+    "MapInMapHash",
     "PerCpuArray",
+    "PerCpuCgroupStorage",
     "PerCpuHash",
     "PerfEventArray",
     "ProgArray",
+    "QueueStack",
     "RingBuf",
+    "SkStorage",
+    "SockHash",
+    "SockMap",
     "StackTrace",
     "Table",
     "TableBase",
+    "TableLike",
+    "TaskStorage",
+    "XskMap",
     "get_table_type_name",
     "map_type_name",
     "table_for",
@@ -64,8 +112,21 @@ BPF_MAP_TYPE_SOCKMAP = 15
 BPF_MAP_TYPE_CPUMAP = 16
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_MAP_TYPE_SOCKHASH = 18
+BPF_MAP_TYPE_CGROUP_STORAGE = 19
+BPF_MAP_TYPE_REUSEPORT_SOCKARRAY = 20
+BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
+BPF_MAP_TYPE_QUEUE = 22
+BPF_MAP_TYPE_STACK = 23
+BPF_MAP_TYPE_SK_STORAGE = 24
 BPF_MAP_TYPE_DEVMAP_HASH = 25
+BPF_MAP_TYPE_STRUCT_OPS = 26
 BPF_MAP_TYPE_RINGBUF = 27
+BPF_MAP_TYPE_INODE_STORAGE = 28
+BPF_MAP_TYPE_TASK_STORAGE = 29
+BPF_MAP_TYPE_BLOOM_FILTER = 30
+BPF_MAP_TYPE_USER_RINGBUF = 31
+BPF_MAP_TYPE_CGRP_STORAGE = 32
+BPF_MAP_TYPE_ARENA = 33
 
 map_type_name: dict[int, str] = {
     value: name.removeprefix("BPF_MAP_TYPE_")
@@ -88,75 +149,6 @@ def _num_possible_cpus() -> int:
     return int(_core_module().num_possible_cpus())
 
 
-class HashTable(Table):
-    pass
-
-
-class LruHash(HashTable):
-    pass
-
-
-class LpmTrie(Table):
-    pass
-
-
-class ArrayBase(Table):
-    """Fixed-size tables indexed 0..max_entries-1: every index always exists."""
-
-    def _as_key(self, key: Any) -> Any:
-        if isinstance(key, int):
-            if key < 0:
-                key += len(self)  # Python-style negative indices, as bcc allows
-            key = self.Key(key)
-        elif not isinstance(key, SimpleCData):
-            raise IndexError("Array index must be an integer type")
-        if not 0 <= key.value < len(self):
-            raise IndexError("Array index out of range")
-        return coerce(key, self.Key, "key")
-
-    def __len__(self) -> int:
-        return self.max_entries
-
-    def __iter__(self) -> Iterator[Any]:
-        return (self.Key(i) for i in range(self.max_entries))
-
-    def clearitem(self, key: Any) -> None:
-        """Write a zero value at ``key``."""
-        self._store(bytes(self._as_key(key)), self.Leaf(), 0)
-
-
-class Array(ArrayBase):
-    def __delitem__(self, key: Any) -> None:
-        # The kernel can't delete from an array; bcc zeroes the slot instead.
-        self.clearitem(key)
-
-
-class HistogramTable(Array):
-    """bcc's BPF_HISTOGRAM with an int key: an array of counters."""
-
-
-class ProgArray(ArrayBase):
-    def __setitem__(self, key: Any, leaf: Any) -> None:
-        # bcc lets a loaded function object stand for its program fd.
-        if not isinstance(leaf, int) and hasattr(leaf, "fd"):
-            leaf = leaf.fd
-        super().__setitem__(key, leaf)
-
-
-class CgroupArray(ArrayBase):
-    def __setitem__(self, key: Any, leaf: Any) -> None:
-        if isinstance(leaf, str):
-            fd = os.open(leaf, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                super().__setitem__(key, fd)
-            finally:
-                os.close(fd)
-        elif isinstance(leaf, int):
-            super().__setitem__(key, leaf)
-        else:
-            raise BPFError("Cgroup array key must be either FD or cgroup path")
-
-
 class _PerCpu(Table):
     """Per-CPU maps: a value is ``sLeaf * total_cpu``, one element per possible CPU, as in bcc."""
 
@@ -177,17 +169,29 @@ class _PerCpu(Table):
 
     def _fetch(self, key: bytes) -> Any | None:
         per_cpu = self.map.lookup_percpu(key)
-        if per_cpu is None:
-            return None
+        return None if per_cpu is None else self._join_cpus(per_cpu)
+
+    def _per_cpu_bytes(self, leaf: Any) -> list[bytes]:
+        raw = bytes(self._as_leaf(leaf))
         size = ctypes.sizeof(self.sLeaf)
-        # The kernel rounds each CPU's copy up to 8 bytes; only the value's own bytes matter.
-        joined = b"".join(raw[:size].ljust(size, b"\0") for raw in per_cpu[: self.total_cpu])
-        return decode(joined, self.Leaf)
+        return [raw[i * size : (i + 1) * size] for i in range(self.total_cpu)]
 
     def _store(self, key: bytes, leaf: Any, flags: int) -> None:
-        raw = bytes(coerce(leaf, self.Leaf, "value"))
+        self.map.update_percpu(key, self._per_cpu_bytes(leaf), flags)
+
+    def _encode_batch_value(self, leaf: Any) -> bytes:
+        # In a batch buffer every CPU's copy starts 8-byte aligned.
+        stride = -(-ctypes.sizeof(self.sLeaf) // 8) * 8
+        return b"".join(raw.ljust(stride, b"\0") for raw in self._per_cpu_bytes(leaf))
+
+    def _decode_batch_value(self, raw: bytes) -> Any:
+        stride = len(raw) // self.total_cpu
+        return self._join_cpus([raw[i * stride : (i + 1) * stride] for i in range(self.total_cpu)])
+
+    def _join_cpus(self, per_cpu: list[bytes]) -> Any:
         size = ctypes.sizeof(self.sLeaf)
-        self.map.update_percpu(key, [raw[i * size : (i + 1) * size] for i in range(self.total_cpu)], flags)
+        # The kernel rounds each CPU's copy up to 8 bytes; only the value's own bytes matter.
+        return decode(b"".join(raw[:size].ljust(size, b"\0") for raw in per_cpu[: self.total_cpu]), self.Leaf)
 
     def _present(self, value: Any) -> Any:
         return reduce(self.reducer, value) if self.reducer is not None else value
@@ -224,8 +228,14 @@ class LruPerCpuHash(PerCpuHash):
 
 
 class PerCpuArray(_PerCpu, ArrayBase):
+    _zeroes_on_delete = True
+
     def __delitem__(self, key: Any) -> None:
         self.clearitem(key)
+
+
+class PerCpuCgroupStorage(_PerCpu, CgroupStorage):
+    """CgroupStorage with one value per CPU."""
 
 
 class StackTrace(Table):
@@ -365,6 +375,8 @@ class RingBuf(_Events):
         self.bpf._register_ring_buffer(self._name, self.map, trampoline)
 
 
+TableLike = Table | QueueStack  # what BPF[name] returns: QueueStack is not a mapping, as in bcc
+
 _CLASSES: dict[int, type[Table]] = {
     BPF_MAP_TYPE_HASH: HashTable,
     BPF_MAP_TYPE_ARRAY: Array,
@@ -377,15 +389,21 @@ _CLASSES: dict[int, type[Table]] = {
     BPF_MAP_TYPE_LRU_HASH: LruHash,
     BPF_MAP_TYPE_LRU_PERCPU_HASH: LruPerCpuHash,
     BPF_MAP_TYPE_LPM_TRIE: LpmTrie,
-    BPF_MAP_TYPE_ARRAY_OF_MAPS: ArrayBase,
-    BPF_MAP_TYPE_HASH_OF_MAPS: HashTable,
-    BPF_MAP_TYPE_DEVMAP: ArrayBase,
-    BPF_MAP_TYPE_SOCKMAP: ArrayBase,
-    BPF_MAP_TYPE_CPUMAP: ArrayBase,
-    BPF_MAP_TYPE_XSKMAP: ArrayBase,
-    BPF_MAP_TYPE_SOCKHASH: HashTable,
-    BPF_MAP_TYPE_DEVMAP_HASH: HashTable,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: MapInMapArray,
+    BPF_MAP_TYPE_HASH_OF_MAPS: MapInMapHash,
+    BPF_MAP_TYPE_DEVMAP: DevMap,
+    BPF_MAP_TYPE_SOCKMAP: SockMap,
+    BPF_MAP_TYPE_CPUMAP: CpuMap,
+    BPF_MAP_TYPE_XSKMAP: XskMap,
+    BPF_MAP_TYPE_SOCKHASH: SockHash,
+    BPF_MAP_TYPE_CGROUP_STORAGE: CgroupStorage,
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: PerCpuCgroupStorage,
+    BPF_MAP_TYPE_SK_STORAGE: SkStorage,
+    BPF_MAP_TYPE_DEVMAP_HASH: DevMapHash,
     BPF_MAP_TYPE_RINGBUF: RingBuf,
+    BPF_MAP_TYPE_INODE_STORAGE: InodeStorage,
+    BPF_MAP_TYPE_TASK_STORAGE: TaskStorage,
+    BPF_MAP_TYPE_CGRP_STORAGE: CgrpStorage,
 }
 
 
@@ -396,12 +414,14 @@ def table_for(
     keytype: CType | None = None,
     leaftype: CType | None = None,
     reducer: Callable[[Any, Any], Any] | None = None,
-) -> Table:
+) -> TableLike:
     """The table object for ``map``, its class chosen by the map's type.
 
     ``keytype``/``leaftype`` override the types from BTF (bcc's ``get_table(name, keytype, leaftype)``);
     ``reducer`` folds per-CPU values and is ignored for other maps, as in bcc.
     """
+    if map.map_type in (BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK):
+        return QueueStack(bpf, map, name, leaftype)
     cls = _CLASSES.get(map.map_type)
     if cls is None:
         kind = get_table_type_name(map.map_type)

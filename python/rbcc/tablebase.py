@@ -1,7 +1,8 @@
-"""The base of every table: dict-like access to a ``_core.Map`` and bcc's histogram printers.
+"""The base of every table: dict-like access to a ``_core.Map``, bcc's histogram printers and text
+forms, and the two families most tables belong to (hash tables and arrays).
 
 Keys and values cross the map as ``bytes(ctypes_obj)`` and come back through
-``Type.from_buffer_copy``; the concrete table kinds live in ``rbcc.table``.
+``Type.from_buffer_copy``; the other table kinds live in ``rbcc.table`` and ``rbcc.tablekinds``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,27 @@ import ctypes
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Protocol
 
-from . import hist
+from . import hist, tabletext
 from .errors import BPFError
+from .tablebatch import BatchOps
 from .types import from_desc, from_size
 
-__all__ = ["BYTES_LIKE", "CType", "MapHandle", "SimpleCData", "Table", "TableBase", "coerce", "count_of", "decode"]
+__all__ = [
+    "BYTES_LIKE",
+    "Array",
+    "ArrayBase",
+    "CType",
+    "HashTable",
+    "HistogramTable",
+    "LruHash",
+    "MapHandle",
+    "SimpleCData",
+    "Table",
+    "TableBase",
+    "coerce",
+    "count_of",
+    "decode",
+]
 
 CType = Any  # a ctypes class
 
@@ -40,6 +57,13 @@ class MapHandle(Protocol):
     def update_percpu(self, key: bytes, values: list[bytes], flags: int = 0) -> None: ...
     def delete(self, key: bytes) -> bool: ...
     def keys(self) -> list[bytes]: ...
+    def lookup_batch(self) -> tuple[bytes, bytes]: ...
+    def lookup_and_delete_batch(self) -> tuple[bytes, bytes]: ...
+    def update_batch(self, keys: bytes, values: bytes, flags: int = 0) -> None: ...
+    def delete_batch(self, keys: bytes) -> None: ...
+    def push(self, value: bytes, flags: int = 0) -> None: ...
+    def pop(self) -> bytes | None: ...
+    def peek(self) -> bytes | None: ...
 
 
 SimpleCData: Any = ctypes._SimpleCData  # bcc relies on it too; ctypes has no public name for it
@@ -81,8 +105,9 @@ def count_of(value: Any) -> int:
     return int(value.value)
 
 
-class Table(MutableMapping[Any, Any]):
-    """What every table shares (bcc's ``TableBase``): dict-like access and the histogram printers."""
+class Table(BatchOps, MutableMapping[Any, Any]):
+    """What every table shares (bcc's ``TableBase``): dict-like access, batch access, text forms and
+    the histogram printers."""
 
     def __init__(
         self, bpf: Any, map: MapHandle, name: str, keytype: CType | None = None, leaftype: CType | None = None
@@ -118,7 +143,7 @@ class Table(MutableMapping[Any, Any]):
     def get_fd(self) -> int:
         return self.map.fd
 
-    # -- the three hooks subclasses change: key normalisation, reading and writing a value --
+    # -- the hooks subclasses change: key normalisation, reading and writing a value --
 
     def _as_key(self, key: Any) -> Any:
         return coerce(key, self.Key, "key")
@@ -127,11 +152,39 @@ class Table(MutableMapping[Any, Any]):
         raw = self.map.lookup(key)
         return None if raw is None else decode(raw, self.Leaf)
 
+    def _as_leaf(self, leaf: Any) -> Any:
+        return coerce(leaf, self.Leaf, "value")
+
     def _store(self, key: bytes, leaf: Any, flags: int) -> None:
-        self.map.update(key, bytes(coerce(leaf, self.Leaf, "value")), flags)
+        self.map.update(key, bytes(self._as_leaf(leaf)), flags)
 
     def _present(self, value: Any) -> Any:
         return value
+
+    def _encode_batch_value(self, leaf: Any) -> bytes:
+        """One value as it sits in a batch buffer."""
+        return bytes(self._as_leaf(leaf))
+
+    def _decode_batch_value(self, raw: bytes) -> Any:
+        return decode(raw, self.Leaf)
+
+    # -- bcc's text forms (see rbcc.tabletext) --
+
+    def key_sprintf(self, key: Any) -> bytes:
+        """``key`` as bcc prints it: ``b"0x2"``, ``b'{ 0x1 "comm" }'``, ..."""
+        return tabletext.sprintf(self.Key, self._as_key(key))
+
+    def leaf_sprintf(self, leaf: Any) -> bytes:
+        """``leaf`` as bcc prints it."""
+        return tabletext.sprintf(self.Leaf, self._as_leaf(leaf))
+
+    def key_scanf(self, key_str: str | bytes) -> Any:
+        """The key that ``key_str`` (the text form) describes; ScanfError when it doesn't read."""
+        return tabletext.scanf(self.Key, key_str)
+
+    def leaf_scanf(self, leaf_str: str | bytes) -> Any:
+        """The value that ``leaf_str`` (the text form) describes; ScanfError when it doesn't read."""
+        return tabletext.scanf(self.Leaf, leaf_str)
 
     # -- mapping protocol --
 
@@ -305,3 +358,48 @@ class Table(MutableMapping[Any, Any]):
 
 
 TableBase = Table  # bcc's name for the base class
+
+
+class HashTable(Table):
+    pass
+
+
+class LruHash(HashTable):
+    pass
+
+
+class ArrayBase(Table):
+    """Fixed-size tables indexed 0..max_entries-1: every index always exists."""
+
+    def _as_key(self, key: Any) -> Any:
+        if isinstance(key, int):
+            if key < 0:
+                key += len(self)  # Python-style negative indices, as bcc allows
+            key = self.Key(key)
+        elif not isinstance(key, SimpleCData):
+            raise IndexError("Array index must be an integer type")
+        if not 0 <= key.value < len(self):
+            raise IndexError("Array index out of range")
+        return coerce(key, self.Key, "key")
+
+    def __len__(self) -> int:
+        return self.max_entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.Key(i) for i in range(self.max_entries))
+
+    def clearitem(self, key: Any) -> None:
+        """Write a zero value at ``key``."""
+        self._store(bytes(self._as_key(key)), self.Leaf(), 0)
+
+
+class Array(ArrayBase):
+    _zeroes_on_delete = True
+
+    def __delitem__(self, key: Any) -> None:
+        # The kernel can't delete from an array; bcc zeroes the slot instead.
+        self.clearitem(key)
+
+
+class HistogramTable(Array):
+    """bcc's BPF_HISTOGRAM with an int key: an array of counters."""

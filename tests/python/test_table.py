@@ -517,3 +517,217 @@ def test_type_names() -> None:
     assert table.get_table_type_name(1) == "HASH"
     assert table.get_table_type_name(27) == "RINGBUF"
     assert table.get_table_type_name(1000) == "<unknown>"
+    assert table.get_table_type_name(22) == "QUEUE"
+    assert table.get_table_type_name(32) == "CGRP_STORAGE"
+
+
+def test_every_kind_has_a_class() -> None:
+    # the map types a user space table can serve, each with bcc's class name where bcc has one
+    expected = {
+        11: "LpmTrie",
+        12: "MapInMapArray",
+        13: "MapInMapHash",
+        14: "DevMap",
+        15: "SockMap",
+        16: "CpuMap",
+        17: "XskMap",
+        18: "SockHash",
+        19: "CgroupStorage",
+        21: "PerCpuCgroupStorage",
+        22: "QueueStack",
+        23: "QueueStack",
+        24: "SkStorage",
+        25: "DevMapHash",
+        28: "InodeStorage",
+        29: "TaskStorage",
+        32: "CgrpStorage",
+    }
+    for map_type, name in expected.items():
+        t = table.table_for(FakeBPF(), FakeMap(map_type, key_desc=U32, value_desc=U64), "m")
+        assert type(t).__name__ == name, map_type
+
+
+# -- text forms (bcc's key_sprintf / leaf_sprintf and their scanf inverses) --
+
+tabletext = load("tabletext")
+
+
+class Inner(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_uint16), ("y", ctypes.c_int8)]
+
+
+class Mixed(ctypes.Structure):
+    _fields_ = [
+        ("i", ctypes.c_int32),
+        ("__pad_1", ctypes.c_ubyte * 4),
+        ("u", ctypes.c_uint64),
+        ("c", ctypes.c_char),
+        ("ok", ctypes.c_bool),
+        ("name", ctypes.c_char * 6),
+        ("raw", ctypes.c_ubyte * 3),
+        ("nums", ctypes.c_int16 * 2),
+        ("inner", Inner * 2),
+        ("f", ctypes.c_double),
+    ]
+
+
+def test_text_of_each_kind_of_field() -> None:
+    m = Mixed(i=-1, u=1 << 40, c=b"A", ok=True, name=b"ab", raw=(0x61, 0, 0x62), nums=(-2, 300))
+    m.inner[1].x, m.inner[1].y, m.f = 7, -128, 1.5
+    text = tabletext.sprintf(Mixed, m)
+    # padding is skipped; ints are hex in their own width; byte arrays are strings up to the NUL
+    assert text == (b'{ 0xffffffff 0x10000000000 0x41 0x1 "ab" "a" [ 0xfffe 0x12c ] [ { 0x0 0x0 } { 0x7 0x80 } ] 1.5 }')
+    back = tabletext.scanf(Mixed, text)
+    expected = Mixed.from_buffer_copy(bytes(m))
+    expected.raw[2] = 0  # a string ends at its NUL: what followed it is not in the text
+    assert bytes(back) == bytes(expected)
+    assert (back.i, back.c, back.name, back.inner[1].y, back.f) == (-1, b"A", b"ab", -128, 1.5)
+
+
+def test_scanf_reads_numbers_as_cs_percent_i() -> None:
+    # decimal, hex, octal (leading 0) and signs; any whitespace between items, none needed
+    back = tabletext.scanf(Inner * 2, "[{10 -1}{ 0x1F\n 017 }]")
+    assert [(e.x, e.y) for e in back] == [(10, -1), (31, 15)]
+    # out-of-range numbers wrap to the field's width, as scanf's %hhi does
+    assert tabletext.scanf(ctypes.c_uint8, "0x1ff").value == 0xFF
+    assert tabletext.scanf(ctypes.c_int64, b"-5").value == -5
+
+
+class Bits(ctypes.Structure):
+    _fields_ = [
+        ("a", ctypes.c_uint32, 3),
+        ("b", ctypes.c_uint32, 5),
+        ("__pad_bits_2", ctypes.c_uint32, 24),
+        ("c", ctypes.c_uint32),
+    ]
+
+
+def test_bitfields_sharing_a_unit_are_one_number() -> None:
+    value = Bits(a=5, b=3, c=9)
+    assert tabletext.sprintf(Bits, value) == b"{ 0x1d 0x9 }"  # 5 | 3 << 3
+    back = tabletext.scanf(Bits, b"{ 0x1d 0x9 }")
+    assert (back.a, back.b, back.c) == (5, 3, 9)
+
+
+class Either(ctypes.Union):
+    _fields_ = [("small", ctypes.c_uint8), ("big", ctypes.c_uint32 * 2), ("__pad_0", ctypes.c_ubyte * 8)]
+
+
+def test_a_union_prints_its_largest_member() -> None:
+    u = Either(big=(1, 2))
+    assert tabletext.sprintf(Either, u) == b"{ [ 0x1 0x2 ] }"
+    assert list(tabletext.scanf(Either, "{ [ 3 4 ] }").big) == [3, 4]
+
+
+def test_scanf_errors_say_where() -> None:
+    with pytest.raises(tabletext.ScanfError, match=r"expected '\{' at offset 0"):
+        tabletext.scanf(Inner, "[ 1 2 ]")
+    with pytest.raises(errors.BPFError, match="expected a number at offset 4"):
+        tabletext.scanf(Inner, "{ 1 } ")
+    with pytest.raises(ValueError, match="closing"):
+        tabletext.scanf(ctypes.c_char * 4, '"abc')
+    with pytest.raises(tabletext.ScanfError, match="longer than its 4-byte field"):
+        tabletext.scanf(ctypes.c_char * 4, '"abcde"')
+
+
+def test_table_text_methods_take_str_or_bytes_and_return_bytes() -> None:
+    t = table.table_for(FakeBPF(), FakeMap(HASH, key_size=16, key_desc=COMM_KEY, value_desc=U64), "m")
+    key = t.key_scanf('{ "bash" 0x3 }')
+    assert (key.comm, key.slot) == (b"bash", 3)
+    assert t.key_sprintf(key) == b'{ "bash" 0x3 }'
+    assert t.leaf_sprintf(7) == b"0x7"
+    assert t.leaf_scanf(b"0x7").value == 7
+    percpu = table.table_for(FakeBPF(), FakeMap(PERCPU_ARRAY, value_desc=U32), "p")
+    assert percpu.leaf_sprintf(list(range(NCPU))) == b"[ 0x0 0x1 0x2 0x3 ]"
+
+
+# -- batch operations over a fake map: the paths the real kernel seldom takes --
+
+
+class BatchMap(FakeMap):
+    """FakeMap with the core's batch calls; ``unsupported`` names the ones to refuse as an old kernel would."""
+
+    def __init__(self, *args: Any, unsupported: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unsupported = unsupported
+        self.calls: list[str] = []
+
+    def _enter(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.unsupported:
+            raise errors.KernelFeatureError(f"{name} is not supported for map 'fake' by this kernel")
+
+    def lookup_batch(self) -> tuple[bytes, bytes]:
+        self._enter("lookup_batch")
+        return b"".join(self.data), b"".join(self.data.values())
+
+    def lookup_and_delete_batch(self) -> tuple[bytes, bytes]:
+        self._enter("lookup_and_delete_batch")
+        out = self.lookup_batch()
+        self.data.clear()
+        return out
+
+    def update_batch(self, keys: bytes, values: bytes, flags: int = 0) -> None:
+        self._enter("update_batch")
+        n = len(keys) // self.key_size
+        for i in range(n):
+            self.data[keys[i * self.key_size : (i + 1) * self.key_size]] = values[i * 8 : (i + 1) * 8]
+
+    def delete_batch(self, keys: bytes) -> None:
+        self._enter("delete_batch")
+        for i in range(len(keys) // self.key_size):
+            if self.data.pop(keys[i * self.key_size : (i + 1) * self.key_size], None) is None:
+                raise KeyError(f"key #{i} of the batch is not in the map")
+
+
+def batch_table(**kwargs: Any) -> Any:
+    return table.table_for(FakeBPF(), BatchMap(HASH, key_desc=U32, value_desc=U64, **kwargs), "b")
+
+
+def test_batch_methods_use_the_batch_calls() -> None:
+    t = batch_table()
+    t.items_update_batch((t.Key * 3)(1, 2, 3), (t.Leaf * 3)(10, 20, 30))
+    assert sorted((k.value, v.value) for k, v in t.items_lookup_batch()) == [(1, 10), (2, 20), (3, 30)]
+    t.items_delete_batch([2])
+    assert sorted((k.value, v.value) for k, v in t.items_lookup_and_delete_batch()) == [(1, 10), (3, 30)]
+    assert t.map.calls == ["update_batch", "lookup_batch", "delete_batch", "lookup_and_delete_batch", "lookup_batch"]
+    assert len(t) == 0
+
+
+def test_batch_methods_go_entry_by_entry_where_the_kernel_has_no_batch() -> None:
+    every = ("lookup_batch", "lookup_and_delete_batch", "update_batch", "delete_batch")
+    t = batch_table(unsupported=every)
+    t.items_update_batch([1, 2, 3], [10, 20, 30])
+    assert sorted((k.value, v.value) for k, v in t.items_lookup_batch()) == [(1, 10), (2, 20), (3, 30)]
+    t.items_delete_batch([2])
+    with pytest.raises(KeyError):
+        t.items_delete_batch([2])
+    assert sorted(k.value for k, _ in t.items_lookup_and_delete_batch()) == [1, 3]
+    assert len(t) == 0
+
+
+def test_delete_all_finishes_one_by_one_when_the_program_deleted_a_key_first() -> None:
+    t = batch_table(unsupported=("lookup_and_delete_batch",))
+    t.items_update_batch([1, 2, 3], [1, 2, 3])
+    real_lookup = t.map.lookup_batch
+
+    def racing_lookup() -> tuple[bytes, bytes]:
+        out = real_lookup()
+        del t.map.data[(2).to_bytes(4, "little")]  # the BPF program deletes key 2 meanwhile
+        return out
+
+    t.map.lookup_batch = racing_lookup
+    t.items_delete_batch()
+    assert len(t) == 0
+
+
+def test_batch_arguments_are_checked_as_in_bcc() -> None:
+    t = batch_table()
+    with pytest.raises(ValueError, match="keys array length != values array length"):
+        t.items_update_batch([1], [1, 2])
+    with pytest.raises(ValueError, match="more than the map's 64 entries"):
+        t.items_delete_batch(list(range(65)))
+    with pytest.raises(TypeError, match="ctypes array"):
+        t.items_update_batch("12", "34")
+    t.items_update_batch([], [])  # nothing to do
+    assert t.map.calls == []
