@@ -108,15 +108,17 @@ pub fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &s
     )
 }
 
-pub fn perf_event(
-    prog: &libbpf_rs::ProgramMut<'_>,
+/// A perf event fd: sampling (period or frequency) for a program to attach to, or counting (both 0)
+/// for a BPF_PERF_ARRAY slot that programs read with perf_read.
+pub fn open_perf_event(
     ev_type: u32,
     ev_config: u64,
     sample_period: u64,
     sample_freq: u64,
     pid: i32,
     cpu: i32,
-) -> Result<Link> {
+) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
     // SAFETY: perf_event_attr is plain data; all-zero is its documented default.
     let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
     attr.type_ = ev_type;
@@ -143,11 +145,35 @@ pub fn perf_event(
             _ => Error::Attach(format!("{what}: {err}")),
         });
     }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn perf_event(
+    prog: &libbpf_rs::ProgramMut<'_>,
+    ev_type: u32,
+    ev_config: u64,
+    sample_period: u64,
+    sample_freq: u64,
+    pid: i32,
+    cpu: i32,
+) -> Result<Link> {
+    use std::os::fd::AsRawFd;
+    let fd = open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu)?;
     let what = || format!("cannot attach to perf event type={ev_type} config={ev_config}");
-    attaching(what, || prog.attach_perf_event(fd)).inspect_err(|_| {
-        // SAFETY: fd was opened above and not handed to libbpf, which failed.
-        unsafe { libc::close(fd) };
-    })
+    // libbpf's link takes the fd over (and closes it with the link); ours must not close it too.
+    let link = attaching(what, || prog.attach_perf_event(fd.as_raw_fd()))?;
+    std::mem::forget(fd);
+    Ok(link)
+}
+
+/// A counting perf event (no sampling) on `cpu` (for `pid`, -1 for all): its fd, owned by the caller,
+/// for a BPF_PERF_ARRAY slot (bcc's `open_perf_event`).
+#[pyfunction]
+#[pyo3(signature = (ev_type, ev_config, pid=-1, cpu=-1))]
+pub fn perf_event_open(ev_type: u32, ev_config: u64, pid: i32, cpu: i32) -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    Ok(open_perf_event(ev_type, ev_config, 0, 0, pid, cpu)?.into_raw_fd())
 }
 
 /// A BPF iterator (`BPF_ITER`): an fd whose reads run the program over the kernel's objects and

@@ -27,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::PerfBuffer>()?;
     m.add_class::<events::RingBuffer>()?;
     m.add_function(wrap_pyfunction!(py::compile, m)?)?;
+    m.add_function(wrap_pyfunction!(attach::perf_event_open, m)?)?;
     m.add_function(wrap_pyfunction!(py::tracefs, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_kprobes, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_fentry, m)?)?;

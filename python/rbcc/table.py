@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import reduce
@@ -238,21 +239,39 @@ class PerCpuCgroupStorage(_PerCpu, CgroupStorage):
     """CgroupStorage with one value per CPU."""
 
 
+class BuildIdFrame(ctypes.Structure):
+    """One frame of a BPF_STACK_TRACE_BUILDID stack: the file's build id and the offset in it."""
+
+    _fields_ = [("status", ctypes.c_int32), ("build_id", ctypes.c_ubyte * 20), ("offset", ctypes.c_uint64)]
+
+    EMPTY, VALID, IP = 0, 1, 2  # status: no frame, (build id, offset), or only an address (``offset``)
+
+
 class StackTrace(Table):
-    """Stack ids to arrays of up to MAX_DEPTH instruction pointers, innermost first, zero-terminated."""
+    """Stack ids to arrays of up to MAX_DEPTH instruction pointers, innermost first, zero-terminated.
+
+    A BPF_STACK_TRACE_BUILDID map holds ``BuildIdFrame``s instead, ended by an EMPTY one."""
 
     MAX_DEPTH = 127
 
     @staticmethod
     def _default_leaf(map: MapHandle) -> CType:
         desc = map.value_type()
-        return from_desc(desc) if desc is not None else ctypes.c_uint64 * (map.value_size // 8)
+        if desc is not None:
+            return from_desc(desc)
+        if map.value_size == StackTrace.MAX_DEPTH * ctypes.sizeof(BuildIdFrame):
+            return BuildIdFrame * StackTrace.MAX_DEPTH
+        return ctypes.c_uint64 * (map.value_size // 8)
 
     def walk(self, stack_id: int, resolve: Callable[[int], Any] | None = None) -> Iterator[Any]:
-        """The stack's addresses (or ``resolve(addr)``); KeyError at once if the id is unknown."""
+        """The stack's addresses (or ``resolve(addr)``), or its BuildIdFrames; KeyError at once if the id
+        is unknown."""
         frames = self[stack_id]
         # bcc's value is a struct with an ``ip`` array; BTF may give the array itself.
-        return _walk_frames(getattr(frames, "ip", frames), resolve)
+        frames = getattr(frames, "ip", frames)
+        if len(frames) and isinstance(frames[0], BuildIdFrame):
+            return (f for f in frames if f.status != BuildIdFrame.EMPTY)
+        return _walk_frames(frames, resolve)
 
 
 def _walk_frames(frames: Any, resolve: Callable[[int], Any] | None) -> Iterator[Any]:
@@ -358,7 +377,18 @@ class PerfEventArray(_Events, ArrayBase):
         self.bpf._register_perf_buffer(self._name, buffer)
 
     def open_perf_event(self, typ: int, config: int, pid: int = -1) -> None:
-        raise BPFError("open_perf_event (hardware counters in a perf array) is not supported by rbcc yet")
+        """Open a counting perf event (``PerfType``, config) on every online CPU, in the slot of that CPU,
+        for BPF_PERF_ARRAY's ``perf_read``/``perf_counter_value`` (which read the running CPU's slot)."""
+        from .utils import get_online_cpus
+
+        core = _core_module()
+        for cpu in get_online_cpus():
+            fd = core.perf_event_open(typ, config, pid, cpu)
+            try:
+                self[ctypes.c_int(cpu)] = ctypes.c_uint32(fd)
+            finally:
+                # The map holds its own reference to the event: ours can go.
+                os.close(fd)
 
 
 class RingBuf(_Events):

@@ -185,13 +185,9 @@ def test_build_id_stack_traces_name_the_mapped_files() -> None:
         os.getppid()
         stack_id = b["out"][9].value
         assert stack_id != 0xFFFF, "bpf_get_stackid failed"
+        frames = [(f.status, bytes(f.build_id), f.offset) for f in b["builds"].walk(stack_id)]
         raw = b._obj.map("builds").lookup(struct.pack("I", stack_id))
-        frames = []
-        for i in range(len(raw) // 32):
-            status, build_id, offset = struct.unpack_from("<i20sQ", raw, 32 * i)
-            if status == 0 and offset == 0:
-                break
-            frames.append((status, build_id, offset))
+        assert frames[0] == struct.unpack_from("<i20sQ", raw, 0)  # the layout the kernel writes
     mapped = _mapped_build_ids()
     # status 1 is BPF_STACK_BUILD_ID_VALID: the frame is (build id, offset in that file).
     valid = [(mapped.get(build_id), offset) for status, build_id, offset in frames if status == 1]
@@ -211,3 +207,41 @@ def test_unknown_map_kind_is_a_compile_error_at_its_line() -> None:
     with pytest.raises(CompileError) as err:
         BPF(text='\n\nBPF_TABLE("no_such_kind", int, int, m, 4);\nint f(void *ctx) { return 0; }')
     assert 'map kind "no_such_kind"' in str(err.value) and ":3:" in str(err.value)
+
+
+PERF_READ = r"""
+BPF_PERF_ARRAY(clock, NCPU);
+BPF_ARRAY(out, u64, 4);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int slot = 0;
+    u64 now = clock.perf_read(CUR_CPU_IDENTIFIER);
+    out.update(&slot, &now);
+    struct bpf_perf_event_value v = {};
+    slot = 1;
+    u64 err = clock.perf_counter_value(CUR_CPU_IDENTIFIER, &v, sizeof(v));
+    out.update(&slot, &err);
+    slot = 2;
+    out.update(&slot, &v.counter);
+    slot = 3;
+    out.update(&slot, &v.enabled);
+    return 0;
+}
+"""
+
+
+def test_perf_array_reads_the_counters_opened_from_python() -> None:
+    from rbcc import PerfSWConfig, PerfType
+    from rbcc.utils import get_possible_cpus
+
+    with BPF(text=PERF_READ, cflags=target_cflags(NCPU=len(get_possible_cpus()))) as b:
+        b["clock"].open_perf_event(PerfType.SOFTWARE, PerfSWConfig.CPU_CLOCK)
+        os.getppid()
+        first = [b["out"][i].value for i in range(4)]
+        os.getppid()
+        second = b["out"][0].value
+    assert first[1] == 0, f"bpf_perf_event_read_value failed: {first[1] - (1 << 64)}"
+    # the CPU clock counts nanoseconds: running, and moving forward between the two calls
+    assert 0 < first[0] < (1 << 63) and 0 < first[2] < (1 << 63) and first[3] > 0
+    assert second > first[0]

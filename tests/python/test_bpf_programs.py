@@ -126,9 +126,11 @@ def test_attach_uses_the_program_load_func_made() -> None:
 
 
 def test_load_funcs_loads_every_function() -> None:
-    with BPF(text=FUNCS, cflags=target_cflags()) as b:
+    # helpers socket filters may call differ by kernel (6.1 has no bpf_get_current_pid_tgid there)
+    packet_only = FUNCS[: FUNCS.index("int on_getppid")]
+    with BPF(text=packet_only, cflags=target_cflags()) as b:
         fns = b.load_funcs(BPF.SOCKET_FILTER)
-        assert [f.name for f in fns] == [b"pass_all", b"keep_none", b"on_getppid"]
+        assert [f.name for f in fns] == [b"pass_all", b"keep_none"]
         assert {fdinfo(f.fd)["prog_type"] for f in fns} == {str(BPF.SOCKET_FILTER)}
     with BPF(text=FUNCS, cflags=target_cflags()) as b:
         # bcc's default: kprobes (they load here; only attaching needs CONFIG_KPROBES)
