@@ -24,7 +24,7 @@ from .errors import (
 from .facts import KernelFacts
 from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .programs import BPFAttachType, BPFProgType, ProgramFunctions, XDPAction, XDPFlags
-from .table import Table, table_for
+from .table import TableLike, table_for
 from .tracing import TracePipe
 from .uprobes import resolve_binary
 from .usdt import USDT
@@ -89,7 +89,7 @@ class BPF(KernelFacts, ProgramFunctions):
         self._obj: Any = None
         self._init_programs()
         self._links: dict[tuple[str, str], list[Any]] = {}
-        self._tables: dict[str, Table] = {}
+        self._tables: dict[str, TableLike] = {}
         self._perf_buffers: dict[str, Any] = {}
         self._ring: Any = None
         self._trace: TracePipe | None = None
@@ -344,7 +344,7 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def get_table(
         self, name: Text, keytype: Any = None, leaftype: Any = None, reducer: Callable[..., Any] | None = None
-    ) -> Table:
+    ) -> TableLike:
         key = _s(name)
         table = self._tables.get(key)
         if table is None:
@@ -356,7 +356,7 @@ class BPF(KernelFacts, ProgramFunctions):
             self._tables[key] = table
         return table
 
-    def __getitem__(self, name: Text) -> Table:
+    def __getitem__(self, name: Text) -> TableLike:
         return self.get_table(name)
 
     def __contains__(self, name: Text) -> bool:
