@@ -36,8 +36,16 @@ fn attaching(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
 ) -> Result<Link> {
+    attaching_link(what, f).map(Link::from)
+}
+
+/// `attaching`, keeping libbpf's link for the caller's own use.
+fn attaching_link(
+    what: impl FnOnce() -> String,
+    f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
+) -> Result<libbpf_rs::Link> {
     let (res, log) = crate::load::with_libbpf_log(f);
-    res.map(Link::from).map_err(|e| {
+    res.map_err(|e| {
         let what = what();
         let why = crate::load::warnings_and_errors(&log);
         let why = if why.is_empty() { String::new() } else { format!("\n{why}") };
@@ -189,10 +197,7 @@ pub fn iter_fd(
         Some(fd) => libbpf_rs::IterOpts::Map(libbpf_rs::MapIterOpts::from_fd(fd)),
         None => libbpf_rs::IterOpts::None,
     };
-    let link = attaching(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
-    let Some(link) = link.link.as_ref() else {
-        return Err(Error::Attach(format!("iterator {section} has no link")));
-    };
+    let link = attaching_link(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
     // SAFETY: bpf_iter_create only reads the link fd, which lives until the end of this function.
     let fd = unsafe { libbpf_sys::bpf_iter_create(link.as_fd().as_raw_fd()) };
     if fd < 0 {

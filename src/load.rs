@@ -266,6 +266,13 @@ impl Object {
             .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))
     }
 
+    fn loaded_map(&self, name: &str) -> Result<libbpf_rs::Map<'_>> {
+        self.obj
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| Error::Lookup(format!("no map named '{name}' in this program")))
+    }
+
     fn btf(&self) -> Option<Btf> {
         // SAFETY: the object owns its BTF for as long as self lives; the Btf view does not outlive self.
         unsafe { Btf::from_raw(libbpf_sys::bpf_object__btf(self.obj.as_libbpf_object().as_ptr())) }
@@ -293,11 +300,7 @@ impl Object {
     }
 
     fn map(&self, name: &str) -> PyResult<Map> {
-        let m = self
-            .obj
-            .maps()
-            .find(|m| m.name() == name)
-            .ok_or_else(|| Error::Lookup(format!("no map named '{name}' in this program")))?;
+        let m = self.loaded_map(name)?;
         let btf = self.btf();
         Ok(Map::from_loaded(&m, btf.as_ref())?)
     }
@@ -392,15 +395,7 @@ impl Object {
     #[pyo3(signature = (prog, map=None))]
     fn iter_fd(&self, prog: &str, map: Option<&str>) -> PyResult<i32> {
         use std::os::fd::{AsFd, IntoRawFd};
-        let map = match map {
-            Some(name) => Some(
-                self.obj
-                    .maps()
-                    .find(|m| m.name() == name)
-                    .ok_or_else(|| Error::Lookup(format!("no map named '{name}' in this program")))?,
-            ),
-            None => None,
-        };
+        let map = map.map(|name| self.loaded_map(name)).transpose()?;
         let fd = self.with_program(prog, LoadAs::of(ProgramType::Tracing), |p| {
             attach::iter_fd(p, map.as_ref().map(|m| m.as_fd()))
         })?;

@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use libbpf_rs::{MapCore, MapHandle, OpenObject};
-use object::read::elf::{ElfFile64, SectionHeader};
-use object::Endianness;
+use object::{Object as _, ObjectSection as _};
 
 use crate::error::{Error, Result};
 
@@ -35,16 +34,10 @@ impl Sharing {
     /// What `elf`'s `.rbcc.maps` section asks for (nothing if it has none).
     pub fn read(elf: &[u8]) -> Result<Sharing> {
         let bad = |e: object::Error| Error::Setup(format!("reading the compiled object's map records: {e}"));
-        let file = ElfFile64::<Endianness>::parse(elf).map_err(bad)?;
-        let endian = file.endian();
-        let sections = file.elf_section_table();
+        let file = object::File::parse(elf).map_err(bad)?;
         let mut sharing = Sharing::default();
-        for section in sections.iter() {
-            if sections.section_name(endian, section).map_err(bad)? != b".rbcc.maps" {
-                continue;
-            }
-            let data = section.data(endian, elf).map_err(bad)?;
-            for record in data.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        if let Some(section) = file.section_by_name(".rbcc.maps") {
+            for record in section.data().map_err(bad)?.split(|&b| b == 0).filter(|r| !r.is_empty()) {
                 sharing.add(&String::from_utf8_lossy(record));
             }
         }
