@@ -170,10 +170,14 @@ class BPF(KernelFacts, ProgramFunctions):
         for ev in events:
             self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
 
+    def _attach_btf(self, kind: str, fn_name: Text) -> None:
+        # fentry/fexit, fmod_ret and LSM programs name their target in their section
+        fn = self._program(fn_name)
+        self._add_link(kind, fn, self._obj.attach_btf(fn))
+
     def attach_kfunc(self, fn_name: Text) -> None:
         """Attach a KFUNC_PROBE/KRETFUNC_PROBE function (fentry/fexit) to the kernel function it names."""
-        fn = self._program(fn_name)
-        self._add_link("kfunc", fn, self._obj.attach_btf(fn))
+        self._attach_btf("kfunc", fn_name)
 
     attach_kretfunc = attach_kfunc
 
@@ -184,8 +188,7 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def attach_fmod_ret(self, fn_name: Text) -> None:
         """Attach a KMOD_RET function (fmod_ret) to the kernel function it names."""
-        fn = self._program(fn_name)
-        self._add_link("fmod_ret", fn, self._obj.attach_btf(fn))
+        self._attach_btf("fmod_ret", fn_name)
 
     def detach_fmod_ret(self, fn_name: Text) -> None:
         self._remove_links("fmod_ret", self._program(fn_name))
@@ -204,8 +207,7 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def attach_lsm(self, fn_name: Text) -> None:
         """Attach an LSM_PROBE function to the LSM hook it names."""
-        fn = self._program(fn_name)
-        self._add_link("lsm", fn, self._obj.attach_btf(fn))
+        self._attach_btf("lsm", fn_name)
 
     def detach_lsm(self, fn_name: Text) -> None:
         self._remove_links("lsm", self._program(fn_name))

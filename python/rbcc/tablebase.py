@@ -25,6 +25,7 @@ __all__ = [
     "HistogramTable",
     "LruHash",
     "MapHandle",
+    "MapObject",
     "SimpleCData",
     "Table",
     "TableBase",
@@ -105,27 +106,18 @@ def count_of(value: Any) -> int:
     return int(value.value)
 
 
-class Table(BatchOps, MutableMapping[Any, Any]):
-    """What every table shares (bcc's ``TableBase``): dict-like access, batch access, text forms and
-    the histogram printers."""
+class MapObject:
+    """What every map object shares, keyed or not (tables, and bcc's QueueStack): the map handle, its
+    name and fd, and the type of its values."""
 
-    def __init__(
-        self, bpf: Any, map: MapHandle, name: str, keytype: CType | None = None, leaftype: CType | None = None
-    ) -> None:
+    def __init__(self, bpf: Any, map: MapHandle, name: str, leaftype: CType | None = None) -> None:
         self.bpf = bpf  # the owning BPF object; only a reference, it owns the maps' lifetime
         self.map = map
         self._name = name
-        self.Key: CType = keytype if keytype is not None else self._default_key(map)
         self.Leaf: CType = leaftype if leaftype is not None else self._default_leaf(map)
         self.ttype = map.map_type
         self.flags = 0
         self.max_entries = map.max_entries
-        self._cbs: dict[Any, Any] = {}  # callbacks the core holds, kept alive as long as the table
-
-    @staticmethod
-    def _default_key(map: MapHandle) -> CType:
-        desc = map.key_type()
-        return from_desc(desc) if desc is not None else from_size(map.key_size)
 
     @staticmethod
     def _default_leaf(map: MapHandle) -> CType:
@@ -143,6 +135,34 @@ class Table(BatchOps, MutableMapping[Any, Any]):
     def get_fd(self) -> int:
         return self.map.fd
 
+    def _as_leaf(self, leaf: Any) -> Any:
+        return coerce(leaf, self.Leaf, "value")
+
+    def leaf_sprintf(self, leaf: Any) -> bytes:
+        """``leaf`` as bcc prints it."""
+        return tabletext.sprintf(self.Leaf, self._as_leaf(leaf))
+
+    def leaf_scanf(self, leaf_str: str | bytes) -> Any:
+        """The value that ``leaf_str`` (the text form) describes; ScanfError when it doesn't read."""
+        return tabletext.scanf(self.Leaf, leaf_str)
+
+
+class Table(MapObject, BatchOps, MutableMapping[Any, Any]):
+    """What every table shares (bcc's ``TableBase``): dict-like access, batch access, text forms and
+    the histogram printers."""
+
+    def __init__(
+        self, bpf: Any, map: MapHandle, name: str, keytype: CType | None = None, leaftype: CType | None = None
+    ) -> None:
+        MapObject.__init__(self, bpf, map, name, leaftype)
+        self.Key: CType = keytype if keytype is not None else self._default_key(map)
+        self._cbs: dict[Any, Any] = {}  # callbacks the core holds, kept alive as long as the table
+
+    @staticmethod
+    def _default_key(map: MapHandle) -> CType:
+        desc = map.key_type()
+        return from_desc(desc) if desc is not None else from_size(map.key_size)
+
     # -- the hooks subclasses change: key normalisation, reading and writing a value --
 
     def _as_key(self, key: Any) -> Any:
@@ -151,9 +171,6 @@ class Table(BatchOps, MutableMapping[Any, Any]):
     def _fetch(self, key: bytes) -> Any | None:
         raw = self.map.lookup(key)
         return None if raw is None else decode(raw, self.Leaf)
-
-    def _as_leaf(self, leaf: Any) -> Any:
-        return coerce(leaf, self.Leaf, "value")
 
     def _store(self, key: bytes, leaf: Any, flags: int) -> None:
         self.map.update(key, bytes(self._as_leaf(leaf)), flags)
@@ -174,17 +191,9 @@ class Table(BatchOps, MutableMapping[Any, Any]):
         """``key`` as bcc prints it: ``b"0x2"``, ``b'{ 0x1 "comm" }'``, ..."""
         return tabletext.sprintf(self.Key, self._as_key(key))
 
-    def leaf_sprintf(self, leaf: Any) -> bytes:
-        """``leaf`` as bcc prints it."""
-        return tabletext.sprintf(self.Leaf, self._as_leaf(leaf))
-
     def key_scanf(self, key_str: str | bytes) -> Any:
         """The key that ``key_str`` (the text form) describes; ScanfError when it doesn't read."""
         return tabletext.scanf(self.Key, key_str)
-
-    def leaf_scanf(self, leaf_str: str | bytes) -> Any:
-        """The value that ``leaf_str`` (the text form) describes; ScanfError when it doesn't read."""
-        return tabletext.scanf(self.Leaf, leaf_str)
 
     # -- mapping protocol --
 

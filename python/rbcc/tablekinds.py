@@ -17,10 +17,8 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from . import tabletext
 from .errors import BPFError
-from .tablebase import ArrayBase, CType, HashTable, MapHandle, Table, coerce, decode
-from .types import from_desc, from_size
+from .tablebase import ArrayBase, HashTable, MapObject, Table, coerce, decode
 
 __all__ = [
     "CgroupArray",
@@ -262,7 +260,7 @@ class CgroupStorage(Table):
         raise BPFError(f"{self._name!r} is cgroup storage: its entries live as long as the program's attachment")
 
 
-class QueueStack:
+class QueueStack(MapObject):
     """BPF_MAP_TYPE_QUEUE (FIFO) and BPF_MAP_TYPE_STACK (LIFO): values without keys.
 
     As in bcc this is not a mapping: it has push/pop/peek and values, no keys, no length.
@@ -272,38 +270,9 @@ class QueueStack:
     BPF_EXIST = 2
     BPF_F_EXIST = BPF_EXIST
 
-    def __init__(self, bpf: Any, map: MapHandle, name: str, leaftype: CType | None = None) -> None:
-        self.bpf = bpf
-        self.map = map
-        self._name = name
-        if leaftype is None:
-            desc = map.value_type()
-            leaftype = from_desc(desc) if desc is not None else from_size(map.value_size)
-        self.Leaf: CType = leaftype
-        self.ttype = map.map_type
-        self.flags = 0
-        self.max_entries = map.max_entries
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def map_fd(self) -> int:
-        return self.map.fd
-
-    def get_fd(self) -> int:
-        return self.map.fd
-
-    def leaf_sprintf(self, leaf: Any) -> bytes:
-        return tabletext.sprintf(self.Leaf, coerce(leaf, self.Leaf, "value"))
-
-    def leaf_scanf(self, leaf_str: str | bytes) -> Any:
-        return tabletext.scanf(self.Leaf, leaf_str)
-
     def push(self, leaf: Any, flags: int = 0) -> None:
         """Add ``leaf``; BPFError when full, unless ``flags`` is ``QueueStack.BPF_EXIST``."""
-        self.map.push(bytes(coerce(leaf, self.Leaf, "value")), flags)
+        self.map.push(bytes(self._as_leaf(leaf)), flags)
 
     def pop(self) -> Any:
         """Remove and return the next value (the oldest for a queue, the newest for a stack);
