@@ -94,3 +94,29 @@ def build_c_program(workdir: Path, name: str, source: str, *flags: str) -> Path:
 def child_env() -> dict[str, str]:
     """This environment with this interpreter's import path, so a child Python imports this rbcc."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def _mounts() -> list[tuple[Path, str]]:
+    """(mount point, file system type) of every mount this process sees, in mount order."""
+    with open("/proc/self/mounts") as mounts:
+        return [(Path(fields[1]), fields[2]) for fields in (line.split() for line in mounts) if len(fields) > 2]
+
+
+def mount_point(fstype: str) -> Path | None:
+    """Where the first file system of type ``fstype`` (``cgroup2``, ``bpf``, ...) is mounted, if anywhere."""
+    return next((point for point, kind in _mounts() if kind == fstype), None)
+
+
+def fstype_of(path: str | Path) -> str:
+    """The type of the file system ``path`` lives on (its deepest mount, the last one mounted there)."""
+    path = Path(os.path.realpath(path))
+    under = [(point, kind) for point, kind in _mounts() if path == point or point in path.parents]
+    return max(under, key=lambda m: len(m[0].parts))[1]
+
+
+def cgroup2_root() -> Path:
+    """The cgroup v2 mount; skips the test, saying so, where there is none."""
+    root = mount_point("cgroup2")
+    if root is None:
+        pytest.skip("no cgroup2 hierarchy is mounted (cgroup ids and cgroup directories are cgroup v2's)")
+    return root

@@ -13,6 +13,8 @@ from its version.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +52,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 pytest.skip(f"this kernel has {what}: the path for kernels without them cannot be seen here")
     if root_tests and os.geteuid() != 0:
         pytest.skip(ROOT_REASON)
+
+
+@pytest.fixture
+def pin_path(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A path under /sys/fs/bpf for the test's pinned map, named after the test and removed afterwards."""
+    path = Path(f"/sys/fs/bpf/rbcc_{request.node.name}_{os.getpid()}"[:200])
+    yield path
+    if path.exists():
+        path.unlink()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import kernel_config, target_cflags
+from _bpfutil import fstype_of, kernel_config, target_cflags
 
 import rbcc
 from rbcc import BPF
@@ -267,16 +267,9 @@ MODULE_KFUNC_PROBE(9p, v9fs_vfs_getattr_dotl) {
 """
 
 
-def _on_9p(path: str) -> bool:
-    with open("/proc/self/mounts") as mounts:
-        points = [(line.split()[1], line.split()[2]) for line in mounts]
-    best = max((p for p in points if path.startswith(p[0])), key=lambda p: len(p[0]))
-    return best[1] == "9p"
-
-
 @pytest.mark.needs_fentry
 def test_module_kfunc_probe_sees_calls_into_a_module() -> None:
-    if not _on_9p(os.path.realpath(__file__)):
+    if fstype_of(__file__) != "9p":
         pytest.skip("this checkout is not on a 9p mount (the module function probed); make test-kernels runs it")
     with BPF(text=MODULE_KFUNC, cflags=target_cflags()) as b:
         for _ in range(3):

@@ -12,7 +12,7 @@ import os
 import socket
 
 import pytest
-from _bpfutil import poll_until, target_cflags
+from _bpfutil import cgroup2_root, poll_until, target_cflags
 
 from rbcc import BPF
 
@@ -91,18 +91,9 @@ SEC("cgroup_skb/egress") int egress(struct __sk_buff *skb) {
 """
 
 
-def _cgroup2_root() -> str:
-    with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            if fields[2] == "cgroup2":
-                return fields[1]
-    pytest.skip("no cgroup2 hierarchy is mounted (a cgroup array holds cgroup v2 directories)")
-
-
 def test_ringbuf_query_and_check_current_task() -> None:
     with BPF(text=PROGRAM, cflags=target_cflags(PORT=1)) as b:
-        b["cg"][0] = _cgroup2_root()  # every task is under the root
+        b["cg"][0] = str(cgroup2_root())  # every task is under the root
         os.getppid()
         assert b["out"][0].value == 4096  # BPF_RINGBUF_OUTPUT(rb, 1): one page
         assert b["out"][1].value == 1

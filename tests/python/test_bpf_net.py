@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env
+from _bpfutil import child_env, mount_point
 
 from rbcc import BPF, AttachError, BPFAttachType, BPFError, KernelFeatureError, _core
 
@@ -299,12 +299,10 @@ with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
 
 
 def cgroup2_mount() -> Iterator[Path]:
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "cgroup2":
-                yield Path(fields[1])
-                return
+    found = mount_point("cgroup2")
+    if found is not None:
+        yield found
+        return
     with tempfile.TemporaryDirectory(prefix="rbcc-cgroup2-") as where:
         mounted = subprocess.run(["mount", "-t", "cgroup2", "none", where], capture_output=True, text=True)
         if mounted.returncode != 0:

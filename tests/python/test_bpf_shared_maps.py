@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
     return 0;
 }
 """
-
-
-@pytest.fixture
-def pin_path() -> Iterator[Path]:
-    path = Path(f"/sys/fs/bpf/rbcc_test_{os.getpid()}")
-    yield path
-    if path.exists():
-        path.unlink()
 
 
 def test_a_pinned_map_keeps_its_entries_across_programs(pin_path: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import target_cflags
+from _bpfutil import cgroup2_root, target_cflags
 
 from rbcc import BPF, _core
 from rbcc.errors import BPFError
@@ -183,20 +183,9 @@ def _bpf_cmd(cmd: int, attr: _AttachAttr) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _cgroup2_mount() -> Path | None:
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        if right.split()[0] == "cgroup2":
-            return Path(left.split()[4])
-    return None
-
-
 @pytest.fixture
 def cgroup() -> Iterator[Path]:
-    mount = _cgroup2_mount()
-    if mount is None:
-        pytest.skip("no cgroup2 file system is mounted")
-    path = mount / f"rbcc-test-{os.getpid()}"
+    path = cgroup2_root() / f"rbcc-test-{os.getpid()}"
     path.mkdir()
     try:
         yield path

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import target_cflags
+from _bpfutil import cgroup2_root, target_cflags
 
 from rbcc import BPF
 from rbcc.containers import filter_by_containers
@@ -41,27 +40,10 @@ def test_options_name_pinned_maps() -> None:
     assert 'BPF_TABLE_PINNED("hash", u64, u32, mount_ns_set, 1024, "/sys/fs/bpf/ns")' in text
 
 
-@pytest.fixture
-def pinned() -> Iterator[Path]:
-    path = Path(f"/sys/fs/bpf/rbcc_containers_{os.getpid()}")
-    yield path
-    if path.exists():
-        path.unlink()
-
-
-def _cgroup2_root() -> Path:
-    with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            if fields[2] == "cgroup2":
-                return Path(fields[1])
-    pytest.skip("no cgroup2 hierarchy is mounted (bpf_get_current_cgroup_id reads cgroup v2 ids)")
-
-
 def _own_cgroup_id() -> int:
     with open("/proc/self/cgroup") as groups:
         path = next(line.split(":", 2)[2].strip() for line in groups if line.startswith("0::"))
-    return os.stat(_cgroup2_root() / path.lstrip("/")).st_ino
+    return os.stat(cgroup2_root() / path.lstrip("/")).st_ino
 
 
 def _count_with(options: argparse.Namespace, key_type: type, keys: list[int], leaf: object) -> int:
@@ -76,18 +58,18 @@ def _count_with(options: argparse.Namespace, key_type: type, keys: list[int], le
 
 
 @pytest.mark.needs_root
-def test_cgroupmap_keeps_only_the_chosen_cgroups(pinned: Path) -> None:
+def test_cgroupmap_keeps_only_the_chosen_cgroups(pin_path: Path) -> None:
     own = _own_cgroup_id()
-    options = _options(cgroupmap=str(pinned))
+    options = _options(cgroupmap=str(pin_path))
     assert _count_with(options, ctypes.c_uint64, [own], ctypes.c_uint64(1)) == 3
-    pinned.unlink()
+    pin_path.unlink()
     assert _count_with(options, ctypes.c_uint64, [own + 1000], ctypes.c_uint64(1)) == 0
 
 
 @pytest.mark.needs_root
-def test_mntnsmap_keeps_only_the_chosen_mount_namespaces(pinned: Path) -> None:
+def test_mntnsmap_keeps_only_the_chosen_mount_namespaces(pin_path: Path) -> None:
     own = os.stat("/proc/self/ns/mnt").st_ino
-    options = _options(mntnsmap=str(pinned))
+    options = _options(mntnsmap=str(pin_path))
     assert _count_with(options, ctypes.c_uint64, [own], ctypes.c_uint32(1)) == 3
-    pinned.unlink()
+    pin_path.unlink()
     assert _count_with(options, ctypes.c_uint64, [own + 1], ctypes.c_uint32(1)) == 0
