@@ -110,8 +110,8 @@ def mount_point(fstype: str) -> Path | None:
 def fstype_of(path: str | Path) -> str:
     """The type of the file system ``path`` lives on (its deepest mount, the last one mounted there)."""
     path = Path(os.path.realpath(path))
-    under = [(point, kind) for point, kind in _mounts() if path == point or point in path.parents]
-    return max(under, key=lambda m: len(m[0].parts))[1]
+    under = [(len(point.parts), i, kind) for i, (point, kind) in enumerate(_mounts()) if point in (path, *path.parents)]
+    return max(under)[2]
 
 
 def cgroup2_root() -> Path:
