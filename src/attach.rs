@@ -87,7 +87,22 @@ pub fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Lin
 }
 
 pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
-    attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name))
+    let arity = crate::kernel::btf::with_vmlinux(|btf| btf.raw_tracepoint_arity(name)).ok().flatten();
+    attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name)).map_err(|e| {
+        match (e, arity) {
+            // The kernel refuses, with EINVAL, a program that reads more of ctx->args than the
+            // tracepoint passes: scripts written for older kernels read arguments that have gone.
+            (Error::Attach(msg), Some(n)) if msg.contains("-EINVAL") => Error::Attach(format!(
+                "{msg}\nraw tracepoint {name} passes {n} argument(s) on this kernel (ctx->args[0] to \
+                     ctx->args[{}]); a program that reads past them is refused",
+                n.saturating_sub(1)
+            )),
+            (Error::Attach(msg), None) if msg.contains("-ENOENT") => {
+                Error::Attach(format!("{msg}\nthis kernel has no raw tracepoint {name} (see BPF.get_tracepoints())"))
+            }
+            (e, _) => e,
+        }
+    })
 }
 
 pub fn uprobe(

@@ -150,6 +150,18 @@ impl Btf {
         Some(unsafe { ptr.__bindgen_anon_1.type_ })
     }
 
+    /// How many arguments raw tracepoint `name` passes (`ctx->args[0..n]`): its `btf_trace_<name>`
+    /// typedef is a pointer to a prototype whose first parameter is the tracepoint's own data.
+    pub fn raw_tracepoint_arity(&self, name: &str) -> Option<u32> {
+        let ptr = self.ty(self.skip_mods(self.find(&format!("btf_trace_{name}"), BTF_KIND_TYPEDEF)?))?;
+        if kind(ptr) != BTF_KIND_PTR {
+            return None;
+        }
+        // SAFETY: PTR's union holds the pointee id.
+        let proto = self.ty(unsafe { ptr.__bindgen_anon_1.type_ })?;
+        (kind(proto) == BTF_KIND_FUNC_PROTO).then(|| vlen(proto).saturating_sub(1))
+    }
+
     /// For a FUNC, the type its first parameter points to.
     pub fn first_param_pointee(&self, func: u32) -> Option<u32> {
         let f = self.ty(func)?;

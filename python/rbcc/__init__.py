@@ -107,7 +107,10 @@ class BPF(KernelFacts, ProgramFunctions):
         if hdr_file:
             with open(_s(hdr_file)) as f:
                 program = f.read() + "\n" + program
-        compiled = _core.compile(program, [_s(c) for c in cflags or []], filename)
+        flags = [_s(c) for c in cflags or []]
+        if usdt_contexts:
+            flags.append("-D__RBCC_USDT")  # libbpf attaches USDT probes only where its USDT maps are
+        compiled = _core.compile(program, flags, filename)
         if debug & (DEBUG_PREPROCESSOR | DEBUG_SOURCE):
             print(compiled.rewritten)
         self.rewritten = compiled.rewritten
@@ -160,15 +163,22 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
-        events = self._kernel_functions(_s(event_re)) if event_re else [_s(event)]
-        for ev in events:
+        for ev in self._kprobe_targets(event, event_re):
             self._add_link("kprobe", ev, self._obj.attach_kprobe(fn, ev, False))
 
     def attach_kretprobe(self, event: Text = "", fn_name: Text = "", event_re: Text = "", maxactive: int = 0) -> None:
         fn = self._program(fn_name)
-        events = self._kernel_functions(_s(event_re)) if event_re else [_s(event)]
-        for ev in events:
+        for ev in self._kprobe_targets(event, event_re):
             self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
+
+    def _kprobe_targets(self, event: Text, event_re: Text) -> list[str]:
+        if not event_re:
+            return [_s(event)]
+        if not _core.has_kprobes():
+            # Matching nothing would attach nothing and let the script go on (or say "0 functions
+            # traced"); the attach names the missing feature instead.
+            return [_s(event_re)]
+        return self._kernel_functions(_s(event_re))
 
     def _attach_btf(self, kind: str, fn_name: Text) -> None:
         # fentry/fexit, fmod_ret and LSM programs name their target in their section

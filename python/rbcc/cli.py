@@ -2,6 +2,8 @@
 
 Inside the run, ``bcc`` and its submodules are rbcc's: ``import bcc``, ``from bcc import BPF``,
 ``from bcc.utils import printb`` and ``from bcc.syscall import syscall_name`` all resolve to rbcc.
+A script that is not Python (bcc's language tools are shell wrappers around a Python tool) runs as
+itself, with the Python programs it starts seeing the same aliases.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import runpy
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from .errors import BPFError
 
@@ -45,7 +53,87 @@ def alias_bcc() -> None:
         sys.meta_path.insert(0, _BccAlias())
 
 
+def report_bpf_errors() -> None:
+    """Uncaught BPFErrors end the program with one line that says what the kernel refused, not with a
+    traceback through rbcc's insides; Ctrl-C ends it quietly, as bcc's tools end."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if isinstance(value, BPFError):
+            print(f"{sys.argv[0]}: {kind.__name__}: {value}", file=sys.stderr)
+        elif not isinstance(value, KeyboardInterrupt):
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
+# What a Python program that a non-Python script starts imports as `bcc`: rbcc, aliased as in-process.
+_SHIM = """\
+import sys
+
+import rbcc
+from rbcc.cli import alias_bcc, report_bpf_errors
+
+alias_bcc()
+report_bpf_errors()
+sys.modules[__name__] = rbcc
+"""
+
+
+def _is_python(script: str) -> bool:
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return True  # runpy gives the usual error
+    return not first.startswith(b"#!") or b"python" in first
+
+
+def _in_foreground_group() -> bool:
+    try:
+        with open("/dev/tty") as tty:
+            return os.tcgetpgrp(tty.fileno()) == os.getpgrp()
+    except OSError:
+        return False  # no controlling terminal
+
+
+def _run_program(script: str, args: Sequence[str]) -> int:
+    """Run a non-Python script (a shell wrapper) as itself; a directory first on PYTHONPATH answers
+    `import bcc` with rbcc in every Python program it starts, whatever interpreter their #! names."""
+    if not os.access(script, os.X_OK):
+        print(f"rbcc run: {script} is neither a Python script nor executable", file=sys.stderr)
+        return 126
+    shim = tempfile.mkdtemp(prefix="rbcc-run-")
+    try:
+        os.mkdir(os.path.join(shim, "bcc"))
+        with open(os.path.join(shim, "bcc", "__init__.py"), "w") as f:
+            f.write(_SHIM)
+        # rbcc itself (and nothing else of this environment) must be importable there too
+        os.symlink(os.path.dirname(os.path.abspath(__file__)), os.path.join(shim, "rbcc"))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (shim, env.get("PYTHONPATH", "")) if p)
+        # The tools end on Ctrl-C. From the terminal it reaches every process of its foreground group,
+        # ours included, so there we only outlive it to pass on the exit status. Sent to us alone
+        # (kill, a test), a shell would hold it until its child exits: the script then runs in a
+        # group of its own, and we send the signal on to that whole group.
+        in_terminal_group = _in_foreground_group()
+        child = subprocess.Popen([script, *args], env=env, process_group=None if in_terminal_group else 0)
+
+        def pass_on(signum: int, frame: Any) -> None:
+            if not in_terminal_group:
+                os.killpg(child.pid, signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, pass_on)
+        code = child.wait()
+        return 128 - code if code < 0 else code
+    finally:
+        shutil.rmtree(shim, ignore_errors=True)
+
+
 def run_script(script: str, args: Sequence[str]) -> int:
+    if not _is_python(script):
+        return _run_program(script, args)
     alias_bcc()
     sys.argv = [script, *args]
     try:

@@ -15,6 +15,8 @@ from . import _core
 from .uprobes import file_mappings, resolve_binary
 from .utils import as_str as _s
 
+_COLD = re.compile(r"\.cold(\.\d+)?$")
+
 Text = str | bytes
 
 
@@ -34,8 +36,9 @@ class KernelFacts:
             with open("/proc/kallsyms") as f:
                 candidates = [p[2] for p in (line.split() for line in f) if len(p) >= 3 and p[1] in "tTwW"]
         for name in candidates:
-            # not probeable: the kprobe machinery's own, perf's, and compiler-split parts (foo.cold)
-            skip = name.startswith(("__kprobes", "_kbl_addr_", "__perf", "perf_")) or "." in name
+            # not probeable: the kprobe machinery's own, perf's, and the cold parts the compiler splits off
+            # (foo.cold); other suffixed clones (foo.isra.0) are real functions that scripts probe
+            skip = name.startswith(("__kprobes", "_kbl_addr_", "__perf", "perf_")) or _COLD.search(name) is not None
             if regex.match(name) and not skip:
                 names[name] = None
         return list(names)
@@ -94,10 +97,10 @@ class KernelFacts:
         return ""
 
     @staticmethod
-    def get_kprobe_functions(event_re: Text) -> list[bytes]:
+    def get_kprobe_functions(event_re: Text) -> set[bytes]:
         if not _core.has_kprobes():
-            return []
-        return [n.encode() for n in KernelFacts._kernel_functions(_s(event_re))]
+            return set()
+        return {n.encode() for n in KernelFacts._kernel_functions(_s(event_re))}
 
     @classmethod
     def get_syscall_prefix(cls) -> bytes:
@@ -178,8 +181,9 @@ class KernelFacts:
         return _format_symbol(found, show_module, show_offset, "unknown")
 
     @staticmethod
-    def monotonic_time() -> int:
-        return time.monotonic_ns()
+    def monotonic_time() -> float:
+        """CLOCK_MONOTONIC in nanoseconds, the clock bpf_ktime_get_ns reads; a float, as bcc returns."""
+        return float(time.monotonic_ns())
 
 
 def _format_symbol(found: tuple[str, int, str] | None, show_module: bool, show_offset: bool, no_module: str) -> bytes:

@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any
@@ -286,13 +287,25 @@ def _buffer(data: bytes) -> Any:
 
 
 def _call_user(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run an event callback. As in bcc, where callbacks run through ctypes, an exception in one is
+    printed and the events after it are still delivered: one bad record does not end a tool.
+    SystemExit and KeyboardInterrupt (not Exceptions) still end the poll."""
     try:
         return fn(*args)
     except OSError as e:
         if e.errno == errno.EPIPE:
             # As bcc: the reader of our output went away (`tool | head`), so end quietly.
             sys.exit()
-        raise
+        _report_callback_error(fn)
+    except Exception:
+        _report_callback_error(fn)
+    return None
+
+
+def _report_callback_error(fn: Callable[..., Any]) -> None:
+    name = getattr(fn, "__qualname__", repr(fn))
+    print(f"Exception in event callback {name} (ignored; polling goes on):", file=sys.stderr)
+    traceback.print_exc()
 
 
 def _perf_trampoline(callback: Callable[[int, int, int], Any]) -> Callable[[int, bytes], None]:

@@ -73,7 +73,7 @@ struct Prepared {
 impl Prepared {
     fn new(text: &str, cflags: &[String], filename: &str) -> Result<Prepared> {
         let source = shim::shim_includes(text);
-        let mut tp_header = shim::include_macros(text);
+        let mut tp_header = shim::include_macros(text, cflags);
         tp_header.push_str("/* tracepoint argument structs, from tracefs formats */\n");
         for (category, event) in shim::tracepoints(&source) {
             let fields = tracefs::tracepoint_fields(&category, &event)?;

@@ -65,9 +65,14 @@ const SOCK_FIELDS: &str = "\
 #define inet_num sk.__sk_common.skc_num
 ";
 
+/// The flag `BPF(usdt_contexts=...)` compiles with: its functions are attached to USDT probes, which
+/// libbpf does only for objects that have its USDT maps, even where no argument is read.
+pub const USDT_FLAG: &str = "-D__RBCC_USDT";
+
 /// What goes between the prelude and the program because of what the program uses: `#define`s its
-/// `#include <...>` lines would bring, and libbpf's USDT header when it reads USDT arguments.
-pub fn include_macros(text: &str) -> String {
+/// `#include <...>` lines would bring, and libbpf's USDT header when it reads USDT arguments or is
+/// compiled with [`USDT_FLAG`].
+pub fn include_macros(text: &str, cflags: &[String]) -> String {
     let includes = |header: &str| {
         text.lines().any(|l| {
             let l = l.trim_start();
@@ -78,8 +83,8 @@ pub fn include_macros(text: &str) -> String {
     if SOCK_HEADERS.iter().any(|h| includes(h)) {
         out.push_str(SOCK_FIELDS);
     }
-    // libbpf's USDT support brings two maps; only programs reading USDT arguments get them.
-    if text.contains("bpf_usdt_readarg") {
+    // libbpf's USDT support brings two maps; only programs attached to USDT probes get them.
+    if text.contains("bpf_usdt_readarg") || cflags.iter().any(|f| f == USDT_FLAG) {
         out.push_str("#include <bpf/usdt.bpf.h>\n");
     }
     out
@@ -137,9 +142,11 @@ mod tests {
 
     #[test]
     fn socket_field_macros_come_with_the_networking_headers() {
-        assert!(include_macros("#include <net/sock.h>\nint x;").contains("#define sk_state __sk_common.skc_state"));
-        assert!(include_macros("  #  include <linux/tcp.h>\n").contains("#define inet_dport sk.__sk_common.skc_dport"));
-        assert_eq!(include_macros("#include <linux/sched.h>\nint sk_state;"), "");
+        assert!(include_macros("#include <net/sock.h>\nint x;", &[]).contains("#define sk_state __sk_common.skc_state"));
+        assert!(
+            include_macros("  #  include <linux/tcp.h>\n", &[]).contains("#define inet_dport sk.__sk_common.skc_dport")
+        );
+        assert_eq!(include_macros("#include <linux/sched.h>\nint sk_state;", &[]), "");
     }
 
     #[test]

@@ -137,4 +137,15 @@ mod tests {
         assert!(text.ends_with(HEADER_EPILOGUE));
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn raw_tracepoint_arity_counts_what_the_tracepoint_passes() {
+        if !Path::new(VMLINUX_BTF).exists() {
+            eprintln!("skipped: no kernel BTF at {VMLINUX_BTF}");
+            return;
+        }
+        // sched_process_exec(p, old_pid, bprm) has had these three arguments since BTF exists
+        assert_eq!(with_vmlinux(|b| b.raw_tracepoint_arity("sched_process_exec")).unwrap(), Some(3));
+        assert_eq!(with_vmlinux(|b| b.raw_tracepoint_arity("no_such_tracepoint")).unwrap(), None);
+    }
 }

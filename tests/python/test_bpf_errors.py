@@ -143,6 +143,34 @@ def test_unknown_function_name_is_an_error() -> None:
         b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="no_such_fn")
 
 
+# sched_switch passes (preempt, prev, next, prev_state): compactsnoop-style scripts written for
+# another kernel read arguments that are not there
+RAW_PAST_ARGS = r"""
+RAW_TRACEPOINT_PROBE(sched_switch) {
+    bpf_trace_printk("%lu\\n", ctx->args[7]);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_raw_tracepoint_reading_past_its_arguments_names_their_count() -> None:
+    with pytest.raises(rbcc.AttachError, match=r"sched_switch passes 4 argument\(s\).*args\[3\]"):
+        BPF(text=RAW_PAST_ARGS)
+
+
+@pytest.mark.needs_root
+def test_missing_raw_tracepoint_is_named() -> None:
+    with BPF(
+        text=RAW_PAST_ARGS.replace(
+            "RAW_TRACEPOINT_PROBE(sched_switch)", "int on_raw(struct bpf_raw_tracepoint_args *ctx)"
+        )
+    ) as b:
+        with pytest.raises(rbcc.AttachError, match="no raw tracepoint no_such_event"):
+            b.attach_raw_tracepoint(tp="no_such_event", fn_name="on_raw")
+        assert b.num_open_tracepoints() == 0
+
+
 @pytest.mark.parametrize(
     "cls",
     [

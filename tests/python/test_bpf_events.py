@@ -243,3 +243,33 @@ def test_poll_of_two_perf_buffers_without_timeout_waits_for_an_event() -> None:
         b.perf_buffer_poll(200)
     assert n == 1
     assert got == [0]
+
+
+@pytest.mark.parametrize("kind", ["perf", "ring"])
+def test_an_exception_in_a_callback_is_printed_and_polling_goes_on(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # bcc's callbacks run through ctypes, which prints an exception and goes on: one bad record must
+    # not end a tool
+    with BPF(text=PERF if kind == "perf" else RINGBUF_OUTPUT, cflags=target_cflags()) as b:
+        seqs: list[int] = []
+
+        def on_event(*args: int) -> None:
+            seq = b["events"].event(args[1]).seq
+            seqs.append(seq)
+            if seq == 0:
+                raise ValueError("bad first record")
+
+        if kind == "perf":
+            b["events"].open_perf_buffer(on_event)
+            poll = b.perf_buffer_poll
+        else:
+            b["events"].open_ring_buffer(on_event)
+            poll = b.ring_buffer_poll
+        for _ in range(N):
+            os.getppid()
+        assert poll_until(poll, lambda: len(seqs) >= N)
+    assert sorted(seqs) == list(range(N))
+    err = capsys.readouterr().err
+    assert "ValueError: bad first record" in err
+    assert err.count("Traceback") == 1

@@ -213,7 +213,7 @@ def test_monotonic_time_is_the_clock_of_bpf_ktime_get_ns() -> None:
             os.getppid()
             after = BPF.monotonic_time()
             in_kernel = b["ts"][0].value
-            assert isinstance(before, int)
+            assert isinstance(before, float)  # as bcc's
             assert before <= in_kernel <= after, (before, in_kernel, after)
             assert after - before < 1_000_000_000
             time.sleep(0.01)
@@ -223,15 +223,28 @@ def test_monotonic_time_is_the_clock_of_bpf_ktime_get_ns() -> None:
 
 @pytest.mark.without_kprobes
 def test_get_kprobe_functions_is_empty_without_kprobes() -> None:
-    assert BPF.get_kprobe_functions(b"vfs_.*") == []
-    assert BPF.get_kprobe_functions(".*") == []
+    assert BPF.get_kprobe_functions(b"vfs_.*") == set()
+    assert BPF.get_kprobe_functions(".*") == set()
+
+
+@pytest.mark.without_kprobes
+def test_kprobe_event_re_without_kprobes_names_the_missing_feature() -> None:
+    # offcputime attaches by regex and then exits "0 functions traced" if nothing matched
+    with BPF(text=PROBES, cflags=target_cflags()) as b:
+        with pytest.raises(KernelFeatureError, match=r"kprobe to \^vfs_read\$.*no kprobes"):
+            b.attach_kprobe(event_re="^vfs_read$", fn_name="on_uprobe")
+        with pytest.raises(KernelFeatureError, match="kretprobe"):
+            b.attach_kretprobe(event_re="^vfs_read$", fn_name="on_uprobe")
+        assert b.num_open_kprobes() == 0
 
 
 @pytest.mark.needs_kprobes
 def test_get_kprobe_functions_matches_kernel_functions() -> None:
     found = BPF.get_kprobe_functions(b"vfs_re.*")
+    assert isinstance(found, set)
     assert b"vfs_read" in found
     assert all(re.match(rb"vfs_re", fn) for fn in found)
+    assert not any(fn.endswith(b".cold") for fn in BPF.get_kprobe_functions(rb".*\.cold$"))
 
 
 def test_cleanup_unloads_loaded_functions() -> None:

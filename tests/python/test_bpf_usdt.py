@@ -127,6 +127,28 @@ def test_usdt_by_pid_with_the_provider_named(ticker: Path, child: subprocess.Pop
     assert sorted(v for _, v, _ in seen) == [10 * i for i in range(1, TICKS + 1)]
 
 
+COUNT_TICKS = r"""
+BPF_ARRAY(ticks, u64, 1);
+int on_tick(struct pt_regs *ctx) {
+    ticks.atomic_increment(0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_usdt_probe_whose_function_reads_no_argument(ticker: Path, child: subprocess.Popen[bytes]) -> None:
+    # libbpf attaches USDT only to objects that have its USDT maps; this program never reads an argument
+    u = USDT(path=str(ticker))
+    u.enable_probe(probe="tick", fn_name="on_tick")
+    with BPF(text=COUNT_TICKS, usdt_contexts=[u]) as b:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == b"done\n"
+        assert b["ticks"][0].value == TICKS
+
+
 def test_usdt_needs_a_pid_or_a_path() -> None:
     with pytest.raises(USDTException, match="pid or a binary path"):
         USDT()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -79,6 +79,38 @@ def test_a_script_needing_kprobes_stops_with_the_feature_named(tmp_path: Path) -
     assert "Traceback" not in out.stderr
 
 
+def _wrapper(tmp_path: Path, python_body: str) -> Path:
+    """A shell script that runs a Python script by its #! line, as bcc's language tools do."""
+    tool = tmp_path / "tool"
+    tool.write_text(f"#!{sys.executable}\n{python_body}")
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text('#!/bin/sh\nlib=$(dirname "$0")\nexec "$lib/tool" -l python "$@"\n')
+    for f in (tool, wrapper):
+        f.chmod(0o755)
+    return wrapper
+
+
+def test_run_of_a_shell_wrapper_aliases_bcc_in_the_programs_it_starts(tmp_path: Path) -> None:
+    wrapper = _wrapper(tmp_path, ALIASES + "sys.exit(4)\n")
+    out = _rbcc("run", str(wrapper), "-x", "1")
+    assert out.returncode == 4, out.stderr
+    assert out.stdout.splitlines() == [
+        "same BPF: 1",
+        "table module: rbcc.table",
+        "perf software type: 1",
+        "argv: ['-l', 'python', '-x', '1'] __main__",
+    ]
+
+
+@pytest.mark.without_kprobes
+def test_a_wrapped_script_needing_kprobes_stops_with_the_feature_named(tmp_path: Path) -> None:
+    wrapper = _wrapper(tmp_path, 'from bcc import BPF\nBPF(text="int kprobe__do_nanosleep(void *ctx) { return 0; }")\n')
+    out = _rbcc("run", str(wrapper))
+    assert out.returncode == 1
+    assert "KernelFeatureError" in out.stderr and "do_nanosleep" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def _debian_script(name: str) -> str:
     path = f"/usr/sbin/{name}-bpfcc"
     if not os.path.exists(path):
@@ -91,11 +123,12 @@ def _run_tool(
     header_check: Callable[[str], bool],
     workload: Callable[[], None],
     seen: Callable[[str], bool] = lambda out: True,
+    args: Sequence[str] = (),
 ) -> tuple[str, str]:
     """Run a Debian bcc script under `rbcc run`; once its header is out, run `workload`, wait until its
     output so far satisfies `seen` (at most 15 s), then Ctrl-C it."""
     tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "run", script],
+        [sys.executable, "-m", "rbcc", "run", script, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -184,3 +217,45 @@ def test_debians_tcplife_sees_a_local_connection() -> None:
     client_side = [f for f in mine if f[5] == str(port)]
     assert client_side, out + err
     assert client_side[0][2] == "127.0.0.1" and int(client_side[0][6]) == 292  # TX_KB: 300000 // 1024
+
+
+# A Python that calls ping() in a loop. CPython 3.11 fires its function__entry probe only while a
+# profile function is set (its return probe fires always), so the child sets one.
+PINGER = """
+import sys, time
+sys.setprofile(lambda *a: None)
+def ping():
+    return 1
+print("ready", flush=True)
+while True:
+    for _ in range(100):
+        ping()
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.needs_root
+def test_debians_pythoncalls_wrapper_counts_a_python_function() -> None:
+    script = _debian_script("pythoncalls")
+    python = "/usr/bin/python3"  # Debian's, built with USDT probes
+    if shutil.which("readelf") is None or not os.path.exists(python):
+        pytest.skip(f"readelf (binutils) or {python} is missing: cannot find a Python with USDT probes")
+    notes = subprocess.run(["readelf", "-n", os.path.realpath(python)], capture_output=True, text=True)
+    if "function__entry" not in notes.stdout:
+        pytest.skip(f"{python} has no USDT function__entry probe (not Debian's build)")
+    pinger = subprocess.Popen([python, "-c", PINGER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert pinger.stdout is not None and pinger.stdout.readline() == "ready\n"
+
+        def counted(out: str) -> bool:
+            return any("ping" in line for line in out.splitlines())
+
+        # pythoncalls is a shell wrapper around ucalls: `rbcc run` runs it with bcc aliased in ucalls.
+        # With an interval of 1 s it prints the counts each second.
+        header = lambda h: h.startswith(f"Tracing calls in process {pinger.pid}")  # noqa: E731
+        out, err = _run_tool(script, header, lambda: None, seen=counted, args=[str(pinger.pid), "1"])
+    finally:
+        pinger.kill()
+        pinger.wait()
+    counts = [int(line.split()[-1]) for line in out.splitlines() if line.split()[:1] == ["<string>.ping"]]
+    assert counts and max(counts) >= 100, out + err
