@@ -117,7 +117,7 @@ def _run_program(script: str, args: Sequence[str]) -> int:
         # (kill, a test), a shell would hold it until its child exits: the script then runs in a
         # group of its own, and we send the signal on to that whole group.
         in_terminal_group = _in_foreground_group()
-        child = subprocess.Popen([script, *args], env=env, process_group=None if in_terminal_group else 0)
+        child = subprocess.Popen([script, *args], env=env, start_new_session=not in_terminal_group)
 
         def pass_on(signum: int, frame: Any) -> None:
             if not in_terminal_group:
