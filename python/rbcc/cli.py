@@ -153,15 +153,36 @@ def run_script(script: str, args: Sequence[str]) -> int:
     return 0
 
 
+def run_tool(name: str | None, args: Sequence[str]) -> int:
+    from . import tools
+
+    if name is None:
+        width = max(len(n) for n in tools.names())
+        for n in tools.names():
+            summary = tools.summary(n)
+            print(f"{n:<{width}}  {summary.split(': ', 1)[-1]}")
+        return 0
+    try:
+        return tools.run(name, args)
+    except LookupError:
+        print(f"rbcc tool: no tool named {name!r} (`rbcc tool` lists them)", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rbcc", description="bcc's Python frontend, without LLVM in the process.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an existing bcc Python script unmodified (import bcc → rbcc)")
     run.add_argument("script", help="the bcc script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    tool = sub.add_parser("tool", help="run one of rbcc's tools (bcc's options and output); alone, list them")
+    tool.add_argument("name", nargs="?", help="the tool; `rbcc tool NAME -h` shows its options")
+    tool.add_argument("args", nargs=argparse.REMAINDER, help="the tool's own arguments")
     opts = parser.parse_args(argv)
     if opts.command == "run":
         return run_script(opts.script, opts.args)
+    if opts.command == "tool":
+        return run_tool(opts.name, opts.args)
     parser.error(f"unknown command {opts.command}")
     return 2
 

@@ -6,10 +6,12 @@ import contextlib
 import gzip
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,49 @@ def cgroup2_root() -> Path:
     if root is None:
         pytest.skip("no cgroup2 hierarchy is mounted (cgroup ids and cgroup directories are cgroup v2's)")
     return root
+
+
+def run_interrupted(
+    rbcc_args: Sequence[str],
+    header_check: Callable[[str], bool],
+    workload: Callable[[], None],
+    seen: Callable[[str], bool] = lambda out: True,
+    timeout: float = 15,
+) -> tuple[str, str]:
+    """Run ``rbcc ARGS...`` (a tool, a script) as a user would; once its first line (the header) is out
+    and passes ``header_check``, run ``workload``, wait until its output so far satisfies ``seen`` (at
+    most ``timeout`` s), then Ctrl-C it. Returns (stdout, stderr); a traceback on stderr fails."""
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "rbcc", *rbcc_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    lines: list[str] = []
+    errors: list[str] = []
+    try:
+        assert tool.stdout is not None and tool.stderr is not None
+        header = tool.stdout.readline()
+        assert header_check(header), header + tool.stderr.read()
+        readers = [
+            threading.Thread(target=lambda: lines.extend(tool.stdout), daemon=True),  # type: ignore[arg-type]
+            threading.Thread(target=lambda: errors.extend(tool.stderr), daemon=True),  # type: ignore[arg-type]
+        ]
+        for r in readers:
+            r.start()
+        # bcc's scripts print their header before they open their perf buffers: give them the moment
+        time.sleep(0.5)
+        workload()
+        deadline = time.monotonic() + timeout
+        time.sleep(0.5)
+        while not seen("".join(lines)) and time.monotonic() < deadline and tool.poll() is None:
+            time.sleep(0.1)
+    finally:
+        tool.send_signal(signal.SIGINT)
+        tool.wait(timeout=30)
+    for r in readers:
+        r.join(timeout=10)
+    out, err = "".join(lines), "".join(errors)
+    assert "Traceback" not in err, err
+    return header + out, err

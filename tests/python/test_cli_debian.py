@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 import pytest
-from _bpfutil import child_env
+from _bpfutil import child_env, run_interrupted
 
 
 def _debian_script(name: str) -> str:
@@ -31,40 +29,8 @@ def _run_tool(
     seen: Callable[[str], bool] = lambda out: True,
     args: Sequence[str] = (),
 ) -> tuple[str, str]:
-    """Run a Debian bcc script under `rbcc run`; once its header is out, run `workload`, wait until its
-    output so far satisfies `seen` (at most 15 s), then Ctrl-C it."""
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "run", script, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
-    lines: list[str] = []
-    errors: list[str] = []
-    try:
-        assert tool.stdout is not None and tool.stderr is not None
-        header = tool.stdout.readline()
-        assert header_check(header), header + tool.stderr.read()
-        readers = [
-            threading.Thread(target=lambda: lines.extend(tool.stdout), daemon=True),  # type: ignore[arg-type]
-            threading.Thread(target=lambda: errors.extend(tool.stderr), daemon=True),  # type: ignore[arg-type]
-        ]
-        for r in readers:
-            r.start()
-        workload()
-        deadline = time.monotonic() + 15
-        time.sleep(0.5)
-        while not seen("".join(lines)) and time.monotonic() < deadline and tool.poll() is None:
-            time.sleep(0.1)
-    finally:
-        tool.send_signal(signal.SIGINT)
-        tool.wait(timeout=30)
-    for r in readers:
-        r.join(timeout=10)
-    out, err = "".join(lines), "".join(errors)
-    assert "Traceback" not in err, err
-    return header + out, err
+    """Run a Debian bcc script under `rbcc run` with a workload, then Ctrl-C it (see run_interrupted)."""
+    return run_interrupted(["run", script, *args], header_check, workload, seen)
 
 
 @pytest.mark.needs_root
