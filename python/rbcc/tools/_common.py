@@ -48,7 +48,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-
 def pid_condition(field: str, pid: int | None) -> str:
     """A C condition on ``field`` that is true for events to *skip* (bcc's FILTER style)."""
     return f"{field} != {int(pid)}" if pid is not None else PID_FILTER_ALL

@@ -137,12 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
-        filter_by_containers(args)
-        + BPF_TEXT.replace("MAXARG", str(args.max_args))
-        .replace("UID_FILTER", f"e->uid != {args.uid}" if args.uid is not None else "0")
-        .replace("PPID_FILTER", f"e->ppid != {args.ppid}" if args.ppid is not None else "0")
-    )
+    return filter_by_containers(args) + BPF_TEXT.replace("MAXARG", str(args.max_args)).replace(
+        "UID_FILTER", f"e->uid != {args.uid}" if args.uid is not None else "0"
+    ).replace("PPID_FILTER", f"e->ppid != {args.ppid}" if args.ppid is not None else "0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
