@@ -190,6 +190,10 @@ class _PerCpu(Table):
         stride = len(raw) // self.total_cpu
         return self._join_cpus([raw[i * stride : (i + 1) * stride] for i in range(self.total_cpu)])
 
+    def _decode_batch_values(self, raw: bytes, count: int, stride: int) -> list[Any]:
+        # each CPU's copy is padded to 8 bytes in the buffer, so values cannot be cast in place
+        return [self._decode_batch_value(raw[i * stride : (i + 1) * stride]) for i in range(count)]
+
     def _join_cpus(self, per_cpu: list[bytes]) -> Any:
         size = ctypes.sizeof(self.sLeaf)
         # The kernel rounds each CPU's copy up to 8 bytes; only the value's own bytes matter.

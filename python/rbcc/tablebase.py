@@ -185,6 +185,14 @@ class Table(MapObject, BatchOps, MutableMapping[Any, Any]):
     def _decode_batch_value(self, raw: bytes) -> Any:
         return decode(raw, self.Leaf)
 
+    def _decode_batch_values(self, raw: bytes, count: int, stride: int) -> list[Any]:
+        """``count`` values laid ``stride`` bytes apart in a batch buffer."""
+        leaf = self.Leaf
+        if stride >= ctypes.sizeof(leaf):
+            # straight from the buffer: no slice per value
+            return [leaf.from_buffer_copy(raw, i * stride) for i in range(count)]
+        return [self._decode_batch_value(raw[i * stride : (i + 1) * stride]) for i in range(count)]
+
     # -- bcc's text forms (see rbcc.tabletext) --
 
     def key_sprintf(self, key: Any) -> bytes:
@@ -258,10 +266,12 @@ class Table(MapObject, BatchOps, MutableMapping[Any, Any]):
                 yield key, value
 
     def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
-        return list(self.iteritems())
+        # One batch syscall per chunk where the kernel has them, not two syscalls per entry: a tool
+        # that prints a big map each interval reads it in a few calls.
+        return self._read_all()
 
     def values(self) -> list[Any]:  # type: ignore[override]
-        return list(self.itervalues())
+        return [value for _, value in self._read_all()]
 
     def clear(self) -> None:
         # Key by key rather than MutableMapping's popitem loop, which races with the BPF program.

@@ -28,7 +28,7 @@ class BatchOps:
     Leaf: Any
     max_entries: int
     _zeroes_on_delete = False  # arrays: deleting means writing zeros
-    # ... and the table's hooks: _as_key, _present, _store, _encode_batch_value, _decode_batch_value,
+    # ... and the table's hooks: _as_key, _present, _store, _encode_batch_value, _decode_batch_values,
     # iteritems (see rbcc.tablebase.Table).
 
     # -- the public methods, as bcc has them --
@@ -79,10 +79,11 @@ class BatchOps:
         count = len(raw_keys) // key_size if key_size else 0
         if not count:
             return []
-        stride = len(raw_values) // count
-        keys = (self.Key.from_buffer_copy(raw_keys, i * key_size) for i in range(count))
-        values = (self._decode_batch_value(raw_values[i * stride : (i + 1) * stride]) for i in range(count))
-        return [(k, self._present(v)) for k, v in zip(keys, values, strict=True)]
+        key = self.Key
+        keys = [key.from_buffer_copy(raw_keys, i * key_size) for i in range(count)]
+        values = self._decode_batch_values(raw_values, count, len(raw_values) // count)
+        present = self._present
+        return [(k, present(v)) for k, v in zip(keys, values, strict=True)]
 
     def _read_all(self) -> list[tuple[Any, Any]]:
         try:

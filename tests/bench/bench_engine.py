@@ -33,6 +33,7 @@ TARGETS = {
     "rss_vs_bcc": 0.35,
     "perf_events_per_s": 100_000.0,
     "ring_events_per_s": 100_000.0,
+    "items_entries_per_s": 500_000.0,
 }
 
 # What each child process reports: time spent in BPF(), its resident memory afterwards, and whether
@@ -120,6 +121,26 @@ STREAM = textwrap.dedent(
     t1 = time.perf_counter()
     gen.wait()
     print(json.dumps({"events": seen[0], "lost": lost[0], "seconds": t1 - t0}))
+    """
+)
+
+# Reads a full hash map of N entries as a tool's interval print does (items(), which reads in batches),
+# and entry by entry (iteritems(), two syscalls per entry) for comparison.
+MAP_READ = textwrap.dedent(
+    """
+    import ctypes, json, sys, time
+    from rbcc import BPF
+    n = int(sys.argv[1])
+    b = BPF(text="BPF_HASH(counts, u32, u64, %d);" % n)
+    t = b["counts"]
+    t.items_update_batch((t.Key * n)(*range(n)), (t.Leaf * n)(*range(n)))
+    t0 = time.perf_counter()
+    batch = t.items()
+    t1 = time.perf_counter()
+    single = list(t.iteritems())
+    t2 = time.perf_counter()
+    assert len(batch) == len(single) == n
+    print(json.dumps({"entries": n, "batch_s": t1 - t0, "single_s": t2 - t1}))
     """
 )
 
@@ -246,10 +267,23 @@ def bench_events(results: list[Result], n: int) -> None:
         )
 
 
+def bench_map_read(results: list[Result], n: int) -> None:
+    run = child(MAP_READ, str(n))
+    rate = run["entries"] / run["batch_s"]
+    key = "items_entries_per_s"
+    results.append(
+        Result(
+            f"items() of a {n}-entry hash (batch reads)", rate, "ent/s", f"> {TARGETS[key]:.0f}", rate > TARGETS[key]
+        )
+    )
+    results.append(Result("iteritems() of the same (entry by entry)", run["entries"] / run["single_s"], "ent/s"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the results as JSON to this file")
     parser.add_argument("--events", type=int, default=200_000, help="events per throughput run")
+    parser.add_argument("--entries", type=int, default=50_000, help="hash map entries per map-read run")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the benchmarks load BPF programs: run them as root", file=sys.stderr)
@@ -258,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = bench_compile(results)
     bench_bcc(results, ours)
     bench_events(results, args.events)
+    bench_map_read(results, args.entries)
     width = max(len(r.name) for r in results)
     for r in results:
         mark = "" if not r.target else ("  ok" if r.ok else "  MISSED")

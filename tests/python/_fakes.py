@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rbcc.errors import KernelFeatureError
+
 HASH, ARRAY, PERF, PERCPU_HASH, PERCPU_ARRAY, STACK, RINGBUF = 1, 2, 4, 5, 6, 7, 27
 ARRAY_LIKE = {ARRAY, PERCPU_ARRAY, PERF}
 NCPU = 4
@@ -105,6 +107,10 @@ class FakeMap:
         if self._index(key) is not None:
             return False  # arrays can't delete (EINVAL)
         return self.data.pop(key, None) is not None
+
+    def lookup_batch(self) -> tuple[bytes, bytes]:
+        # as a kernel without batch calls answers: the tables fall back to entry by entry
+        raise KernelFeatureError("the fake map has no batch calls")
 
     def keys(self) -> list[bytes]:
         if self.map_type in ARRAY_LIKE:

@@ -280,3 +280,21 @@ def test_a_map_without_batch_commands_goes_entry_by_entry(bpf: BPF) -> None:
     dev.items_delete_batch([5])  # the kernel's devmap deletes an empty slot without complaint
     assert ints(dev.items_lookup_and_delete_batch()) == {0: lo}
     assert dev.items() == []
+
+
+@pytest.mark.parametrize("name", ["h", "pch", "lpch", "arr", "parr", "sh"])
+def test_items_read_in_batches_match_entry_by_entry(bpf: BPF, name: str) -> None:
+    # items() and values() read with the batch calls; iteritems() one entry at a time
+    for _ in range(3):
+        os.getppid()
+    t = bpf[name]
+    if name == "h":
+        t.items_update_batch(list(range(40)), list(range(40)))
+    elif name == "sh":
+        t.items_update_batch([t.Key(pid=i, slot=i) for i in range(40)], [t.Leaf(count=i) for i in range(40)])
+    elif name == "lpch":
+        t.items_update_batch([1, 2], [(t.sLeaf * t.total_cpu)(*range(t.total_cpu))] * 2)
+    one_by_one = [(bytes(k), bytes(v)) for k, v in t.iteritems()]
+    assert one_by_one, name
+    assert sorted((bytes(k), bytes(v)) for k, v in t.items()) == sorted(one_by_one)
+    assert sorted(bytes(v) for v in t.values()) == sorted(v for _, v in one_by_one)
