@@ -181,12 +181,12 @@ pub fn perf_event(
     pid: i32,
     cpu: i32,
 ) -> Result<Link> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, IntoRawFd};
     let fd = open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu)?;
     let what = || format!("cannot attach to perf event type={ev_type} config={ev_config}");
     // libbpf's link takes the fd over (and closes it with the link); ours must not close it too.
     let link = attaching(what, || prog.attach_perf_event(fd.as_raw_fd()))?;
-    std::mem::forget(fd);
+    let _owned_by_the_link = fd.into_raw_fd();
     Ok(link)
 }
 
