@@ -1,0 +1,36 @@
+"""What the process and syscall tools (exitsnoop ... capable) share: which syscall tracepoints this
+kernel has, and C conditions on the current task's ids built from bcc's -p/-t/-u options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import BPF
+
+
+def syscalls_present(names: Iterable[str]) -> list[str]:
+    """The syscalls of ``names`` (in order) that have a sys_enter_ tracepoint on this kernel: a tool
+    probes each one it can, as bcc's tools skip a syscall the kernel lacks (openat2 before 5.6, ...)."""
+    return [n for n in names if BPF.tracepoint_exists("syscalls", f"sys_enter_{n}")]
+
+
+def skip_condition(*, pid: int | None = None, tid: int | None = None, uid: int | None = None) -> str:
+    """A C condition, true for events to skip, on locals ``pid``, ``tid`` and ``uid`` of the probe.
+    A TID trumps a PID, as in bcc."""
+    parts = []
+    if tid is not None:
+        parts.append(f"tid != {int(tid)}")
+    elif pid is not None:
+        parts.append(f"pid != {int(pid)}")
+    if uid is not None:
+        parts.append(f"uid != {int(uid)}")
+    return " || ".join(parts) or "0"
+
+
+# The ids a probe's skip_condition() reads, from the current task.
+TASK_IDS = """
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32;
+    u32 tid = (u32)id;
+    u32 uid = (u32)bpf_get_current_uid_gid();
+"""
