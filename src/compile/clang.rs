@@ -32,6 +32,9 @@ pub struct Node {
     pub is_definition: bool,
     pub is_static: bool,
     pub annotation: Option<String>,
+    /// For a unary operator: `"&"` or `"*"` when its operand's and its own types can only mean that
+    /// operator, else `""`. It holds where the operator's token cannot be seen (spelled in a macro).
+    pub unary_by_type: &'static str,
     /// For a struct-typed variable: its fields (name, type, array length or -1).
     pub fields: Vec<(String, TypeInfo)>,
     pub children: Vec<Node>,
@@ -186,6 +189,9 @@ impl Walker {
                 is_static: clang_Cursor_getStorageClass(c) == CX_SC_Static,
                 ..Node::default()
             };
+            if kind == CXCursor_UnaryOperator {
+                node.unary_by_type = unary_by_type(c);
+            }
             if kind == CXCursor_VarDecl && node.ty.spelling.contains("__rbcc_map_") {
                 node.fields = self.fields(clang_getCursorType(c));
             }
@@ -211,6 +217,37 @@ impl Walker {
         }
         out
     }
+}
+
+/// `&x` has type pointer-to-typeof(x), `*p` has typeof(*p); no other unary operator relates the two
+/// types like either, except `!p` on an `int *` (an `int`, as `*p` would be), which is left undecided.
+fn unary_by_type(c: CXCursor) -> &'static str {
+    let mut operand: Option<CXCursor> = None;
+    // SAFETY: c is a live cursor; the visitor writes the first child into `operand`, alive during the call.
+    unsafe {
+        clang_visitChildren(c, first_child, &mut operand as *mut Option<CXCursor> as *mut c_void);
+        let Some(operand) = operand else {
+            return "";
+        };
+        let own = clang_getCanonicalType(clang_getCursorType(c));
+        let inner = clang_getCanonicalType(clang_getCursorType(operand));
+        let pointee = |t: CXType| clang_getCanonicalType(clang_getPointeeType(t));
+        if own.kind == CXType_Pointer && clang_equalTypes(pointee(own), inner) != 0 {
+            "&"
+        } else if inner.kind == CXType_Pointer && clang_equalTypes(pointee(inner), own) != 0 && own.kind != CXType_Int {
+            "*"
+        } else {
+            ""
+        }
+    }
+}
+
+extern "C" fn first_child(c: CXCursor, _parent: CXCursor, data: CXClientData) -> CXChildVisitResult {
+    // SAFETY: data is the Option<CXCursor> of unary_by_type, alive during the visit.
+    unsafe {
+        *(data as *mut Option<CXCursor>) = Some(c);
+    }
+    CXChildVisit_Break
 }
 
 extern "C" fn visit_child(c: CXCursor, _parent: CXCursor, data: CXClientData) -> CXChildVisitResult {

@@ -6,6 +6,7 @@ pub mod decls;
 pub mod driver;
 pub mod headers;
 pub mod isolate;
+pub mod owntypes;
 pub mod pch;
 pub mod rewrite;
 pub mod shim;
@@ -112,16 +113,35 @@ impl Prepared {
 
     /// Parse with libclang and rewrite into libbpf-style C.
     fn rewrite(&self, work: &Path, filename: &str) -> Result<rewrite::Rewritten> {
-        btf::vmlinux_h(&self.kernel_dir)?;
+        let vmlinux = btf::vmlinux_h(&self.kernel_dir)?;
         kconfig::kconfig_h(&self.kernel_dir)?;
+        let source = self.own_types(&vmlinux)?;
         let main_path = work.join("main.c").display().to_string();
         self.with_prelude(work, Stage::Parse, |flags| {
             isolate::in_child(|| {
-                let parsed = clang::parse(&main_path, &self.source, flags)?;
+                let parsed = clang::parse(&main_path, &source, flags)?;
                 check_diagnostics(&parsed, &self.source, filename)?;
-                rewrite::rewrite(filename, &self.source, &parsed)
+                rewrite::rewrite(filename, &source, &parsed)
             })
         })
+    }
+
+    /// The program with its own definitions of kernel types renamed apart from the headers' (see
+    /// owntypes.rs).
+    fn own_types(&self, vmlinux: &Path) -> Result<String> {
+        let defined = owntypes::definitions(&self.source);
+        if defined.is_empty() {
+            return Ok(self.source.clone());
+        }
+        let vmlinux = fs::read_to_string(vmlinux).map_err(|e| Error::io("reading vmlinux.h", e))?;
+        let in_headers = |(_, name): &owntypes::Tag| {
+            // A tag names one type whichever keyword: `union x` clashes with a `struct x` too.
+            let tags = ["struct", "union"].map(|k| (k.to_string(), name.clone()));
+            let texts = std::iter::once(vmlinux.as_str()).chain(headers::HEADERS.iter().map(|(_, text)| *text));
+            texts.into_iter().any(|text| tags.iter().any(|t| owntypes::header_defines(text, t)))
+        };
+        let clashing = defined.into_iter().filter(in_headers).collect();
+        Ok(owntypes::rename(&self.source, &clashing))
     }
 
     /// Compile the rewritten C into a BPF object.
@@ -129,7 +149,11 @@ impl Prepared {
         let main_path = work.join(scratch_name(filename));
         fs::write(&main_path, rewritten).map_err(|e| Error::io("writing the rewritten program", e))?;
         let obj_path = work.join("main.o");
-        self.with_prelude(work, Stage::Compile, |flags| driver::compile(&main_path, &obj_path, flags, filename))?;
+        self.with_prelude(work, Stage::Compile, |flags| driver::compile(&main_path, &obj_path, flags, filename))
+            .map_err(|e| match e {
+                Error::Compile(msg) => Error::Compile(owntypes::user_names(&msg)),
+                e => e,
+            })?;
         fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))
     }
 
@@ -179,7 +203,7 @@ fn check_diagnostics(parsed: &clang::Parsed, source: &str, filename: &str) -> Re
     let mut msg = String::new();
     for d in errors.iter().take(20) {
         let file = if d.in_main { filename } else { d.file.as_str() };
-        let _ = writeln!(msg, "{file}:{}:{}: error: {}", d.line, d.column, d.message);
+        let _ = writeln!(msg, "{file}:{}:{}: error: {}", d.line, d.column, owntypes::user_names(&d.message));
         if d.in_main {
             if let Some(line) = source.lines().nth(d.line.saturating_sub(1) as usize) {
                 let _ = writeln!(msg, "    {}", line.trim_end());

@@ -15,10 +15,13 @@ use clang_sys::*;
 
 use super::clang::{Node, Parsed, Token};
 use super::decls::{map_definition, section_for};
+use super::owntypes::USER_TAG_PREFIX;
 use crate::error::{Error, Result};
 
 mod kptr;
+mod text;
 use kptr::is_packet_context;
+use text::{invocations, Invocation, Span};
 
 /// The rewritten program, and what Python needs to know about it.
 #[derive(Debug, Default)]
@@ -102,6 +105,14 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         filename,
         source,
         tokens: &parsed.tokens,
+        invocations: invocations(&parsed.root, &parsed.tokens),
+        own_functions: parsed
+            .root
+            .iter()
+            .filter(|n| n.kind == CXCursor_FunctionDecl && n.is_definition && n.in_main)
+            .map(|n| n.decl)
+            .collect(),
+        wrapped: HashSet::new(),
         edits: Vec::new(),
         maps: BTreeMap::new(),
         events: Vec::new(),
@@ -109,6 +120,8 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
             .root
             .iter()
             .filter(|n| n.kind == CXCursor_StructDecl && n.is_definition && !n.name.is_empty())
+            // A kernel struct the program defines again (see owntypes.rs) stays the kernel's.
+            .filter(|n| !n.name.starts_with(USER_TAG_PREFIX))
             .map(|n| n.name.clone())
             .collect(),
         packet_program: parsed.root.iter().any(|n| {
@@ -154,6 +167,12 @@ struct Rewriter<'a> {
     filename: &'a str,
     source: &'a str,
     tokens: &'a [Token],
+    /// The macro invocations of the main file, by position.
+    invocations: Vec<Invocation>,
+    /// The functions the program defines (by declaration identity).
+    own_functions: HashSet<u32>,
+    /// Texts already wrapped in a kernel read.
+    wrapped: HashSet<Span>,
     edits: Vec<Edit>,
     /// Map variables by declaration identity.
     maps: BTreeMap<u32, String>,
@@ -256,6 +275,10 @@ impl Rewriter<'_> {
             ctx: params.first().map(|p| p.decl).unwrap_or(0),
             raw_tp: name.starts_with("raw_tracepoint__")
                 || ctx_type.is_some_and(|t| t.contains("bpf_raw_tracepoint_args")),
+            // A tracepoint's fields are raw kernel addresses, except a syscall's (user memory).
+            tp_args: ctx_type.is_some_and(|t| {
+                t.starts_with("struct tracepoint__") && !t.starts_with("struct tracepoint__syscalls__")
+            }),
         };
         // helpers.h's probe macros (KFUNC_PROBE, BPF_ITER, ...) give their functions a section themselves.
         let probe_macro = self.token_at_or_after(f.start).is_some_and(|t| PROBE_MACROS.contains(&t.text.as_str()));
@@ -283,7 +306,7 @@ impl Rewriter<'_> {
                 break;
             }
         }
-        self.walk(body, Role::Read, &fx)
+        self.walk(body, Role::Read, &fx, (body.start, body.end))
     }
 
     /// A static function is a helper of the programs: inlined into them like bcc does (BPF cannot pass
@@ -296,6 +319,7 @@ impl Rewriter<'_> {
         }
         fx.ctx = 0;
         fx.raw_tp = false;
+        fx.tp_args = false;
         for p in params {
             if p.ty.pointee.as_deref().is_some_and(|t| self.is_kernel_struct(&t.spelling)) {
                 fx.ext.insert(p.decl);
@@ -347,28 +371,35 @@ impl Rewriter<'_> {
         ["BPF_CORE_READ", "bpf_core_read", "BPF_PROBE_READ", "bpf_probe_read"].iter().any(|p| name.starts_with(p))
     }
 
-    fn wrap_if_kernel_read(&mut self, n: &Node, role: Role, fx: &FnCtx) {
-        let wrappable = n.in_main && !self.inside_reading_macro(n);
-        if role == Role::Read && wrappable && !n.ty.is_array() && self.lives_ext(n, fx) {
+    fn wrap_if_kernel_read(&mut self, n: &Node, role: Role, fx: &FnCtx, parent: Span) {
+        let wrappable = self.own_text(n, Some(parent)) && !self.inside_reading_macro(n);
+        // A macro that uses its argument twice (`ntohs(x)`) gives one text several nodes: wrap it once.
+        if role == Role::Read
+            && wrappable
+            && !n.ty.is_array()
+            && self.lives_ext(n, fx)
+            && self.wrapped.insert((n.start, n.end))
+        {
             self.insert(n.start, "__rbcc_kread(");
             self.insert(n.end, ")");
         }
     }
 
-    fn walk(&mut self, n: &Node, role: Role, fx: &FnCtx) -> Result<()> {
+    /// Rewrite what `n` holds; `parent` is the text of the nearest enclosing node that is not an
+    /// implicit conversion (which shares its operand's text) nor parentheses (wrapping `(x)` reads x).
+    fn walk(&mut self, n: &Node, role: Role, fx: &FnCtx, parent: Span) -> Result<()> {
         let ops = expr_children(n);
+        let transparent = matches!(n.kind, CXCursor_UnexposedExpr | CXCursor_ParenExpr);
+        let here = if transparent { parent } else { (n.start, n.end) };
         match n.kind {
             // sizeof/alignof: nothing under them is evaluated.
             CXCursor_UnaryExpr => Ok(()),
             CXCursor_CallExpr => {
                 if let Some((map, method, callee)) = self.map_call(n) {
                     self.method_call(n, &map, &method, callee, &ops[1..])?;
-                    for a in &ops[1..] {
-                        self.walk(a, Role::Read, fx)?;
-                    }
-                    Ok(())
+                    self.walk_all(&ops[1..], Role::Read, fx, here)
                 } else {
-                    self.walk_all(&ops, Role::Read, fx)
+                    self.walk_all(&ops, Role::Read, fx, here)
                 }
             }
             CXCursor_VarDecl => {
@@ -379,54 +410,54 @@ impl Rewriter<'_> {
                         }
                     }
                 }
-                self.walk_all(&ops, Role::Read, fx)
+                self.walk_all(&ops, Role::Read, fx, here)
             }
             CXCursor_MemberRefExpr => {
-                self.wrap_if_kernel_read(n, role, fx);
+                self.wrap_if_kernel_read(n, role, fx, parent);
                 match ops.first() {
-                    Some(base) if strip(base).ty.is_pointer() => self.walk(base, Role::Read, fx),
-                    Some(base) => self.walk(base, Role::Place, fx),
+                    Some(base) if strip(base).ty.is_pointer() => self.walk(base, Role::Read, fx, here),
+                    Some(base) => self.walk(base, Role::Place, fx, here),
                     None => Ok(()),
                 }
             }
             CXCursor_ArraySubscriptExpr => {
-                self.wrap_if_kernel_read(n, role, fx);
+                self.wrap_if_kernel_read(n, role, fx, parent);
                 if let Some(base) = ops.first() {
                     let base_role = if strip(base).ty.is_array() { Role::Place } else { Role::Read };
-                    self.walk(base, base_role, fx)?;
+                    self.walk(base, base_role, fx, here)?;
                 }
-                self.walk_all(ops.get(1..).unwrap_or(&[]), Role::Read, fx)
+                self.walk_all(ops.get(1..).unwrap_or(&[]), Role::Read, fx, here)
             }
             CXCursor_UnaryOperator => {
                 let op = self.unary_op(n).to_string();
                 if op == "*" {
-                    self.wrap_if_kernel_read(n, role, fx);
+                    self.wrap_if_kernel_read(n, role, fx, parent);
                 }
                 let inner = if matches!(op.as_str(), "&" | "++" | "--") { Role::Place } else { Role::Read };
-                self.walk_all(&ops, inner, fx)
+                self.walk_all(&ops, inner, fx, here)
             }
             CXCursor_BinaryOperator | CXCursor_CompoundAssignOperator => {
                 let assigns = n.kind == CXCursor_CompoundAssignOperator || self.binary_op(n) == "=";
                 if let [lhs, rhs] = ops.as_slice() {
-                    self.walk(lhs, if assigns { Role::Place } else { Role::Read }, fx)?;
-                    self.walk(rhs, Role::Read, fx)
+                    self.walk(lhs, if assigns { Role::Place } else { Role::Read }, fx, here)?;
+                    self.walk(rhs, Role::Read, fx, here)
                 } else {
-                    self.walk_all(&ops, Role::Read, fx)
+                    self.walk_all(&ops, Role::Read, fx, here)
                 }
             }
-            CXCursor_UnexposedExpr | CXCursor_ParenExpr => self.walk_all(&ops, role, fx),
+            CXCursor_UnexposedExpr | CXCursor_ParenExpr => self.walk_all(&ops, role, fx, here),
             _ => {
                 for c in &n.children {
-                    self.walk(c, Role::Read, fx)?;
+                    self.walk(c, Role::Read, fx, here)?;
                 }
                 Ok(())
             }
         }
     }
 
-    fn walk_all(&mut self, nodes: &[&Node], role: Role, fx: &FnCtx) -> Result<()> {
+    fn walk_all(&mut self, nodes: &[&Node], role: Role, fx: &FnCtx, parent: Span) -> Result<()> {
         for n in nodes {
-            self.walk(n, role, fx)?;
+            self.walk(n, role, fx, parent)?;
         }
         Ok(())
     }
@@ -480,32 +511,6 @@ impl Rewriter<'_> {
             }
         }
     }
-
-    fn unary_op(&self, n: &Node) -> &str {
-        if !n.in_main {
-            return "";
-        }
-        let Some(t) = self.token_at_or_after(n.start) else {
-            return "";
-        };
-        if matches!(t.text.as_str(), "*" | "&" | "++" | "--" | "-" | "+" | "!" | "~") {
-            return t.text.as_str();
-        }
-        // Postfix: the operator is the last token.
-        let i = self.tokens.partition_point(|t| t.end <= n.end);
-        i.checked_sub(1).and_then(|i| self.tokens.get(i)).map(|t| t.text.as_str()).unwrap_or("")
-    }
-
-    fn binary_op(&self, n: &Node) -> &str {
-        let ops = expr_children(n);
-        let (Some(lhs), true) = (ops.first(), n.in_main) else {
-            return "";
-        };
-        if !lhs.in_main {
-            return "";
-        }
-        self.token_at_or_after(lhs.end).map(|t| t.text.as_str()).unwrap_or("")
-    }
 }
 
 struct FnCtx {
@@ -514,6 +519,8 @@ struct FnCtx {
     /// The context parameter.
     ctx: u32,
     raw_tp: bool,
+    /// The context is a tracepoint's record, whose pointer fields hold kernel addresses to read through.
+    tp_args: bool,
 }
 
 fn is_expr(kind: CXCursorKind) -> bool {

@@ -227,3 +227,118 @@ fn casts_to_kernel_structs_are_kernel_pointers_except_in_packet_programs() {
     assert!(packet.contains("return eth->h_proto;"), "{packet}");
     assert!(!packet.contains("__rbcc_kread"), "{packet}");
 }
+
+#[test]
+fn addresses_taken_through_kernel_pointers_read_nothing_even_in_macros() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "#include <net/sock.h>\n#define PARENT(t) (t)->real_parent\n#define SLOT(t) (&(t)->real_parent)\n\
+         #define FLAG_BYTE(th) (((u8 *)th)[13])\n\
+         int kprobe__inet_bind(struct pt_regs *ctx, struct sock *sk) {\n\
+         int off = offsetof(struct sock, sk_lingertime);\n\
+         u8 *p = (void *)((u64)&sk->sk_gso_max_segs) - 3;\n\
+         u16 port = ntohs(sk->__sk_common.skc_dport);\n\
+         struct task_struct *t = (struct task_struct *)bpf_get_current_task();\n\
+         u32 ppid = PARENT(t)->tgid;\n void *slot = SLOT(t);\n u8 flags = FLAG_BYTE(sk);\n\
+         return off + port + ppid + flags + (p != slot); }\n",
+    ));
+    for want in [
+        // offsetof's `&((type *)0)->member` comes from a macro body: neither read nor wrapped.
+        "int off = offsetof(struct sock, sk_lingertime);",
+        "u8 *p = (void *)((u64)&sk->sk_gso_max_segs) - 3;",
+        // ntohs uses its argument three times: one read.
+        "u16 port = ntohs(__rbcc_kread(sk->__sk_common.skc_dport));",
+        // A macro's whole expansion is a node's own text, and is read like it.
+        "u32 ppid = __rbcc_kread(__rbcc_kread(PARENT(t))->tgid);",
+        "void *slot = SLOT(t);",
+        // Parentheses around a macro's expansion (`tcp_flag_byte(th)`) leave it the node's own text.
+        "u8 flags = __rbcc_kread(FLAG_BYTE(sk));",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn kernel_struct_pointers_from_tracepoint_fields_maps_and_helpers_are_read() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "#include <net/sock.h>\nBPF_HASH(socks, u32, struct sock *);\n\
+         static struct tcphdr *tcp_of(const struct sk_buff *skb) {\n\
+         return (struct tcphdr *)(skb->head + skb->transport_header); }\n\
+         TRACEPOINT_PROBE(skb, kfree_skb) {\n\
+         struct sk_buff *skb = args->skbaddr;\n struct sock *sk = skb->sk;\n u32 k = 0;\n\
+         socks.update(&k, &sk);\n struct sock **skpp = socks.lookup(&k);\n if (!skpp) return 0;\n\
+         struct sock *skp = *skpp;\n u16 dport = skp->__sk_common.skc_dport;\n\
+         struct tcphdr *th = tcp_of(skb);\n u8 flags = ((u8 *)th)[13];\n\
+         return dport + flags + th->source + args->protocol; }\n\
+         TRACEPOINT_PROBE(syscalls, sys_enter_connect) {\n\
+         struct sockaddr *addr = args->uservaddr;\n return addr->sa_family; }\n",
+    ));
+    for want in [
+        // A tracepoint's `void *` field given a kernel struct's type is a kernel pointer.
+        "struct sk_buff *skb = args->skbaddr;",
+        "struct sock *sk = __rbcc_kread(skb->sk);",
+        // A kernel pointer kept in a map value is one when it comes back out.
+        "struct sock *skp = *skpp;",
+        "u16 dport = __rbcc_kread(skp->__sk_common.skc_dport);",
+        // The program's own helper returning a kernel struct's pointer.
+        "u8 flags = __rbcc_kread(((u8 *)th)[13]);",
+        "__rbcc_kread(th->source)",
+        "return (struct tcphdr *)(__rbcc_kread(skb->head) + __rbcc_kread(skb->transport_header));",
+        "args->protocol;",
+        // A syscall's pointer arguments are user memory: left to the program's bpf_probe_read_user.
+        "return addr->sa_family;",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn btf_typed_contexts_keep_their_trusted_pointers() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "BPF_ITER(task) {\n struct seq_file *seq = ctx->meta->seq;\n struct task_struct *task = ctx->task;\n\
+         if (!task) return 0;\n BPF_SEQ_PRINTF(seq, \"%d\\n\", task->pid);\n return 0; }\n",
+    ));
+    for want in ["struct seq_file *seq = ctx->meta->seq;", "struct task_struct *task = ctx->task;", ", task->pid)"] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn a_program_may_define_a_kernel_struct_again_and_it_is_still_kernel_memory() {
+    if !available() {
+        return;
+    }
+    let text = "#include <linux/sched.h>\n#include <linux/nsproxy.h>\n\
+         struct mnt_namespace {\n struct ns_common ns;\n};\n\
+         TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {\n\
+         struct task_struct *task = (struct task_struct *)bpf_get_current_task();\n\
+         struct nsproxy *nsproxy = task->nsproxy;\n struct mnt_namespace *mnt_ns = nsproxy->mnt_ns;\n\
+         // struct mnt_namespace stays as written in comments\n\
+         return mnt_ns->ns.inum + sizeof(struct mnt_namespace); }\n";
+    let out = rewrite(text);
+    assert_eq!(out.lines().take(11).count(), text.lines().count());
+    let out = squash(&out);
+    for want in [
+        "struct __rbcc_user_mnt_namespace { struct ns_common ns; };",
+        "struct __rbcc_user_mnt_namespace *mnt_ns = __rbcc_kread(nsproxy->mnt_ns);",
+        "// struct mnt_namespace stays as written in comments",
+        "return __rbcc_kread(mnt_ns->ns.inum) + sizeof(struct __rbcc_user_mnt_namespace);",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // The program compiles, and clang's complaints about the type use the user's name.
+    super::compile(text, &[], "ns.c").expect("compiles");
+    let Err(err) = super::compile(&text.replace("ns.inum", "nope"), &[], "ns.c") else {
+        panic!("compiled a member that does not exist");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("ns.c:11:") && msg.contains("'nope' in 'struct mnt_namespace'"), "{msg}");
+}

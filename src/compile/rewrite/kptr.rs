@@ -1,11 +1,11 @@
 //! Which expressions of a probe reach kernel memory through a kernel pointer (`task->real_parent->tgid`,
-//! a kprobe's `struct sock *sk`, `(struct sock *)args->skaddr`), so the rewriter reads them with probe
-//! reads. Packet programs (XDP, socket, tc) read their packet pointers directly and are left alone.
+//! a kprobe's `struct sock *sk`, `(struct sock *)args->skaddr`, a `struct sock *` kept in a map value), so
+//! the rewriter reads them with probe reads. Packet programs (XDP, socket, tc) read their packet pointers directly and are left alone.
 
 use clang_sys::*;
 
 use super::{expr_children, strip, FnCtx, Rewriter};
-use crate::compile::clang::Node;
+use crate::compile::clang::{Node, TypeInfo};
 
 /// The contexts of programs that see packets.
 pub(super) fn is_packet_context(spelling: &str) -> bool {
@@ -72,8 +72,9 @@ impl Rewriter<'_> {
 
     /// Does this pointer-valued expression point into kernel memory?
     fn ext_ptr(&self, n: &Node, fx: &FnCtx) -> bool {
+        let converted = n;
         let n = strip(n);
-        if self.raw_tp_arg(n, fx) {
+        if self.raw_tp_arg(n, fx) || self.loaded_kernel_ptr(converted, n, fx) {
             return true;
         }
         match n.kind {
@@ -86,7 +87,11 @@ impl Rewriter<'_> {
             CXCursor_DeclRefExpr => fx.ext.contains(&n.referenced),
             CXCursor_CallExpr => expr_children(n).first().is_some_and(|callee| {
                 let callee = strip(callee);
-                callee.name == "bpf_get_current_task" || callee.name == "bpf_get_current_task_btf"
+                // The program's own helper returning a kernel struct's pointer (`skb_to_tcphdr(skb)`)
+                // is to its callers what its kernel-struct parameters are to it.
+                let own_helper = self.own_functions.contains(&callee.referenced)
+                    && n.ty.pointee.as_deref().is_some_and(|t| self.is_kernel_struct(&t.spelling));
+                own_helper || callee.name == "bpf_get_current_task" || callee.name == "bpf_get_current_task_btf"
             }),
             CXCursor_MemberRefExpr | CXCursor_ArraySubscriptExpr => self.lives_ext(n, fx),
             CXCursor_UnaryOperator => match self.unary_op(n) {
@@ -99,6 +104,31 @@ impl Rewriter<'_> {
             }
             _ => false,
         }
+    }
+
+    /// A pointer to a kernel struct read from memory the program owns, a map value (`*skpp` of a
+    /// `BPF_HASH(m, u32, struct sock *)`), its stack, a tracepoint's record (`struct sk_buff *skb =
+    /// args->skbaddr`), points into the kernel as much as one read from kernel memory does: bcc follows
+    /// such pointers through maps too. `converted` is `n` with its implicit conversion, which carries
+    /// the type a `void *` field is given. A BTF-typed context (an iterator's, fentry's) holds trusted
+    /// pointers that programs use directly, so what is read straight from it is left alone.
+    fn loaded_kernel_ptr(&self, converted: &Node, n: &Node, fx: &FnCtx) -> bool {
+        let load = match n.kind {
+            CXCursor_MemberRefExpr | CXCursor_ArraySubscriptExpr => true,
+            CXCursor_UnaryOperator => self.unary_op(n) == "*",
+            _ => false,
+        };
+        let kernel_typed = |t: &TypeInfo| t.pointee.as_deref().is_some_and(|p| self.is_kernel_struct(&p.spelling));
+        load && (kernel_typed(&converted.ty) || kernel_typed(&n.ty)) && (fx.tp_args || !self.reads_context(n, fx))
+    }
+
+    /// `ctx->field`, `ctx[i]`: a read of the probe's context itself.
+    fn reads_context(&self, n: &Node, fx: &FnCtx) -> bool {
+        fx.ctx != 0
+            && expr_children(n).first().is_some_and(|b| {
+                let b = strip(b);
+                b.kind == CXCursor_DeclRefExpr && b.referenced == fx.ctx
+            })
     }
 
     /// `ctx->args[i]` in a raw tracepoint: a kernel pointer passed as an integer.
