@@ -96,7 +96,12 @@ TRACEPOINT_PROBE(syscalls, sys_exit_accept) {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("tcpaccept", "Trace TCP accepts", EXAMPLES)
+    p = _common.parser(
+        "tcpaccept",
+        "Trace TCP accepts (at the return of the accept()/accept4() syscalls: accepts made without them, as\n"
+        "through io_uring, are not seen)",
+        EXAMPLES,
+    )
     p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
     p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")

@@ -129,7 +129,11 @@ TRACEPOINT_PROBE(syscalls, sys_exit_connect) {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("tcpconnect", "Trace TCP connects", EXAMPLES)
+    p = _common.parser(
+        "tcpconnect",
+        "Trace TCP connects (at the socket's CLOSE -> SYN_SENT change, in the connecting task)",
+        EXAMPLES,
+    )
     p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")
     p.add_argument("-P", "--port", type=_tcp.port_list, help="comma-separated list of destination ports to trace.")

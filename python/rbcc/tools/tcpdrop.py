@@ -90,7 +90,11 @@ TRACEPOINT_PROBE(skb, kfree_skb) {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("tcpdrop", "Trace TCP drops by the kernel", EXAMPLES)
+    p = _common.parser(
+        "tcpdrop",
+        "Trace TCP drops by the kernel (skb:kfree_skb with a drop reason, for packets of a TCP socket)",
+        EXAMPLES,
+    )
     _tcp.add_family(p)
     return p
 

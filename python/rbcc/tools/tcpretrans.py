@@ -122,7 +122,11 @@ NO_KPROBES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("tcpretrans", "Trace TCP retransmits", EXAMPLES)
+    p = _common.parser(
+        "tcpretrans",
+        "Trace TCP retransmits (-l needs kprobes: tail loss probes have no tracepoint)",
+        EXAMPLES,
+    )
     p.add_argument("-s", "--sequence", action="store_true", help="display TCP sequence numbers")
     p.add_argument("-l", "--lossprobe", action="store_true", help="include tail loss probe attempts")
     p.add_argument("-c", "--count", action="store_true", help="count occurred retransmits per flow")
