@@ -1,0 +1,84 @@
+"""Workloads for the scheduler/CPU tool tests: a child process, started before the tool so the tool can
+be given its PID, that waits for the word to go and then does a known amount of sleeping or spinning."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from _bpfutil import child_env
+
+# Each sleep is one voluntary switch away from the CPU and one wakeup back onto it.
+SLEEPER = "import sys, time\nsys.stdin.readline()\nfor _ in range({n}):\n    time.sleep({seconds})\n"
+
+# Spins in a named function, so a stack of it names the loop; comm is set so tools can show it.
+SPINNER = r"""
+import ctypes, sys, time
+ctypes.CDLL(None).prctl(15, b"{comm}", 0, 0, 0)  # PR_SET_NAME
+sys.stdin.readline()
+
+def rbcc_spin(deadline):
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+    return n
+
+rbcc_spin(time.monotonic() + {seconds})
+"""
+
+
+class Child:
+    """A Python child that blocks on stdin until :meth:`go`; ``pid`` is known before it starts its work."""
+
+    def __init__(self, code: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, env=child_env(), stdout=subprocess.DEVNULL
+        )
+        self.pid = self.proc.pid
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.close()
+
+    def finished(self) -> bool:
+        return self.proc.poll() is not None
+
+    def run(self, timeout: float = 10) -> None:
+        """Let it work and wait until it is done."""
+        self.go()
+        assert self.proc.wait(timeout=timeout) == 0
+
+
+@contextlib.contextmanager
+def child(code: str) -> Iterator[Child]:
+    c = Child(code)
+    try:
+        yield c
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
+
+
+def sleeper(n: int, seconds: float = 0.005) -> contextlib.AbstractContextManager[Child]:
+    return child(SLEEPER.format(n=n, seconds=seconds))
+
+
+def spinner(comm: str, seconds: float) -> contextlib.AbstractContextManager[Child]:
+    return child(SPINNER.format(comm=comm, seconds=seconds))
+
+
+def sections(text: str, header: str) -> dict[str, str]:
+    """The histogram text under each ``header = X`` line (bcc's -P/-L sections), by X."""
+    out: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(f"{header} = "):
+            current = line.split(" = ", 1)[1]
+            out[current] = ""
+        elif current is not None:
+            out[current] += line + "\n"
+    return out
