@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from _bpfutil import child_env
 
 # Each sleep is one voluntary switch away from the CPU and one wakeup back onto it.
-SLEEPER = "import sys, time\nsys.stdin.readline()\nfor _ in range({n}):\n    time.sleep({seconds})\n"
+SLEEPER = (
+    "import ctypes, sys, time\nctypes.CDLL(None).prctl(15, b'{comm}', 0, 0, 0)\n"
+    "sys.stdin.readline()\nfor _ in range({n}):\n    time.sleep({seconds})\n"
+)
 
 # Spins in a named function, so a stack of it names the loop; comm is set so tools can show it.
 SPINNER = r"""
@@ -63,8 +66,8 @@ def child(code: str) -> Iterator[Child]:
             c.proc.wait()
 
 
-def sleeper(n: int, seconds: float = 0.005) -> contextlib.AbstractContextManager[Child]:
-    return child(SLEEPER.format(n=n, seconds=seconds))
+def sleeper(n: int, seconds: float = 0.005, comm: str = "rbcc-sleeper") -> contextlib.AbstractContextManager[Child]:
+    return child(SLEEPER.format(n=n, seconds=seconds, comm=comm))
 
 
 def spinner(comm: str, seconds: float) -> contextlib.AbstractContextManager[Child]:
