@@ -16,7 +16,8 @@ SLEEPER = (
     "sys.stdin.readline()\nfor _ in range({n}):\n    time.sleep({seconds})\n"
 )
 
-# Spins in a named function, so a stack of it names the loop; comm is set so tools can show it.
+# Spins in a named function, so a stack of it names the loop, until it has had {seconds} of CPU time
+# (not of wall time: the machine may be busy); comm is set so tools can show it.
 SPINNER = r"""
 import ctypes, sys, time
 ctypes.CDLL(None).prctl(15, b"{comm}", 0, 0, 0)  # PR_SET_NAME
@@ -24,11 +25,11 @@ sys.stdin.readline()
 
 def rbcc_spin(deadline):
     n = 0
-    while time.monotonic() < deadline:
+    while time.process_time() < deadline:
         n += 1
     return n
 
-rbcc_spin(time.monotonic() + {seconds})
+rbcc_spin(time.process_time() + {seconds})
 """
 
 
