@@ -82,11 +82,22 @@ class Missing:
             print("WARNING: %d stack traces %s.%s" % (self.count, what, hint), file=sys.stderr)
 
 
-def kernel_frames(b: BPF, stacks: Any, stack_id: int, ip: int = 0, annotate: bool = False) -> list[bytes]:
-    """The kernel frames, innermost first, starting at ``ip`` when given (the sampled instruction)."""
+# Frames a stack taken in a (raw) tracepoint program starts with: the program and the tracepoint's
+# dispatch, above the kernel function that hit the tracepoint.
+TRACING_FRAMES = (b"bpf_prog_", b"bpf_trace_run", b"__traceiter_", b"__bpf_trace_")
+
+
+def kernel_frames(
+    b: BPF, stacks: Any, stack_id: int, ip: int = 0, annotate: bool = False, from_tracepoint: bool = False
+) -> list[bytes]:
+    """The kernel frames, innermost first, starting at ``ip`` when given (the sampled instruction), or
+    with ``from_tracepoint`` at the function that hit the tracepoint."""
     if stack_id < 0:
         return []
     addrs = list(stacks.walk(stack_id))
+    if from_tracepoint:
+        while addrs and b.ksym(addrs[0]).startswith(TRACING_FRAMES):
+            addrs.pop(0)
     # Older kernels start a perf event's kernel stack at the caller of the sampled function (bcc adds
     # the IP for them); newer ones start at the IP itself, which must not appear twice.
     if ip and (not addrs or addrs[0] != ip):
@@ -115,3 +126,32 @@ def print_frames(frames: list[bytes], stack_id: int, missed: str) -> None:
         return
     for f in frames:
         print("    %s" % f.decode("utf-8", "replace"))
+
+
+def print_stack(args: argparse.Namespace, k: Any, value: int, kernel: list[bytes], user: list[bytes]) -> None:
+    """One counted stack of key ``k`` (its name, pid and stack ids) in bcc's layout: frames one per line
+    then "- comm (pid)" and the value, or with -f one folded line, outermost frame first."""
+    name = k.name.decode("utf-8", "replace")
+    delimit = (
+        args.delimited
+        and not (args.kernel_stacks_only or args.user_stacks_only)
+        and k.kernel_stack_id >= 0
+        and k.user_stack_id >= 0
+    )
+    if args.folded:
+        line = [name]
+        if not args.kernel_stacks_only:
+            line += folded_frames(user, k.user_stack_id, "[Missed User Stack]")
+        if not args.user_stacks_only:
+            line += ["-"] if delimit else []
+            line += folded_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
+        print("%s %d" % (";".join(line), value))
+        return
+    if not args.user_stacks_only:
+        print_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
+    if not args.kernel_stacks_only:
+        if delimit:
+            print("    --")
+        print_frames(user, k.user_stack_id, "[Missed User Stack]")
+    print("    %-16s %s (%d)" % ("-", name, k.pid))
+    print("        %d\n" % value)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from .. import BPF
 from ..containers import filter_by_containers
@@ -198,29 +196,5 @@ def report(b: BPF, args: argparse.Namespace) -> None:
             missing.check(k.kernel_stack_id)
         if not args.kernel_stacks_only:
             missing.check(k.user_stack_id)
-        print_stack(args, k, v.value, kernel, user)
+        _sched_stacks.print_stack(args, k, v.value, kernel, user)
     missing.warn()
-
-
-def print_stack(args: argparse.Namespace, k: Any, count: int, kernel: list[bytes], user: list[bytes]) -> None:
-    name = k.name.decode("utf-8", "replace")
-    both = k.kernel_stack_id >= 0 and k.user_stack_id >= 0
-    delimit = args.delimited and not (args.kernel_stacks_only or args.user_stacks_only) and both
-    if args.folded:
-        line = [name]
-        if not args.kernel_stacks_only:
-            line += _sched_stacks.folded_frames(user, k.user_stack_id, "[Missed User Stack]")
-        if not args.user_stacks_only:
-            line += ["-"] if delimit else []
-            line += _sched_stacks.folded_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
-        print("%s %d" % (";".join(line), count))
-        return
-    if not args.user_stacks_only:
-        _sched_stacks.print_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
-    if not args.kernel_stacks_only:
-        if delimit:
-            print("    --")
-        _sched_stacks.print_frames(user, k.user_stack_id, "[Missed User Stack]")
-    print("    %-16s %s (%d)" % ("-", name, k.pid))
-    print("        %d\n" % count)
-    sys.stdout.flush()
