@@ -4,9 +4,12 @@ be given its PID, that waits for the word to go and then does a known amount of 
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from _bpfutil import child_env
 
@@ -86,3 +89,32 @@ def sections(text: str, header: str) -> dict[str, str]:
         elif current is not None:
             out[current] += line + "\n"
     return out
+
+
+def irq_counts(cpu: int | None = None) -> dict[str, int]:
+    """Interrupts so far by handler name (on all CPUs, or on ``cpu``), from /proc/interrupts."""
+    counts: dict[str, int] = {}
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        for line in f:
+            fields = line.split()
+            if fields and fields[0].rstrip(":").isdigit() and len(fields) > ncpu + 1:
+                name = fields[-1]
+                per_cpu = [int(n) for n in fields[1 : ncpu + 1]]
+                counts[name] = counts.get(name, 0) + (sum(per_cpu) if cpu is None else per_cpu[cpu])
+    return counts
+
+
+def direct_writes(path: Path, n: int) -> None:
+    """``n`` synchronous 4 KiB O_DIRECT writes to ``path`` (on a real disk): each one a request the
+    device completes with an interrupt."""
+    block = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT needs
+    block.write(b"r" * 4096)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_DIRECT | os.O_DSYNC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, 4096 * n)
+        os.fsync(fd)
+        for i in range(n):
+            os.pwrite(fd, block, 4096 * i)
+    finally:
+        os.close(fd)
