@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -118,3 +119,26 @@ def direct_writes(path: Path, n: int) -> None:
             os.pwrite(fd, block, 4096 * i)
     finally:
         os.close(fd)
+
+
+def softirq_counts(cpu: int | None = None) -> dict[str, int]:
+    """Softirqs run so far by kind, lower case as the tools name them (on all CPUs, or on ``cpu``)."""
+    counts: dict[str, int] = {}
+    with open("/proc/softirqs") as f:
+        f.readline()
+        for line in f:
+            name, *per_cpu = line.split()
+            values = [int(n) for n in per_cpu]
+            counts[name.rstrip(":").lower()] = sum(values) if cpu is None else values[cpu]
+    return counts
+
+
+def loopback_packets(n: int) -> None:
+    """``n`` UDP packets over loopback, each received before the next is sent: loopback hands every
+    packet to the receive softirq (net_rx)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(5)
+        for _ in range(n):
+            tx.sendto(b"rbcc", rx.getsockname())
+            rx.recv(16)

@@ -58,7 +58,9 @@ int do_perf_event(struct bpf_perf_event_data *ctx)
     if (container_should_be_filtered())
         return 0;
 
-    struct key_t key = {.pid = tgid};
+    struct key_t key;
+    __builtin_memset(&key, 0, sizeof(key));  // the padding after pid is part of the key
+    key.pid = tgid;
     bpf_get_current_comm(&key.name, sizeof(key.name));
     key.user_stack_id = USER_STACK_GET;
     key.kernel_stack_id = KERNEL_STACK_GET;

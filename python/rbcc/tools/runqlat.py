@@ -25,7 +25,7 @@ BPF_TEXT = r"""
 #include <linux/sched.h>
 
 typedef struct pid_key {
-    u32 id;
+    u64 id;  // not u32: padding would be part of the key, and is not always zeroed
     u64 slot;
 } pid_key_t;
 
