@@ -1,0 +1,172 @@
+"""profile: the C for its options, its header, and live runs that sample a C program the test runs:
+its busy loop in folded stacks, and its reads of /dev/zero in kernel stacks."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _bpfutil import build_c_program, child_env, run_interrupted
+
+from rbcc.tools import profile
+
+# Built with frame pointers in every function (leaf ones too), so the kernel can walk the user stack,
+# and -O0 so no call becomes a jump. libc's read() keeps no frame pointer: a stack taken inside it
+# skips its caller, rbcc_read_zero, and goes on with main.
+BUSY_C = r"""
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static char buf[1 << 16];
+
+__attribute__((noinline)) void rbcc_spin_inner(volatile unsigned long *n) {
+    for (int i = 0; i < 1000; i++)
+        (*n)++;
+}
+
+__attribute__((noinline)) void rbcc_busy_loop(void) {
+    volatile unsigned long n = 0;
+    for (;;)
+        rbcc_spin_inner(&n);
+}
+
+__attribute__((noinline)) void rbcc_read_zero(int fd) {
+    for (;;)
+        read(fd, buf, sizeof(buf));
+}
+
+int main(int argc, char **argv) {
+    prctl(PR_SET_NAME, argv[1]);
+    if (argc > 2)
+        rbcc_read_zero(open("/dev/zero", O_RDONLY));
+    rbcc_busy_loop();
+    return 1;
+}
+"""
+
+FOLDED = re.compile(r"^([^;]+(?:;[^;]+)*) (\d+)$")
+
+
+def _args(*argv: str):  # noqa: ANN202
+    return profile.build_parser().parse_args(list(argv))
+
+
+def _text(*argv: str) -> str:
+    return profile.bpf_text(_args(*argv))
+
+
+def test_options_in_the_c() -> None:
+    plain = _text()
+    assert "if (pid == 0)" in plain and "if (!(1))" in plain
+    assert "BPF_STACK_TRACE(stack_traces, 16384);" in plain
+    assert "stack_traces.get_stackid(&ctx->regs, BPF_F_USER_STACK)" in plain
+    assert "stack_traces.get_stackid(&ctx->regs, 0)" in plain
+    assert "key.user_stack_id = -1;" in _text("-K") and "key.kernel_stack_id = -1;" in _text("-U")
+    assert "tgid == 1 || tgid == 2" in _text("-p", "1,2") and "pid == 7" in _text("-L", "7")
+    assert "if (0)" in _text("-I")
+    assert "BPF_STACK_TRACE(stack_traces, 100);" in _text("--stack-storage-size", "100")
+    assert "cgroupset" in _text("--cgroupmap", "/sys/fs/bpf/x")
+
+
+def test_header_and_sampling_as_bcc() -> None:
+    assert profile.header(_args()) == "Sampling at 49 Hertz of all threads by user + kernel stack... Hit Ctrl-C to end."
+    assert profile.sampling(_args("-F", "99")) == (99, 0) and profile.sampling(_args("-c", "1000")) == (0, 1000)
+    assert (
+        profile.header(_args("-c", "1000", "-p", "185", "-K", "-C", "1", "5"))
+        == "Sampling at every 1000 events of PID [185] by kernel stack on CPU#1 for 5 secs."
+    )
+    assert "TID [7] by user stack" in profile.header(_args("-L", "7", "-U"))
+
+
+@pytest.mark.parametrize("argv", [["-p", "1", "-L", "2"], ["-U", "-K"], ["-F", "9", "-c", "9"], ["0"], ["-p", "x"]])
+def test_conflicting_or_bad_options_are_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        _args(*argv)
+
+
+@contextlib.contextmanager
+def _program(tmp_path: Path, comm: str, *mode: str) -> Iterator[subprocess.Popen[bytes]]:
+    binary = build_c_program(tmp_path, "busy", BUSY_C, "-O0", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
+    child = subprocess.Popen([str(binary), comm, *mode])
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _folded(out: str) -> list[tuple[list[str], int]]:
+    rows = []
+    for line in out.splitlines():
+        m = FOLDED.match(line)
+        assert m, f"not a folded stack line: {line!r}"
+        rows.append((m[1].split(";"), int(m[2])))
+    return rows
+
+
+@pytest.mark.needs_root
+def test_folded_stacks_of_the_busy_loop_for_a_duration(tmp_path: Path) -> None:
+    with _program(tmp_path, "rbcc-busy") as child:
+        out = subprocess.run(
+            [sys.executable, "-m", "rbcc", "tool", "profile", "-f", "-F", "99", "-p", str(child.pid), "2"],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=60,
+        )
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    rows = _folded(out.stdout)  # -f: no header, every line "comm;frame;... count"
+    assert rows and {frames[0] for frames, _ in rows} == {"rbcc-busy"}, out.stdout
+    samples = sum(n for _, n in rows)
+    assert samples >= 40, out.stdout  # 99 Hz for 2 s, on a machine that others share
+    # outermost frame first: main calls the loop, which calls the inner function
+    in_loop = sum(n for frames, n in rows if "main;rbcc_busy_loop" in ";".join(frames))
+    assert in_loop >= 0.8 * samples, out.stdout
+
+
+@pytest.mark.needs_root
+def test_kernel_stacks_of_reads_in_the_multi_line_format(tmp_path: Path) -> None:
+    with _program(tmp_path, "rbcc-zero", "read") as child:
+        deadline: list[float] = []
+        out, _ = run_interrupted(
+            ["tool", "profile", "-K", "-F", "99", "-p", str(child.pid)],
+            lambda h: h == f"Sampling at 99 Hertz of PID [{child.pid}] by kernel stack... Hit Ctrl-C to end.\n",
+            lambda: deadline.append(time.monotonic() + 1.5),
+            lambda out: time.monotonic() > deadline[0],
+        )
+    blocks = [b for b in out.split("\n\n") if f"rbcc-zero ({child.pid})" in b]
+    assert blocks, out
+    frames = [line.strip() for b in blocks for line in b.splitlines()]
+    # the child is always inside read(2): its stacks go through the read syscall to /dev/zero's reader
+    assert "ksys_read" in frames and "do_syscall_64" in frames, out
+    assert all(re.search(r"^ {8}\d+$", b, re.M) for b in blocks)
+    assert all(re.search(r"^    -{1} {16}rbcc-zero \(\d+\)$", b, re.M) for b in blocks)
+
+
+@pytest.mark.needs_root
+def test_delimited_annotated_folded_stacks_join_user_and_kernel(tmp_path: Path) -> None:
+    with _program(tmp_path, "rbcc-zero", "read") as child:
+        out = subprocess.run(
+            [sys.executable, "-m", "rbcc", "tool", "profile", "-f", "-d", "-a", "-F", "99", "-p", str(child.pid), "1"],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=60,
+        )
+    assert out.returncode == 0, out.stderr
+    both = [(frames, n) for frames, n in _folded(out.stdout) if "-" in frames]
+    assert both, out.stdout
+    in_read = 0
+    for frames, n in both:
+        user, kernel = frames[1 : frames.index("-")], frames[frames.index("-") + 1 :]
+        assert "main" in user and all(f.endswith("_[k]") for f in kernel), frames
+        in_read += n if "ksys_read_[k]" in kernel else 0
+    # a few samples land on the way into the syscall, before read's own functions
+    assert in_read >= 0.5 * sum(n for _, n in both), out.stdout
