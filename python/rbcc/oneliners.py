@@ -118,8 +118,8 @@ class TraceSession:
         event: Event = {
             "probe": probe.spec.text,
             "function": probe.spec.display,
-            "timestamp": 1e-9 * e.timestamp_ns - self.first_ts,
-            "time": self.first_ts_real + 1e-9 * e.timestamp_ns - self.first_ts,
+            "timestamp": 1e-9 * (e.timestamp_ns - self.first_ts),
+            "time": self.first_ts_real + 1e-9 * (e.timestamp_ns - self.first_ts),
             "pid": e.tgid,
             "tid": e.pid,
             "uid": e.uid,
