@@ -52,6 +52,8 @@ __all__ = [
     "PerfSWConfig",
     "PerfType",
     "errors",
+    "trace",
+    "argdist",
 ]
 
 __version__ = "0.1.0"
@@ -472,3 +474,7 @@ class BPF(KernelFacts, ProgramFunctions):
             self.cleanup()
         except Exception:  # noqa: BLE001 - never raise from a finalizer
             pass
+
+
+# the notebook API of the multi-tools; imported last, as it builds on BPF
+from .oneliners import argdist, trace  # noqa: E402

@@ -169,9 +169,19 @@ def run_tool(name: str | None, args: Sequence[str]) -> int:
         return 2
 
 
+# `rbcc trace ...` is `rbcc tool trace ...`: bcc's multi-tools, one probe-spec parser (rbcc.probespec)
+TOOL_ALIASES = ("trace", "argdist", "funccount", "stackcount")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOL_ALIASES:
+        # before argparse, which would take the tool's own options (-p, -h, ...) as rbcc's
+        return run_tool(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="rbcc", description="bcc's Python frontend, without LLVM in the process.")
     sub = parser.add_subparsers(dest="command", required=True)
+    for alias in TOOL_ALIASES:
+        sub.add_parser(alias, help=f"rbcc tool {alias} (`rbcc {alias} -h` shows its options)", add_help=False)
     run = sub.add_parser("run", help="run an existing bcc Python script unmodified (import bcc → rbcc)")
     run.add_argument("script", help="the bcc script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")

@@ -50,4 +50,17 @@ class USDTException(AttachError):
 
 
 class ProbeSpecError(BPFError, ValueError):
-    """A probe specification (trace/argdist/funccount syntax) is malformed."""
+    """A probe specification (trace/argdist/funccount syntax) is malformed.
+
+    ``spec`` is the specification and ``position`` the offset in it where the problem is; the message
+    quotes the spec with a caret line under that offset."""
+
+    def __init__(self, message: str, spec: str | None = None, position: int | None = None) -> None:
+        self.spec = spec
+        self.position = position
+        self.reason = message
+        if spec is not None and position is not None:
+            # tabs and newlines would move the caret off its column: show them as spaces
+            shown = "".join(" " if c in "\t\n\r\v\f" else c for c in spec)
+            message = f"{message}\n    {shown}\n    {' ' * position}^"
+        super().__init__(message)

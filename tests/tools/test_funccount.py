@@ -1,0 +1,102 @@
+"""funccount: its C, the one-line stop on kernel-function patterns, and live counts of the test's own
+syscalls (tracepoint wildcards), a test program's functions and its USDT probe."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _bpfutil import child_env, run_interrupted
+from _probe_targets import build, probed
+
+from rbcc.tools import funccount
+
+
+def _text(names: list[str], *argv: str) -> str:
+    return funccount.bpf_text(funccount.build_parser().parse_args(list(argv)), names)
+
+
+def test_one_counter_per_target_and_the_filters() -> None:
+    text = _text(["syscalls:sys_enter_getppid", "syscalls:sys_enter_getpid"], "t:syscalls:sys_enter_getp*")
+    assert "BPF_ARRAY(counts, u64, 2);" in text
+    assert "int trace_count_1(struct tracepoint__syscalls__sys_enter_getppid *args)" in text
+    assert "int loc = 1;" in text and "!= 42" not in text
+    filtered = _text(["f"], "-p", "42", "-c", "1", "c:f")
+    assert "(bpf_get_current_pid_tgid() >> 32) != 42" in filtered and "bpf_get_smp_processor_id() != 1" in filtered
+    assert "int trace_count_0(struct pt_regs *ctx)" in filtered
+
+
+@pytest.mark.without_kprobes
+def test_kernel_function_patterns_stop_with_one_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rbcc", "funccount", "vfs_read*"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("funccount: kernel function patterns need kprobes") and "t:category:event" in line
+
+
+def _counts(out: str) -> dict[str, int]:
+    lines = out.splitlines()
+    rows = lines[lines.index(f"{'FUNC':<36} {'COUNT':>8}") + 1 :]
+    return {f[0]: int(f[1]) for f in (r.split() for r in rows) if len(f) == 2}
+
+
+@pytest.mark.needs_root
+def test_counts_the_tests_own_syscalls_with_a_wildcard() -> None:
+    def workload() -> None:
+        for _ in range(7):
+            os.getppid()
+
+    out, err = run_interrupted(
+        ["funccount", "-p", str(os.getpid()), "t:syscalls:sys_enter_getpp*"],
+        lambda h: h.startswith('Tracing 1 functions for "t:syscalls:sys_enter_getpp*"'),
+        workload,
+    )
+    assert _counts(out) == {"syscalls:sys_enter_getppid": 7}, out
+    assert out.rstrip().endswith("Detaching...")
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("funccount"))
+
+
+@pytest.mark.needs_root
+def test_counts_a_programs_functions_exactly(program: Path) -> None:
+    with probed(program, calls=4) as p:
+        out, err = run_interrupted(
+            ["funccount", "-p", str(p.pid), f"{program}:rbcc_*"],
+            lambda h: h.startswith("Tracing 2 functions for"),
+            p.go,
+        )
+    assert _counts(out) == {"rbcc_leaf": 4, "rbcc_outer": 4}, out
+
+
+@pytest.mark.needs_root
+def test_counts_usdt_probes_and_prints_each_interval(program: Path) -> None:
+    with probed(program, calls=5) as p:
+        tool = subprocess.Popen(
+            [sys.executable, "-m", "rbcc", "funccount", "-T", "-i", "1", "-d", "2", "-p", str(p.pid),
+             f"u:{program}:add*"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )  # fmt: skip
+        assert tool.stdout is not None
+        assert tool.stdout.readline().startswith('Tracing 1 functions for "u:')
+        p.go()
+        out, err = tool.communicate(timeout=30)
+    assert tool.returncode == 0 and "Traceback" not in err, err
+    # -i 1 -d 2: two summaries, each with its time; the calls land in the first
+    assert out.count("FUNC") == 2 and out.rstrip().endswith("Detaching...")
+    first, second = out.split("FUNC ")[1:]
+    assert "added" in first and " 5\n" in first and "added" not in second
