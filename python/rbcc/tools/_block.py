@@ -1,6 +1,7 @@
-"""What the block I/O tools (biolatency, biosnoop, biotop, biopattern, bitesize) share: which block
-tracepoints stand for bcc's kprobes, the ``-d DISK`` option and its filter, disk names by device
-number, and bcc's names for request flags.
+"""What the block I/O and file system tools share: which block tracepoints stand for bcc's kprobes, the
+``-d DISK`` option and its filter, disk names by device number, bcc's names for request flags (for
+biolatency, biosnoop, biotop, biopattern, bitesize); the file behind a descriptor (for vfsstat and
+filetop, which count at the syscalls).
 
 bcc hooks functions of the block layer with kprobes; each of them fires a tracepoint of the same
 moment, and the raw form of those tracepoints hands the program the ``struct request *`` itself, so
@@ -111,3 +112,22 @@ def flags_name(flags: int) -> str:
 def submit_tracepoint() -> str:
     """The tracepoint at which a request is made in the task that submits it (see the module doc)."""
     return "block_io_start" if BPF.tracepoint_exists("block", "block_io_start") else "block_rq_insert"
+
+
+# The open file behind a descriptor of the current task, for tools that count at the syscalls (which
+# pass descriptors) what bcc counts in the VFS (which is passed files). NULL when out of range.
+FILE_OF_FD = r"""
+static __always_inline struct file *file_of_fd(int fd) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = task->files->fdt;
+    if (fd < 0 || fd >= fdt->max_fds)
+        return NULL;
+    struct file **fds = fdt->fd;
+    struct file *file = NULL;
+    bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+    return file;
+}
+"""
+
+# The file was created by this open (include/linux/fs.h; not in BTF, being a #define)
+FMODE_CREATED = 1 << 20
