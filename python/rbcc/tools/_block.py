@@ -131,3 +131,15 @@ static __always_inline struct file *file_of_fd(int fd) {
 
 # The file was created by this open (include/linux/fs.h; not in BTF, being a #define)
 FMODE_CREATED = 1 << 20
+
+
+def need_kprobes(tool: str, functions: str, why: str, alternative: str) -> None:
+    """Raise KernelFeatureError (one line, through _common.guard) when this kernel has no kprobes, for
+    a tool whose only source is kprobes on ``functions``."""
+    from .. import _core
+    from ..errors import KernelFeatureError
+
+    if not _core.has_kprobes():
+        raise KernelFeatureError(
+            f"needs kprobes on {functions} ({why}), and this kernel has none (CONFIG_KPROBES is not set); {alternative}"
+        )
