@@ -143,3 +143,20 @@ def need_kprobes(tool: str, functions: str, why: str, alternative: str) -> None:
         raise KernelFeatureError(
             f"needs kprobes on {functions} ({why}), and this kernel has none (CONFIG_KPROBES is not set); {alternative}"
         )
+
+
+# ext4's file operations that ext4slower and ext4dist time (operation, kernel function): neither
+# reads nor writes of ext4 files have tracepoints (fsync has, but alone it would be a third of it).
+EXT4_OPS = (
+    ("read", "ext4_file_read_iter"),
+    ("write", "ext4_file_write_iter"),
+    ("open", "ext4_file_open"),
+    ("fsync", "ext4_sync_file"),
+)
+
+
+def attach_ext4(b: BPF, entry: str) -> None:
+    """Attach ``entry`` and ``trace_<op>_return`` to ext4's file operations (kprobes/kretprobes)."""
+    for op, fn in EXT4_OPS:
+        b.attach_kprobe(event=fn, fn_name=entry if op in ("read", "write") else f"trace_{op}_entry")
+        b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
