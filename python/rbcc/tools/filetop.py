@@ -108,8 +108,15 @@ TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return do_entry(args->fd, args-
 """
 
 
+DESCRIPTION = (
+    "File reads and writes by process\n\n"
+    "Counted at the read, pread64, write and pwrite64 syscalls, not in vfs_read/vfs_write:\n"
+    "reads and writes the kernel makes itself are not seen."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("filetop", "File reads and writes by process", EXAMPLES)
+    p = _common.parser("filetop", DESCRIPTION, EXAMPLES)
     p.add_argument(
         "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
     )

@@ -67,8 +67,15 @@ int trace_mark_victim(struct bpf_raw_tracepoint_args *ctx) {
 """
 
 
+DESCRIPTION = (
+    "Trace the out-of-memory (OOM) killer\n\n"
+    "From the oom:mark_victim tracepoint; PAGES is the lowest memory cgroup limit above the\n"
+    "victim, else RAM plus swap (bcc reads the OOM control's total)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    return _common.parser("oomkill", "Trace the out-of-memory (OOM) killer", EXAMPLES)
+    return _common.parser("oomkill", DESCRIPTION, EXAMPLES)
 
 
 def bpf_text(args: argparse.Namespace) -> str:

@@ -68,8 +68,15 @@ TRACEPOINT_PROBE(syscalls, sys_exit_SYSCALL) {
 """
 
 
+DESCRIPTION = (
+    "Count some VFS calls.\n\n"
+    "Counted at the syscalls (read*, write*, fsync, fdatasync, open*, creat), not in the VFS:\n"
+    "the kernel's own VFS calls are not seen; CREATE counts opens that created their file."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("vfsstat", "Count some VFS calls.", EXAMPLES)
+    p = _common.parser("vfsstat", DESCRIPTION, EXAMPLES)
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")
     p.add_argument("interval", nargs="?", type=_common.positive_int, default=1, help="output interval, in seconds")
     p.add_argument("count", nargs="?", type=_common.positive_int, default=99999999, help="number of outputs")
