@@ -162,11 +162,10 @@ def run_tool(name: str | None, args: Sequence[str]) -> int:
             summary = tools.summary(n)
             print(f"{n:<{width}}  {summary.split(': ', 1)[-1]}")
         return 0
-    try:
-        return tools.run(name, args)
-    except LookupError:
+    if name not in tools.names():
         print(f"rbcc tool: no tool named {name!r} (`rbcc tool` lists them)", file=sys.stderr)
         return 2
+    return tools.run(name, args)
 
 
 # `rbcc trace ...` is `rbcc tool trace ...`: bcc's multi-tools, one probe-spec parser (rbcc.probespec)

@@ -364,11 +364,13 @@ impl Rewriter<'_> {
     /// whose member accesses are spelled across its arguments and must be left alone.
     fn inside_reading_macro(&self, n: &Node) -> bool {
         // libclang gives such an access the macro call's start: the token there is the macro's name.
-        let Some(at) = n.expansion_start else {
-            return false;
+        // Called inside another macro's argument (`bpf_ntohs(BPF_CORE_READ(sk, ...))`), the outer call
+        // starts the expansion, and the reading macro's name starts the access's own text.
+        let reading = |at: usize| {
+            let name = self.token_at_or_after(at).map(|t| t.text.as_str()).unwrap_or("");
+            ["BPF_CORE_READ", "bpf_core_read", "BPF_PROBE_READ", "bpf_probe_read"].iter().any(|p| name.starts_with(p))
         };
-        let name = self.token_at_or_after(at).map(|t| t.text.as_str()).unwrap_or("");
-        ["BPF_CORE_READ", "bpf_core_read", "BPF_PROBE_READ", "bpf_probe_read"].iter().any(|p| name.starts_with(p))
+        n.expansion_start.is_some_and(|at| reading(at) || reading(n.start))
     }
 
     fn wrap_if_kernel_read(&mut self, n: &Node, role: Role, fx: &FnCtx, parent: Span) {

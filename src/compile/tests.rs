@@ -242,7 +242,8 @@ fn addresses_taken_through_kernel_pointers_read_nothing_even_in_macros() {
          u16 port = ntohs(sk->__sk_common.skc_dport);\n\
          struct task_struct *t = (struct task_struct *)bpf_get_current_task();\n\
          u32 ppid = PARENT(t)->tgid;\n void *slot = SLOT(t);\n u8 flags = FLAG_BYTE(sk);\n\
-         return off + port + ppid + flags + (p != slot); }\n",
+         u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));\n\
+         return off + port + ppid + flags + dport + (p != slot); }\n",
     ));
     for want in [
         // offsetof's `&((type *)0)->member` comes from a macro body: neither read nor wrapped.
@@ -255,6 +256,8 @@ fn addresses_taken_through_kernel_pointers_read_nothing_even_in_macros() {
         "void *slot = SLOT(t);",
         // Parentheses around a macro's expansion (`tcp_flag_byte(th)`) leave it the node's own text.
         "u8 flags = __rbcc_kread(FLAG_BYTE(sk));",
+        // A reading macro in another macro's argument reads for itself.
+        "u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
