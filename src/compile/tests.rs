@@ -227,3 +227,18 @@ fn casts_to_kernel_structs_are_kernel_pointers_except_in_packet_programs() {
     assert!(packet.contains("return eth->h_proto;"), "{packet}");
     assert!(!packet.contains("__rbcc_kread"), "{packet}");
 }
+
+#[test]
+fn calls_returning_kernel_struct_pointers_are_kernel_pointers() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "#include <net/sock.h>\nRAW_TRACEPOINT_PROBE(inet_sock_set_state) {\n\
+         struct sock *sk = (struct sock *)ctx->args[0];\n struct tcp_sock *tp = tcp_sk(sk);\n\
+         return tp->srtt_us + inet_sk(sk)->inet_sport; }\n",
+    ));
+    // kinline.h's tcp_sk()/inet_sk() hand back the kernel pointer they were given
+    assert!(out.contains("__rbcc_kread(tp->srtt_us)"), "{out}");
+    assert!(out.contains("__rbcc_kread(inet_sk(sk)->inet_sport)"), "{out}");
+}
