@@ -85,6 +85,11 @@ impl Btf {
         (id > 0).then_some(id as u32)
     }
 
+    /// Whether this BTF defines struct `name` (or union `name`): a forward declaration does not count.
+    pub fn defines_record(&self, name: &str, union: bool) -> bool {
+        self.find(name, if union { BTF_KIND_UNION } else { BTF_KIND_STRUCT }).is_some()
+    }
+
     /// Whether struct or union `name` has a member `field` (members of its anonymous members count).
     pub fn record_has_member(&self, name: &str, field: &str) -> bool {
         let id = self.find(name, BTF_KIND_STRUCT).or_else(|| self.find(name, BTF_KIND_UNION));

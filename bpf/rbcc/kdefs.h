@@ -1,5 +1,7 @@
 /* Constants bcc programs take from kernel headers that BTF cannot carry (#defines, not enums).
- * Values are the kernel's ABI; they do not change between kernel versions. */
+ * Values are the kernel's ABI; they do not change between kernel versions. One that came with a later
+ * kernel than 5.4 (the first with /sys/kernel/btf, so the first rbcc runs on) is defined from that
+ * kernel's LINUX_VERSION_CODE on, since programs test `#ifdef` to learn what the kernel has. */
 #ifndef __RBCC_KDEFS_H
 #define __RBCC_KDEFS_H
 
@@ -22,6 +24,14 @@
 #define __rcu
 #define __percpu
 #define __bitwise
+/* x86's per-CPU address space, which tracepoint formats print into field types (`void __seg_gs *ptr`);
+ * a BPF program only ever carries such an address */
+#ifndef __seg_gs
+#define __seg_gs
+#endif
+#ifndef __seg_fs
+#define __seg_fs
+#endif
 
 /* time */
 #define NSEC_PER_SEC 1000000000ULL
@@ -82,6 +92,26 @@
 #define S_ISFIFO(m) (((m) & S_IFMT) == S_IFIFO)
 #define S_ISLNK(m) (((m) & S_IFMT) == S_IFLNK)
 #define S_ISSOCK(m) (((m) & S_IFMT) == S_IFSOCK)
+/* The direction of a transfer (a request, an iov_iter's data_source), from linux/kernel.h, which
+ * nearly every kernel header pulls in; 6.1's uio.h names the same values for iov_iters. */
+#define READ 0
+#define WRITE 1
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0)
+#define ITER_DEST READ
+#define ITER_SOURCE WRITE
+#endif
+
+/* struct file's f_mode bits (fmode_t). FMODE_CREATED (the open created the file) came in 4.19 with
+ * this value and FMODE_OPENED beside it; the 6.x renumbering of the flags kept all of these. Checked
+ * on 6.18: a file opened with O_CREAT differs from an existing one by exactly 0x100000. */
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_LSEEK 0x4
+#define FMODE_PREAD 0x8
+#define FMODE_PWRITE 0x10
+#define FMODE_EXEC 0x20
+#define FMODE_OPENED 0x80000
+#define FMODE_CREATED 0x100000
 #define DNAME_INLINE_LEN 40
 #define DISK_NAME_LEN 32
 
@@ -96,6 +126,12 @@
 #define EXIT_ZOMBIE 0x0020
 #define TASK_DEAD 0x0080
 #define CLONE_THREAD 0x00010000
+/* The options of cap_capable() and the security_capable hook (5.1 on; rbcc needs the kernel's BTF
+ * in /sys/kernel/btf, which came with 5.4, so every kernel it runs on has them). Programs test
+ * `#ifdef CAP_OPT_NONE` to learn whether the hook's third argument is these or the older `int audit`. */
+#define CAP_OPT_NONE 0x0
+#define CAP_OPT_NOAUDIT 0x2
+#define CAP_OPT_INSETID 0x4
 #define MAX_ERRNO 4095
 #define IS_ERR_VALUE(x) ((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
 

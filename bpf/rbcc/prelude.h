@@ -9,5 +9,6 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "rbcc/kdefs.h"
+#include "rbcc/kinline.h"
 #include "rbcc/helpers.h"
 #endif

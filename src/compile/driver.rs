@@ -43,6 +43,8 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path) -> Vec<String> {
         "-std=gnu11".into(),
         format!("-D__TARGET_ARCH_{}", target_arch()),
         "-D__BPF_TRACING__".into(),
+        // what a kernel's linux/version.h would say; KERNEL_VERSION() comes with libbpf's bpf_helpers.h
+        format!("-DLINUX_VERSION_CODE={}", crate::kernel::version::linux_version_code()),
         format!("-I{}", kernel_dir.display()),
         format!("-I{}", include_dir.display()),
     ];
@@ -90,6 +92,6 @@ pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> 
 pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &str) -> Result<()> {
     run(flags, &["-c"], source, object)?.map_err(|err| {
         let text = err.replace(&source.display().to_string(), display_name);
-        Error::Compile(format!("clang could not compile the program:\n{}", text.trim_end()))
+        Error::Compile(super::hints::explain(format!("clang could not compile the program:\n{}", text.trim_end())))
     })
 }

@@ -14,7 +14,7 @@ macro_rules! libbpf_header {
     };
 }
 
-pub const HEADERS: [(&str, &str); 10] = [
+pub const HEADERS: [(&str, &str); 11] = [
     libbpf_header!("bpf_helpers.h"),
     libbpf_header!("bpf_helper_defs.h"),
     libbpf_header!("bpf_tracing.h"),
@@ -23,6 +23,7 @@ pub const HEADERS: [(&str, &str); 10] = [
     libbpf_header!("usdt.bpf.h"),
     ("rbcc/prelude.h", include_str!("../../bpf/rbcc/prelude.h")),
     ("rbcc/kdefs.h", include_str!("../../bpf/rbcc/kdefs.h")),
+    ("rbcc/kinline.h", include_str!("../../bpf/rbcc/kinline.h")),
     ("rbcc/helpers.h", include_str!("../../bpf/rbcc/helpers.h")),
     // what libbpf's own headers include, served without kernel headers
     ("linux/errno.h", include_str!("../../bpf/rbcc/shim/linux/errno.h")),

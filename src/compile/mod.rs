@@ -5,6 +5,7 @@ pub mod clang;
 pub mod decls;
 pub mod driver;
 pub mod headers;
+pub mod hints;
 pub mod isolate;
 pub mod owntypes;
 pub mod pch;
@@ -16,7 +17,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::kernel::{btf, kconfig, tracefs};
+use crate::kernel::{btf, kconfig, tracefs, version};
 use pch::Stage;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -85,10 +86,13 @@ impl Prepared {
         let kernel_dir = cache::subdir(&root, &["kernel", btf_hash])?;
         let include_dir = headers::include_dir(&root)?;
         let flags_joined = cflags.join("\0");
+        // a kernel update can leave the BTF as it was and change only the version programs test
+        let linux_version = version::linux_version_code().to_string();
         let key = cache::key(&[
             VERSION.as_bytes(),
             COMPILER_ID.as_bytes(),
             btf_hash.as_bytes(),
+            linux_version.as_bytes(),
             headers::headers_hash().as_bytes(),
             source.as_bytes(),
             tp_header.as_bytes(),
@@ -210,7 +214,7 @@ fn check_diagnostics(parsed: &clang::Parsed, source: &str, filename: &str) -> Re
             }
         }
     }
-    Err(Error::Compile(msg.trim_end().to_string()))
+    Err(Error::Compile(hints::explain(msg.trim_end().to_string())))
 }
 
 #[cfg(test)]

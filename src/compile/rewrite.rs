@@ -106,12 +106,6 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         source,
         tokens: &parsed.tokens,
         invocations: invocations(&parsed.root, &parsed.tokens),
-        own_functions: parsed
-            .root
-            .iter()
-            .filter(|n| n.kind == CXCursor_FunctionDecl && n.is_definition && n.in_main)
-            .map(|n| n.decl)
-            .collect(),
         wrapped: HashSet::new(),
         edits: Vec::new(),
         maps: BTreeMap::new(),
@@ -169,8 +163,6 @@ struct Rewriter<'a> {
     tokens: &'a [Token],
     /// The macro invocations of the main file, by position.
     invocations: Vec<Invocation>,
-    /// The functions the program defines (by declaration identity).
-    own_functions: HashSet<u32>,
     /// Texts already wrapped in a kernel read.
     wrapped: HashSet<Span>,
     edits: Vec<Edit>,

@@ -345,3 +345,18 @@ fn a_program_may_define_a_kernel_struct_again_and_it_is_still_kernel_memory() {
     let msg = err.to_string();
     assert!(msg.contains("ns.c:11:") && msg.contains("'nope' in 'struct mnt_namespace'"), "{msg}");
 }
+
+#[test]
+fn calls_returning_kernel_struct_pointers_are_kernel_pointers() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "#include <net/sock.h>\nRAW_TRACEPOINT_PROBE(inet_sock_set_state) {\n\
+         struct sock *sk = (struct sock *)ctx->args[0];\n struct tcp_sock *tp = tcp_sk(sk);\n\
+         return tp->srtt_us + inet_sk(sk)->inet_sport; }\n",
+    ));
+    // kinline.h's tcp_sk()/inet_sk() hand back the kernel pointer they were given
+    assert!(out.contains("__rbcc_kread(tp->srtt_us)"), "{out}");
+    assert!(out.contains("__rbcc_kread(inet_sk(sk)->inet_sport)"), "{out}");
+}

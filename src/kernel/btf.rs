@@ -110,6 +110,53 @@ pub fn with_vmlinux<T>(f: impl FnOnce(&crate::types::Btf) -> T) -> Result<T> {
     }
 }
 
+/// Where the running kernel defines a struct or union.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordHome {
+    Vmlinux,
+    /// Only in the BTF of this loaded module, which vmlinux.h does not hold.
+    Module(String),
+    Nowhere,
+}
+
+/// Where the running kernel defines struct `name` (union `name` when `union`): its own BTF, a loaded
+/// module's (/sys/kernel/btf/<module>, split BTF on top of vmlinux's), or nowhere.
+pub fn record_home(name: &str, union: bool) -> Result<RecordHome> {
+    let mut modules: Vec<_> = fs::read_dir("/sys/kernel/btf")
+        .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    modules.retain(|m| m != "vmlinux");
+    modules.sort();
+    // SAFETY: every BTF loaded here is checked for NULL, only borrowed by the views, and freed before
+    // returning; a module's split BTF is freed before the base it was parsed on top of.
+    unsafe {
+        let base = libbpf_sys::btf__load_vmlinux_btf();
+        let Some(vmlinux) = crate::types::Btf::from_raw(base) else {
+            return Err(Error::KernelFeature(format!(
+                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
+            )));
+        };
+        let mut home = RecordHome::Nowhere;
+        if vmlinux.defines_record(name, union) {
+            home = RecordHome::Vmlinux;
+        } else {
+            for module in modules {
+                let Ok(path) = CString::new(format!("/sys/kernel/btf/{module}")) else { continue };
+                let split = libbpf_sys::btf__parse_split(path.as_ptr(), base);
+                // the name is not among the base's types, so a match is the module's own
+                let found = crate::types::Btf::from_raw(split).is_some_and(|m| m.defines_record(name, union));
+                libbpf_sys::btf__free(split);
+                if found {
+                    home = RecordHome::Module(module);
+                    break;
+                }
+            }
+        }
+        libbpf_sys::btf__free(base);
+        Ok(home)
+    }
+}
+
 /// The cached `vmlinux.h` for this kernel, dumped on first use.
 pub fn vmlinux_h(kernel_dir: &Path) -> Result<PathBuf> {
     let path = kernel_dir.join("vmlinux.h");
@@ -147,5 +194,16 @@ mod tests {
         // sched_process_exec(p, old_pid, bprm) has had these three arguments since BTF exists
         assert_eq!(with_vmlinux(|b| b.raw_tracepoint_arity("sched_process_exec")).unwrap(), Some(3));
         assert_eq!(with_vmlinux(|b| b.raw_tracepoint_arity("no_such_tracepoint")).unwrap(), None);
+    }
+
+    #[test]
+    fn finds_where_records_are_defined() {
+        if !Path::new(VMLINUX_BTF).exists() {
+            eprintln!("skipped: no kernel BTF at {VMLINUX_BTF}");
+            return;
+        }
+        assert_eq!(record_home("task_struct", false).unwrap(), RecordHome::Vmlinux);
+        assert_eq!(record_home("task_struct", true).unwrap(), RecordHome::Nowhere);
+        assert_eq!(record_home("rbcc_no_such_struct", false).unwrap(), RecordHome::Nowhere);
     }
 }

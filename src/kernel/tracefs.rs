@@ -132,12 +132,6 @@ fn decl_name(decl: &str) -> String {
     head.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).find(|s| !s.is_empty()).unwrap_or("").to_string()
 }
 
-/// A field's declaration without the x86 address-space keywords of per-CPU pointers
-/// (`void __seg_gs * ptr`): BPF has no such address spaces, and the value is only an address.
-fn without_address_spaces(decl: &str) -> String {
-    decl.split(' ').filter(|w| !matches!(*w, "__seg_gs" | "__seg_fs")).collect::<Vec<_>>().join(" ")
-}
-
 /// C for `struct tracepoint__<category>__<event>`, laid out at exactly the format's offsets.
 ///
 /// Each field sits in a union with a char array of the format's size: syscall tracepoints give
@@ -161,7 +155,7 @@ pub fn tracepoint_struct(category: &str, event: &str, fields: &[Field]) -> Strin
             at = f.offset + f.size;
             continue;
         } else {
-            without_address_spaces(&f.decl)
+            f.decl.clone()
         };
         if f.size == 0 {
             at = f.offset;
@@ -204,7 +198,6 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         assert_eq!(f[6].decl, "const char * filename");
         assert_eq!(decl_name("char comm[16]"), "comm");
         assert_eq!(decl_name("__data_loc char[] name"), "name");
-        assert_eq!(without_address_spaces("void __seg_gs * ptr"), "void * ptr");
     }
 
     #[test]

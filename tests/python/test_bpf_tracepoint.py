@@ -202,27 +202,3 @@ def test_a_function_without_parameters_is_a_program() -> None:
         for _ in range(4):
             os.getppid()
         assert b["calls"][0].value == 4
-
-
-PERCPU_ALLOCS = r"""
-BPF_HASH(allocs, u64, u64);
-TRACEPOINT_PROBE(percpu, percpu_alloc_percpu) {
-    // ptr is `void __seg_gs *` in the format: a per-CPU address, read as a plain one
-    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
-        return 0;
-    u64 ptr = (u64)args->ptr, size = args->size;
-    allocs.update(&ptr, &size);
-    return 0;
-}
-"""
-
-
-def test_a_per_cpu_pointer_field_is_an_address() -> None:
-    with BPF(text=PERCPU_ALLOCS, cflags=target_cflags()) as b:
-        # a per-CPU map's values are per-CPU memory, allocated by this process
-        with BPF(text="BPF_PERCPU_ARRAY(counts, u64, 64);"):
-            pass
-        allocs = {k.value: v.value for k, v in b["allocs"].items()}
-    assert allocs, "no per-CPU allocation seen for this process"
-    assert all(ptr != 0 for ptr in allocs)
-    assert 8 in allocs.values()  # one u64 per slot per CPU

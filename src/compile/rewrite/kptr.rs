@@ -45,6 +45,11 @@ impl Rewriter<'_> {
         ty.strip_prefix("struct ").is_some_and(|tag| !self.own_structs.contains(tag.trim()) && !is_context_type(ty))
     }
 
+    /// `struct sock *`, not `struct sock **` (which points at a pointer, wherever that is).
+    fn is_kernel_struct_ptr(&self, ty: &TypeInfo) -> bool {
+        ty.pointee.as_deref().is_some_and(|t| !t.spelling.contains('*') && self.is_kernel_struct(&t.spelling))
+    }
+
     pub(super) fn mark_ext_vars(&self, n: &Node, fx: &mut FnCtx) {
         match n.kind {
             CXCursor_VarDecl => {
@@ -85,14 +90,16 @@ impl Rewriter<'_> {
                     || expr_children(n).last().is_some_and(|e| self.ext_ptr(e, fx))
             }
             CXCursor_DeclRefExpr => fx.ext.contains(&n.referenced),
-            CXCursor_CallExpr => expr_children(n).first().is_some_and(|callee| {
-                let callee = strip(callee);
-                // The program's own helper returning a kernel struct's pointer (`skb_to_tcphdr(skb)`)
-                // is to its callers what its kernel-struct parameters are to it.
-                let own_helper = self.own_functions.contains(&callee.referenced)
-                    && n.ty.pointee.as_deref().is_some_and(|t| self.is_kernel_struct(&t.spelling));
-                own_helper || callee.name == "bpf_get_current_task" || callee.name == "bpf_get_current_task_btf"
-            }),
+            // A function that returns a kernel struct's address (the kernel's inline casts rbcc's
+            // headers give, `tcp_sk(sk)`, or a helper of the program's own) hands out a kernel pointer,
+            // as the cast inside it would.
+            CXCursor_CallExpr => {
+                self.is_kernel_struct_ptr(&n.ty)
+                    || expr_children(n).first().is_some_and(|callee| {
+                        let callee = strip(callee);
+                        callee.name == "bpf_get_current_task" || callee.name == "bpf_get_current_task_btf"
+                    })
+            }
             CXCursor_MemberRefExpr | CXCursor_ArraySubscriptExpr => self.lives_ext(n, fx),
             CXCursor_UnaryOperator => match self.unary_op(n) {
                 "*" => self.lives_ext(n, fx),
