@@ -59,3 +59,15 @@ def direct_file(size: int = 1 << 20) -> Iterator[DirectFile]:
             yield f
         finally:
             f.close()
+
+
+# The kprobe programs ext4dist and ext4slower share besides their read/write entry: the entries of open
+# and fsync, and the returns of all four operations.
+EXT4_PROGRAMS = (
+    "trace_open_entry",
+    "trace_fsync_entry",
+    "trace_read_return",
+    "trace_write_return",
+    "trace_open_return",
+    "trace_fsync_return",
+)

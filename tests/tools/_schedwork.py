@@ -71,6 +71,23 @@ def child(code: str) -> Iterator[Child]:
             c.proc.wait()
 
 
+@contextlib.contextmanager
+def busy_loops(cpus: list[int]) -> Iterator[None]:
+    """One endless Python loop pinned to each CPU listed (a CPU listed n times gets n), killed at the end."""
+    spin = [
+        subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"], preexec_fn=lambda c=c: os.sched_setaffinity(0, {c})
+        )
+        for c in cpus
+    ]
+    try:
+        yield
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+
+
 def sleeper(n: int, seconds: float = 0.005, comm: str = "rbcc-sleeper") -> contextlib.AbstractContextManager[Child]:
     return child(SLEEPER.format(n=n, seconds=seconds, comm=comm))
 

@@ -6,6 +6,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+import pytest
+
 
 @dataclass
 class Session:
@@ -30,6 +32,14 @@ def listener(family: int = socket.AF_INET) -> socket.socket:
     server.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
     server.listen()
     return server
+
+
+def v6_listener() -> socket.socket:
+    """A listening socket on ::1, or the test is skipped where this machine has no IPv6 loopback."""
+    try:
+        return listener(socket.AF_INET6)
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback (::1) to connect over: {e}")
 
 
 def session(

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _probe_targets import READS, build, probed
+from _toolcheck import refusal_line, text_of
 
 from rbcc import BPF
 from rbcc.tools import argdist
 
 
 def _text(*argv: str) -> str:
-    return argdist.bpf_text(argdist.build_parser().parse_args(list(argv)))
+    return text_of(argdist, *argv)
 
 
 def test_histograms_counts_and_entry_values_in_the_c() -> None:
@@ -53,15 +52,7 @@ def test_kernel_probe_c_passes_the_verifier() -> None:
 
 @pytest.mark.without_kprobes
 def test_kernel_probes_stop_with_one_line() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "argdist", "-C", "p::vfs_read(void *file):u64:1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
-    assert out.returncode == 1 and out.stdout == ""
-    (line,) = out.stderr.splitlines()
+    line = refusal_line("argdist", "-C", "p::vfs_read(void *file):u64:1")
     assert line.startswith("argdist: cannot attach kprobe to vfs_read: this kernel has no kprobes")
 
 

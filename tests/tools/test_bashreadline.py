@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import pty
 import select
-import subprocess
-import sys
 import time
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc
 
 from rbcc.tools import bashreadline
 
@@ -71,13 +70,7 @@ def test_sees_a_command_typed_into_an_interactive_bash() -> None:
 
 @pytest.mark.needs_root
 def test_a_missing_library_is_one_line() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "bashreadline", "-s", "/nonexistent/libreadline.so"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "bashreadline", "-s", "/nonexistent/libreadline.so")
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.startswith("bashreadline: ") and out.stderr.count("\n") == 1, out.stderr
     assert "/nonexistent/libreadline.so" in out.stderr

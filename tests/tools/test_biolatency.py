@@ -12,6 +12,7 @@ import time
 import pytest
 from _blockio import direct_file, root_disk
 from _bpfutil import child_env, run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import biolatency
 
@@ -19,7 +20,7 @@ WRITES = 24
 
 
 def _text(*argv: str) -> str:
-    return biolatency.bpf_text(biolatency.build_parser().parse_args(list(argv)))
+    return text_of(biolatency, *argv)
 
 
 def _counts(out: str) -> dict[str, int]:
@@ -56,13 +57,7 @@ def test_bad_options_are_refused_in_one_line() -> None:
 
 
 def test_ebpf_prints_the_program() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "biolatency", "--ebpf", "-F"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "biolatency", "--ebpf", "-F")
     assert out.returncode == 0, out.stderr
     assert "int trace_req_done(struct bpf_raw_tracepoint_args *ctx)" in out.stdout
 
@@ -122,12 +117,6 @@ def test_intervals_with_timestamps_end_by_count() -> None:
         )
     assert len(re.findall(r"^\d\d:\d\d:\d\d$", out, re.M)) >= 2, out
     # and it stops by itself after `count` intervals
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "biolatency", "-T", "1", "2"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=30,
-    )
+    done = run_rbcc("tool", "biolatency", "-T", "1", "2", timeout=30)
     assert done.returncode == 0, done.stderr
     assert len(re.findall(r"^\d\d:\d\d:\d\d$", done.stdout, re.M)) == 2, done.stdout

@@ -11,6 +11,7 @@ import time
 import pytest
 from _blockio import direct_file, root_disk
 from _bpfutil import child_env, run_interrupted
+from _toolcheck import text_of
 
 from rbcc.tools import _block, biopattern
 
@@ -18,7 +19,7 @@ COUNT = 16
 
 
 def _text(*argv: str) -> str:
-    return biopattern.bpf_text(biopattern.build_parser().parse_args(list(argv)))
+    return text_of(biopattern, *argv)
 
 
 def test_disk_filter_uses_the_tracepoints_dev_t() -> None:

@@ -4,12 +4,11 @@ with the test's PID and comm, direction and size."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from _blockio import direct_file, root_disk
-from _bpfutil import child_env, own_comm, run_interrupted
+from _bpfutil import own_comm, run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import biosnoop
 
@@ -17,7 +16,7 @@ COUNT = 6
 
 
 def _text(*argv: str) -> str:
-    return biosnoop.bpf_text(biosnoop.build_parser().parse_args(list(argv)))
+    return text_of(biosnoop, *argv)
 
 
 def test_options_shape_the_program() -> None:
@@ -35,13 +34,7 @@ def test_header_follows_the_options() -> None:
 
 
 def test_ebpf_prints_the_program() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "biosnoop", "--ebpf"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "biosnoop", "--ebpf")
     assert out.returncode == 0, out.stderr
     assert "int trace_req_completion(struct bpf_raw_tracepoint_args *ctx)" in out.stdout
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 from _blockio import direct_file, root_disk
-from _bpfutil import child_env, own_comm, run_interrupted
+from _bpfutil import own_comm, run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import biotop
 
@@ -18,7 +17,7 @@ COUNT = 8
 
 
 def _text(*argv: str) -> str:
-    return biotop.bpf_text(biotop.build_parser().parse_args(list(argv)))
+    return text_of(biotop, *argv)
 
 
 def test_pid_filter_is_compiled_in_only_when_asked() -> None:
@@ -65,13 +64,7 @@ def test_shows_the_tests_writes_and_reads_for_its_pid() -> None:
 
 @pytest.mark.needs_root
 def test_count_ends_it_and_maxrows_caps_rows() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "biotop", "-C", "-r", "1", "1", "2"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=30,
-    )
+    done = run_rbcc("tool", "biotop", "-C", "-r", "1", "1", "2", timeout=30)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert len(re.findall(r"^\d\d:\d\d:\d\d loadavg: ", out, re.M)) == 2, out

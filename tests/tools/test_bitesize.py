@@ -4,12 +4,11 @@ test's comm."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from _blockio import direct_file
-from _bpfutil import child_env, own_comm, run_interrupted
+from _bpfutil import own_comm, run_interrupted
+from _toolcheck import run_rbcc
 
 from rbcc.tools import bitesize
 
@@ -34,9 +33,7 @@ def test_program_counts_issued_bytes_by_comm() -> None:
 
 
 def test_ebpf_prints_the_program() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "bitesize", "--ebpf"], capture_output=True, text=True, env=child_env()
-    )
+    out = run_rbcc("tool", "bitesize", "--ebpf")
     assert out.returncode == 0 and "struct proc_key_t" in out.stdout, out.stderr
 
 

@@ -3,13 +3,9 @@ line it ends with on a kernel without kprobes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from _bpfutil import child_env
+from _toolcheck import assert_kprobes_load, refusal_line, text_of
 
-from rbcc import BPF
 from rbcc.tools import cachestat
 
 
@@ -23,21 +19,10 @@ def test_hits_and_misses_as_bcc_derives_them() -> None:
 
 @pytest.mark.needs_root
 def test_kprobe_programs_pass_the_verifier() -> None:
-    b = BPF(text=cachestat.bpf_text(cachestat.build_parser().parse_args([])))
-    with b:
-        for fn in cachestat.PROBES.values():
-            assert b.load_func(fn, BPF.KPROBE).fd > 0
+    assert_kprobes_load(text_of(cachestat), cachestat.PROBES.values())
 
 
 @pytest.mark.without_kprobes
 def test_without_kprobes_it_says_so_in_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "cachestat", "1", "1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
-    assert done.returncode == 1 and done.stdout == ""
-    (line,) = done.stderr.splitlines()
+    line = refusal_line("tool", "cachestat", "1", "1")
     assert line.startswith("cachestat: needs kprobes on folio_mark_accessed") and "CONFIG_KPROBES" in line

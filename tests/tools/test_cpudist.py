@@ -8,6 +8,7 @@ import re
 import pytest
 from _bpfutil import run_interrupted
 from _schedwork import sections, sleeper, spinner
+from _toolcheck import text_of
 
 from rbcc.tools import cpudist
 from rbcc.tools._sched import HIST_LINE, hist_total
@@ -16,7 +17,7 @@ SLEEPS = 30
 
 
 def _text(*argv: str) -> str:
-    return cpudist.bpf_text(cpudist.build_parser().parse_args(list(argv)))
+    return text_of(cpudist, *argv)
 
 
 def test_on_and_off_cpu_swap_where_a_switch_starts_and_ends_a_stretch() -> None:

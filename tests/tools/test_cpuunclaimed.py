@@ -8,10 +8,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from _bpfutil import child_env
+from _schedwork import busy_loops
+from _toolcheck import run_rbcc
 
 from rbcc.tools import cpuunclaimed
 from rbcc.tools.cpuunclaimed import Group, Grouper, SkewError
@@ -56,31 +57,12 @@ def test_csv_columns_and_refused_options(capsys: pytest.CaptureFixture[str]) -> 
     assert "cannot use interval with either -j or -J" in capsys.readouterr().err
 
 
-@contextlib.contextmanager
-def _every_cpu_crowded() -> Iterator[None]:
-    spin = [
-        subprocess.Popen(
-            [sys.executable, "-c", "while True: pass"], preexec_fn=lambda c=c: os.sched_setaffinity(0, {c})
-        )
-        for c in range(NCPU)
-        for _ in range(PER_CPU)
-    ]
-    try:
-        yield
-    finally:
-        for p in spin:
-            p.kill()
-            p.wait()
+def _every_cpu_crowded() -> contextlib.AbstractContextManager[None]:
+    return busy_loops([c for c in range(NCPU) for _ in range(PER_CPU)])
 
 
 def _run(*argv: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "cpuunclaimed", *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "cpuunclaimed", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     return out.stdout
 

@@ -9,12 +9,10 @@ nor quick."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
-from _bpfutil import child_env
+from _toolcheck import run_rbcc
 
 from rbcc.tools import drsnoop
 
@@ -49,13 +47,7 @@ def test_header_follows_the_options() -> None:
 @pytest.mark.parametrize("argv", [["-T", "-U", "-v"], ["-p", str(os.getpid()), "-u", "0", "-n", "python"], ["-t", "1"]])
 def test_attaches_and_stops_after_its_duration(argv: list[str]) -> None:
     began = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "drsnoop", "-d", "1", *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    done = run_rbcc("tool", "drsnoop", "-d", "1", *argv)
     assert done.returncode == 0 and not done.stderr, done.stderr
     assert done.stdout.splitlines()[0] == drsnoop.header(_args(*argv))
     assert time.monotonic() - began >= 1

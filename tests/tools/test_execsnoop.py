@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import execsnoop
 
 
 def _text(*argv: str) -> str:
-    return execsnoop.bpf_text(execsnoop.build_parser().parse_args(list(argv)))
+    return text_of(execsnoop, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:
@@ -27,13 +27,7 @@ def test_filters_are_compiled_in_only_when_asked() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "execsnoop", "--ebpf", "-u", "0"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "execsnoop", "--ebpf", "-u", "0")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(syscalls, sys_enter_execve)" in out.stdout and "e->uid != 0" in out.stdout
 

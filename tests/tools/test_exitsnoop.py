@@ -11,12 +11,13 @@ import time
 
 import pytest
 from _bpfutil import child_env, run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import exitsnoop
 
 
 def _text(*argv: str) -> str:
-    return exitsnoop.bpf_text(exitsnoop.build_parser().parse_args(list(argv)))
+    return text_of(exitsnoop, *argv)
 
 
 def test_filters_for_the_options() -> None:
@@ -37,13 +38,7 @@ def test_status_column_as_bcc_prints_it() -> None:
 
 
 def test_ebpf_prints_the_program() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "exitsnoop", "--ebpf", "-x"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "exitsnoop", "--ebpf", "-x")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(sched, sched_process_exit)" in out.stdout and "task->exit_code == 0" in out.stdout
 

@@ -3,18 +3,15 @@ with on a kernel without kprobes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from _bpfutil import child_env
+from _blockio import EXT4_PROGRAMS
+from _toolcheck import assert_kprobes_load, refusal_line, run_rbcc, text_of
 
-from rbcc import BPF
 from rbcc.tools import ext4dist
 
 
 def _text(*argv: str) -> str:
-    return ext4dist.bpf_text(ext4dist.build_parser().parse_args(list(argv)))
+    return text_of(ext4dist, *argv)
 
 
 def test_options_shape_the_program() -> None:
@@ -26,36 +23,15 @@ def test_options_shape_the_program() -> None:
 
 @pytest.mark.needs_root
 def test_kprobe_programs_pass_the_verifier() -> None:
-    b = BPF(text=_text("-p", "1"))
-    with b:
-        for fn in (
-            "trace_entry",
-            "trace_open_entry",
-            "trace_fsync_entry",
-            "trace_read_return",
-            "trace_write_return",
-            "trace_open_return",
-            "trace_fsync_return",
-        ):
-            assert b.load_func(fn, BPF.KPROBE).fd > 0
+    assert_kprobes_load(_text("-p", "1"), ("trace_entry", *EXT4_PROGRAMS))
 
 
 @pytest.mark.without_kprobes
 def test_without_kprobes_it_says_so_in_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "ext4dist", "1", "1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
-    assert done.returncode == 1 and done.stdout == ""
-    (line,) = done.stderr.splitlines()
+    line = refusal_line("tool", "ext4dist", "1", "1")
     assert line.startswith("ext4dist: needs kprobes on ext4_file_read_iter") and "CONFIG_KPROBES" in line
 
 
 def test_ebpf_prints_the_program() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "ext4dist", "--ebpf"], capture_output=True, text=True, env=child_env()
-    )
+    done = run_rbcc("tool", "ext4dist", "--ebpf")
     assert done.returncode == 0 and "int trace_fsync_return(struct pt_regs *ctx)" in done.stdout, done.stderr

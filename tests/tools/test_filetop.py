@@ -8,12 +8,13 @@ import tempfile
 
 import pytest
 from _bpfutil import own_comm, run_interrupted
+from _toolcheck import text_of
 
 from rbcc.tools import filetop
 
 
 def _text(*argv: str) -> str:
-    return filetop.bpf_text(filetop.build_parser().parse_args(list(argv)))
+    return text_of(filetop, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:

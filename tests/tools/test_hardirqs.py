@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _schedwork import direct_writes, irq_counts, sections
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import hardirqs
 from rbcc.tools._sched import hist_total
@@ -20,7 +19,7 @@ WRITES = 50
 
 
 def _text(*argv: str) -> str:
-    return hardirqs.bpf_text(hardirqs.build_parser().parse_args(list(argv)))
+    return text_of(hardirqs, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -107,13 +106,7 @@ def test_cpu_filter_counts_only_that_cpus_interrupts(tmp_path: Path) -> None:
 
 @pytest.mark.needs_root
 def test_intervals_of_total_time_with_timestamps() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "hardirqs", "-T", "1", "2"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "hardirqs", "-T", "1", "2")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert len(re.findall(r"^\d\d:\d\d:\d\d$", out.stdout, re.M)) == 2, out.stdout
     assert len(re.findall(r"^HARDIRQ\s+TOTAL_usecs$", out.stdout, re.M)) == 2, out.stdout

@@ -9,12 +9,13 @@ import subprocess
 
 import pytest
 from _bpfutil import own_comm, run_interrupted
+from _toolcheck import text_of
 
 from rbcc.tools import killsnoop
 
 
 def _text(*argv: str) -> str:
-    return killsnoop.bpf_text(killsnoop.build_parser().parse_args(list(argv)))
+    return text_of(killsnoop, *argv)
 
 
 def test_filters_for_the_options() -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env
+from _toolcheck import run_rbcc, text_of
 
 from rbcc import BPF
 from rbcc.tools import llcstat
@@ -25,17 +25,11 @@ def _has_pmu() -> bool:
 
 
 def _text(*argv: str) -> str:
-    return llcstat.bpf_text(llcstat.build_parser().parse_args(list(argv)))
+    return text_of(llcstat, *argv)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "llcstat", *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    return run_rbcc("tool", "llcstat", *argv)
 
 
 def test_tid_option_in_the_c() -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import build_c_program, child_env, run_interrupted
+from _bpfutil import build_c_program, run_interrupted
+from _toolcheck import run_rbcc
 
 from rbcc.tools import memleak
 
@@ -183,11 +183,5 @@ def test_kernel_mode_sees_the_pipes_the_test_holds() -> None:
 
 
 def test_ebpf_prints_the_program() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "memleak", "--ebpf", "-p", "1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "memleak", "--ebpf", "-p", "1")
     assert out.returncode == 0 and "int realloc_enter(struct pt_regs *ctx)" in out.stdout, out.stderr

@@ -4,13 +4,12 @@ with the time it sleeps."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _schedwork import sleeper
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import offcputime
 
@@ -19,7 +18,7 @@ FOLDED = re.compile(r"^([^;]+(?:;[^;]+)*) (\d+)$")
 
 
 def _text(*argv: str) -> str:
-    return offcputime.bpf_text(offcputime.build_parser().parse_args(list(argv)))
+    return text_of(offcputime, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -51,13 +50,7 @@ def test_user_stacks_of_kernel_threads_are_refused(capsys: pytest.CaptureFixture
 def test_folded_kernel_stacks_of_a_sleeping_process_for_a_duration() -> None:
     with sleeper(10**6, 0.01, comm=COMM) as kid:
         kid.go()
-        out = subprocess.run(
-            [sys.executable, "-m", "rbcc", "tool", "offcputime", "-f", "-K", "-p", str(kid.pid), "2"],
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=60,
-        )
+        out = run_rbcc("tool", "offcputime", "-f", "-K", "-p", str(kid.pid), "2")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     rows = []
     for line in out.stdout.splitlines():  # -f: no header, only "comm;frame;... microseconds"

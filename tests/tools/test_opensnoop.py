@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
+from _bpfutil import own_comm, run_interrupted
+from _toolcheck import run_rbcc
 
 from rbcc.tools import opensnoop
 
@@ -45,13 +44,7 @@ def test_probes_only_the_syscalls_given() -> None:
 
 
 def test_bad_flag_is_refused() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "opensnoop", "-f", "WRONLY"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "opensnoop", "-f", "WRONLY")
     assert out.returncode == 2 and "Bad flag: WRONLY" in out.stderr
 
 
@@ -199,12 +192,6 @@ def test_tid_filter_shows_one_thread() -> None:
 @pytest.mark.needs_root
 def test_duration_ends_the_trace() -> None:
     start = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "opensnoop", "-d", "1", "-p", "1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "opensnoop", "-d", "1", "-p", "1")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].split() == HEADER and time.monotonic() - start < 30

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _bpfutil import build_c_program, child_env, run_interrupted
+from _bpfutil import build_c_program, run_interrupted
+from _toolcheck import run_rbcc
 
 from rbcc.tools import profile
 
@@ -114,13 +114,7 @@ def _folded(out: str) -> list[tuple[list[str], int]]:
 @pytest.mark.needs_root
 def test_folded_stacks_of_the_busy_loop_for_a_duration(tmp_path: Path) -> None:
     with _program(tmp_path, "rbcc-busy") as child:
-        out = subprocess.run(
-            [sys.executable, "-m", "rbcc", "tool", "profile", "-f", "-F", "99", "-p", str(child.pid), "2"],
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=60,
-        )
+        out = run_rbcc("tool", "profile", "-f", "-F", "99", "-p", str(child.pid), "2")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     rows = _folded(out.stdout)  # -f: no header, every line "comm;frame;... count"
     assert rows and {frames[0] for frames, _ in rows} == {"rbcc-busy"}, out.stdout
@@ -153,13 +147,7 @@ def test_kernel_stacks_of_reads_in_the_multi_line_format(tmp_path: Path) -> None
 @pytest.mark.needs_root
 def test_delimited_annotated_folded_stacks_join_user_and_kernel(tmp_path: Path) -> None:
     with _program(tmp_path, "rbcc-zero", "read") as child:
-        out = subprocess.run(
-            [sys.executable, "-m", "rbcc", "tool", "profile", "-f", "-d", "-a", "-F", "99", "-p", str(child.pid), "1"],
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=60,
-        )
+        out = run_rbcc("tool", "profile", "-f", "-d", "-a", "-F", "99", "-p", str(child.pid), "1")
     assert out.returncode == 0, out.stderr
     both = [(frames, n) for frames, n in _folded(out.stdout) if "-" in frames]
     assert both, out.stdout

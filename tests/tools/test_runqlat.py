@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _schedwork import sections, sleeper
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import runqlat
 from rbcc.tools._sched import hist_total
@@ -17,7 +16,7 @@ SLEEPS = 40
 
 
 def _text(*argv: str) -> str:
-    return runqlat.bpf_text(runqlat.build_parser().parse_args(list(argv)))
+    return text_of(runqlat, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -65,13 +64,7 @@ def test_per_thread_sections_in_milliseconds() -> None:
 
 @pytest.mark.needs_root
 def test_intervals_with_timestamps_end_after_count() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "runqlat", "-T", "1", "2"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "runqlat", "-T", "1", "2")
     assert out.returncode == 0, out.stderr
     stamps = re.findall(r"^\d\d:\d\d:\d\d\s*$", out.stdout, re.M)
     assert len(stamps) == 2 and out.stdout.count("usecs") == 2, out.stdout

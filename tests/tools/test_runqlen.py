@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
-from _bpfutil import child_env
-from _schedwork import sections
+from _schedwork import busy_loops, sections
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import runqlen
 
@@ -19,7 +15,7 @@ SPINNERS = 5  # on one CPU: at least 4 of them wait while one runs
 
 
 def _text(*argv: str) -> str:
-    return runqlen.bpf_text(runqlen.build_parser().parse_args(list(argv)))
+    return text_of(runqlen, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -34,28 +30,12 @@ def test_occupancy_is_the_share_of_samples_with_a_queue() -> None:
     assert runqlen.occupancy({0: 5}) == 0.0
 
 
-@contextlib.contextmanager
-def _crowded_cpu0() -> Iterator[None]:
-    spin = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-        for _ in range(SPINNERS)
-    ]
-    try:
-        yield
-    finally:
-        for p in spin:
-            p.kill()
-            p.wait()
+def _crowded_cpu0() -> contextlib.AbstractContextManager[None]:
+    return busy_loops([0] * SPINNERS)
 
 
 def _run(*argv: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "runqlen", *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "runqlen", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stdout.startswith("Sampling run queue length... Hit Ctrl-C to end.\n"), out.stdout
     return out.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from _bpfutil import run_interrupted
 from _schedwork import sleeper
+from _toolcheck import text_of
 
 from rbcc.tools import runqslower
 
@@ -14,7 +15,7 @@ COMM = "rbcc-rqslow"
 
 
 def _text(*argv: str) -> str:
-    return runqslower.bpf_text(runqslower.build_parser().parse_args(list(argv)))
+    return text_of(runqslower, *argv)
 
 
 def test_options_in_the_c() -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import subprocess
-import sys
 
 import pytest
-from _bpfutil import child_env
+from _toolcheck import run_rbcc
 
 from rbcc import tools
 from rbcc.tools import _sched, _sched_stacks
@@ -93,12 +91,6 @@ def test_listed_with_a_summary(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(TOOLS))
 def test_ebpf_prints_the_program_and_loads_nothing(name: str) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", name, "--ebpf"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", name, "--ebpf")
     assert out.returncode == 0, out.stderr
     assert TOOLS[name] in out.stdout and "BPF_" in out.stdout, out.stdout

@@ -4,12 +4,11 @@ test sends, counted and timed, against the kernel's own count in /proc/softirqs.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _schedwork import loopback_packets, sections, softirq_counts
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import softirqs
 from rbcc.tools._sched import hist_total
@@ -18,7 +17,7 @@ PACKETS = 200
 
 
 def _text(*argv: str) -> str:
-    return softirqs.bpf_text(softirqs.build_parser().parse_args(list(argv)))
+    return text_of(softirqs, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -81,13 +80,7 @@ def test_time_histograms_per_kind_in_nanoseconds() -> None:
 @pytest.mark.needs_root
 def test_cpu_filter_and_intervals_with_timestamps() -> None:
     before = softirq_counts(0)
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "softirqs", "-C", "-T", "-c", "0", "1", "2"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "softirqs", "-C", "-T", "-c", "0", "1", "2")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert len(re.findall(r"^\d\d:\d\d:\d\d$", out.stdout, re.M)) == 2, out.stdout
     assert len(re.findall(r"^SOFTIRQ\s+TOTAL_count$", out.stdout, re.M)) == 2, out.stdout

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from _bpfutil import own_comm, run_interrupted
+from _toolcheck import text_of
 
 from rbcc.tools import _proc, statsnoop
 
 
 def _text(*argv: str) -> str:
-    return statsnoop.bpf_text(statsnoop.build_parser().parse_args(list(argv)))
+    return text_of(statsnoop, *argv)
 
 
 def test_probes_and_filter() -> None:

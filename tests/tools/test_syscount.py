@@ -10,24 +10,19 @@ import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.syscall import syscalls
 from rbcc.tools import syscount
 
 
 def _text(*argv: str) -> str:
-    return syscount.bpf_text(syscount.build_parser().parse_args(list(argv)))
+    return text_of(syscount, *argv)
 
 
 def _rbcc(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "syscount", *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    return run_rbcc("tool", "syscount", *argv)
 
 
 def test_defines_for_the_options() -> None:

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
-from _tcpconn import Session, listener, session
+from _bpfutil import own_comm, run_interrupted
+from _tcpconn import Session, listener, session, v6_listener
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import tcpaccept
 
 
 def _text(*argv: str) -> str:
-    return tcpaccept.bpf_text(tcpaccept.build_parser().parse_args(list(argv)))
+    return text_of(tcpaccept, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:
@@ -30,13 +29,7 @@ def test_filters_are_compiled_in_only_when_asked() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpaccept", "--ebpf", "-P", "22"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpaccept", "--ebpf", "-P", "22")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(syscalls, sys_exit_accept4)" in out.stdout and "lport != 22" in out.stdout
 
@@ -123,10 +116,7 @@ def test_pid_and_port_filters() -> None:
 
 @pytest.mark.needs_root
 def test_ipv6_only() -> None:
-    try:
-        v6 = listener(socket.AF_INET6)
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback (::1) to connect over: {e}")
+    v6 = v6_listener()
     done: list[Session] = []
 
     def accepts() -> None:

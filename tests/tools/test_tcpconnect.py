@@ -6,13 +6,12 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
-from _tcpconn import Session, in_child, listener, session
+from _bpfutil import own_comm, run_interrupted
+from _tcpconn import Session, in_child, listener, session, v6_listener
+from _toolcheck import run_rbcc, text_of
 
 from rbcc import BPF
 from rbcc.containers import filter_by_containers
@@ -20,7 +19,7 @@ from rbcc.tools import tcpconnect
 
 
 def _text(*argv: str) -> str:
-    return tcpconnect.bpf_text(tcpconnect.build_parser().parse_args(list(argv)))
+    return text_of(tcpconnect, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:
@@ -35,13 +34,7 @@ def test_filters_are_compiled_in_only_when_asked() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpconnect", "--ebpf", "-P", "443"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpconnect", "--ebpf", "-P", "443")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(syscalls, sys_exit_connect)" in out.stdout and "dport != 443" in out.stdout
 
@@ -129,10 +122,7 @@ def test_uid_filter_sees_a_child_that_dropped_to_nobody() -> None:
 
 @pytest.mark.needs_root
 def test_ipv6_only() -> None:
-    try:
-        v6 = listener(socket.AF_INET6)
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback (::1) to connect over: {e}")
+    v6 = v6_listener()
     done: list[Session] = []
 
     def connects() -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
 from _tcpconn import listener
+from _toolcheck import run_rbcc
 
 from rbcc.tools import tcpdrop
 
@@ -33,13 +32,7 @@ def test_options_in_the_c() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpdrop", "--ebpf"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpdrop", "--ebpf")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(skb, kfree_skb)" in out.stdout and "get_stackid" in out.stdout
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
-from _tcpconn import Session, in_child, listener, session
+from _bpfutil import own_comm, run_interrupted
+from _tcpconn import Session, in_child, listener, session, v6_listener
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import tcplife
 
 
 def _text(*argv: str) -> str:
-    return tcplife.bpf_text(tcplife.build_parser().parse_args(list(argv)))
+    return text_of(tcplife, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:
@@ -37,13 +36,7 @@ def test_bad_options_are_refused_by_the_parser() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcplife", "--ebpf", "-D", "8080"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcplife", "--ebpf", "-D", "8080")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(sock, inet_sock_set_state)" in out.stdout and "dport != 8080" in out.stdout
 
@@ -138,10 +131,7 @@ def test_csv_with_times_and_pid_and_remote_port_filters() -> None:
 
 @pytest.mark.needs_root
 def test_ipv6_only_with_a_local_port_filter() -> None:
-    try:
-        v6 = listener(socket.AF_INET6)
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback (::1) to connect over: {e}")
+    v6 = v6_listener()
     v4 = listener()
     done: list[Session] = []
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc import BPF
 from rbcc.tools import tcpretrans
@@ -23,7 +22,7 @@ TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_SEND_QUEUE = 19, 20, 21, 2
 
 
 def _text(*argv: str) -> str:
-    return tcpretrans.bpf_text(tcpretrans.build_parser().parse_args(list(argv)))
+    return text_of(tcpretrans, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -35,13 +34,7 @@ def test_options_in_the_c() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpretrans", "--ebpf", "-4"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpretrans", "--ebpf", "-4")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)" in out.stdout and "family != AF_INET" in out.stdout
 
@@ -55,13 +48,7 @@ def test_lossprobe_kprobe_passes_the_verifier() -> None:
 
 @pytest.mark.without_kprobes
 def test_lossprobe_without_kprobes_stops_with_one_line() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpretrans", "-l"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpretrans", "-l")
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr == f"tcpretrans: {tcpretrans.NO_KPROBES}\n"
 

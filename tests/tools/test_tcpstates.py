@@ -7,21 +7,20 @@ import contextlib
 import os
 import socket
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
-from _tcpconn import Session, listener, session
+from _bpfutil import own_comm, run_interrupted
+from _tcpconn import Session, listener, session, v6_listener
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import tcpstates
 
 
 def _text(*argv: str) -> str:
-    return tcpstates.bpf_text(tcpstates.build_parser().parse_args(list(argv)))
+    return text_of(tcpstates, *argv)
 
 
 def test_filters_are_compiled_in_only_when_asked() -> None:
@@ -43,13 +42,7 @@ def test_journal_record_is_journalds_native_protocol() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpstates", "--ebpf", "-L", "8080"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpstates", "--ebpf", "-L", "8080")
     assert out.returncode == 0, out.stderr
     assert "TRACEPOINT_PROBE(sock, inet_sock_set_state)" in out.stdout and "lport != 8080" in out.stdout
 
@@ -147,10 +140,7 @@ def test_csv_times_and_local_port_filter() -> None:
 
 @pytest.mark.needs_root
 def test_ipv6_only_with_a_remote_port_filter() -> None:
-    try:
-        v6 = listener(socket.AF_INET6)
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback (::1) to connect over: {e}")
+    v6 = v6_listener()
     v4 = listener()
     done: list[Session] = []
 
@@ -221,12 +211,6 @@ def test_journal_gets_one_record_per_change() -> None:
 def test_journal_without_journald_is_one_line() -> None:
     if os.path.exists(tcpstates.JOURNAL_SOCKET):
         pytest.skip("systemd-journald runs here: its absence cannot be seen")
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "tcpstates", "-Y"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("tool", "tcpstates", "-Y")
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr == f"tcpstates: -Y needs systemd-journald: its socket {tcpstates.JOURNAL_SOCKET} is missing\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from _bpfutil import child_env, run_interrupted
 from _probe_targets import build, probed
+from _toolcheck import refusal_line, run_rbcc, text_of
 
 from rbcc import BPF
 from rbcc.errors import ProbeSpecError
@@ -19,7 +20,7 @@ from rbcc.tools import trace
 
 
 def _text(*argv: str) -> str:
-    return trace.bpf_text(trace.build_parser().parse_args(list(argv)))
+    return text_of(trace, *argv)
 
 
 def test_fields_are_typed_by_the_format() -> None:
@@ -93,13 +94,7 @@ def test_aliases_and_filters() -> None:
 def test_bad_specs_end_in_one_message_pointing_at_the_problem() -> None:
     with pytest.raises(ProbeSpecError):
         _text('f "%d"')
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "trace", "--ebpf", 'c:f "%d %d", arg1'],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("trace", "--ebpf", 'c:f "%d %d", arg1')
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.splitlines() == [
         "trace: format specifier '%d' has no argument",
@@ -109,13 +104,7 @@ def test_bad_specs_end_in_one_message_pointing_at_the_problem() -> None:
 
 
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "trace", "--ebpf", 't:syscalls:sys_enter_openat "%s", args->filename'],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
+    out = run_rbcc("trace", "--ebpf", 't:syscalls:sys_enter_openat "%s", args->filename')
     assert out.returncode == 0, out.stderr
     assert "int probe_sys_enter_openat_1(struct tracepoint__syscalls__sys_enter_openat *args)" in out.stdout
 
@@ -141,15 +130,7 @@ def test_kernel_probe_c_compiles_and_passes_the_verifier(spec: str) -> None:
 
 @pytest.mark.without_kprobes
 def test_kernel_probes_stop_with_one_line() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rbcc", "trace", 'r::do_sys_openat2 "%d", retval'],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-    )
-    assert out.returncode == 1 and out.stdout == ""
-    (line,) = out.stderr.splitlines()
+    line = refusal_line("trace", 'r::do_sys_openat2 "%d", retval')
     assert line.startswith("trace: cannot attach kretprobe to do_sys_openat2: this kernel has no kprobes")
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import tempfile
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import vfsstat
 
 
 def _text(*argv: str) -> str:
-    return vfsstat.bpf_text(vfsstat.build_parser().parse_args(list(argv)))
+    return text_of(vfsstat, *argv)
 
 
 def test_every_syscall_of_each_kind_is_counted() -> None:
@@ -67,8 +66,6 @@ def test_counts_the_tests_own_calls() -> None:
 
 @pytest.mark.needs_root
 def test_count_ends_it() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "rbcc", "tool", "vfsstat", "1", "2"], capture_output=True, text=True, env=child_env()
-    )
+    done = run_rbcc("tool", "vfsstat", "1", "2")
     assert done.returncode == 0, done.stderr
     assert len([line for line in done.stdout.splitlines() if re.match(r"^\d\d:\d\d:\d\d: ", line)]) == 2

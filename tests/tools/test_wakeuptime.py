@@ -4,14 +4,13 @@ the test as waker, in pipe_write, the child as target, with the time it was bloc
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from _bpfutil import child_env, own_comm, run_interrupted
+from _bpfutil import own_comm, run_interrupted
 from _schedwork import child
+from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import wakeuptime
 
@@ -21,7 +20,7 @@ READER = f"import ctypes, os\nctypes.CDLL(None).prctl(15, b'{COMM}', 0, 0, 0)\nw
 
 
 def _text(*argv: str) -> str:
-    return wakeuptime.bpf_text(wakeuptime.build_parser().parse_args(list(argv)))
+    return text_of(wakeuptime, *argv)
 
 
 def test_options_in_the_c() -> None:
@@ -79,13 +78,7 @@ def test_folded_for_a_duration_has_waker_stack_then_target() -> None:
         feeder = threading.Thread(target=_feed, args=(kid.proc.stdin, 6000, 0.01, stop))
         feeder.start()
         try:
-            out = subprocess.run(
-                [sys.executable, "-m", "rbcc", "tool", "wakeuptime", "-f", "-p", str(kid.pid), "1"],
-                capture_output=True,
-                text=True,
-                env=child_env(),
-                timeout=60,
-            )
+            out = run_rbcc("tool", "wakeuptime", "-f", "-p", str(kid.pid), "1")
         finally:
             stop.set()
             feeder.join()

@@ -19,12 +19,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from .. import BPF
+from . import _common
 
 # The request a block raw tracepoint is about: its first argument on every one used here.
 REQUEST = "struct request *rq = (struct request *)ctx->args[0];"
+
+# When and how much each request went to the driver (with its start sector), for biosnoop and biotop:
+# ``issued`` by request, set by trace_req_start at block_rq_issue (DISK_FILTER: C that may leave).
+ISSUE_C = r"""
+struct issued_t {
+    u64 ts;
+    u64 len;
+    u64 sector;
+};
+
+BPF_HASH(issued, struct request *, struct issued_t, 10240);
+
+// the request goes to the driver
+int trace_req_start(struct bpf_raw_tracepoint_args *ctx) {
+    REQUEST
+    DISK_FILTER
+    struct issued_t at = {.ts = bpf_ktime_get_ns(), .len = rq->__data_len, .sector = rq->__sector};
+    issued.update(&rq, &at);
+    return 0;
+}
+"""
 
 # bcc's blk_fill_rwbs() names for the op in the low bits of cmd_flags, and for its flag bits.
 REQ_OP_BITS = 8
@@ -114,6 +138,39 @@ def submit_tracepoint() -> str:
     return "block_io_start" if BPF.tracepoint_exists("block", "block_io_start") else "block_rq_insert"
 
 
+def attach_requests(b: BPF) -> None:
+    """Attach biosnoop's and biotop's programs: trace_pid_start where a request is made,
+    trace_req_start where it is issued, trace_req_completion where it is done."""
+    b.attach_raw_tracepoint(tp=submit_tracepoint(), fn_name="trace_pid_start")
+    b.attach_raw_tracepoint(tp="block_rq_issue", fn_name="trace_req_start")
+    b.attach_raw_tracepoint(tp="block_rq_complete", fn_name="trace_req_completion")
+
+
+CLEAR = "\033[H\033[2J"  # what clear(1) writes on an ANSI terminal
+
+
+def add_top_options(p: argparse.ArgumentParser) -> None:
+    """The top-like tools' (biotop, filetop) -C, -r and ``interval count`` (1 second, until Ctrl-C)."""
+    p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
+    p.add_argument("-r", "--maxrows", type=_common.positive_int, default=20, help="maximum rows to print, default 20")
+    p.add_argument("interval", nargs="?", type=_common.positive_int, default=1, help="output interval, in seconds")
+    p.add_argument("count", nargs="?", type=_common.positive_int, default=99999999, help="number of outputs")
+
+
+def top_screens(args: argparse.Namespace) -> Iterator[None]:
+    """Each interval, the screen cleared (unless -C) and the time and load average printed, then the
+    caller's rows; after the last, "Detaching..."."""
+    for last in _common.intervals(args.interval, args.count):
+        print(end=CLEAR if not args.noclear else "\n")
+        with open("/proc/loadavg") as f:
+            print("%-8s loadavg: %s" % (_common.strftime_now(), f.read()))
+        yield
+        sys.stdout.flush()
+        if last:
+            print("Detaching...")
+            break
+
+
 # The open file behind a descriptor of the current task, for tools that count at the syscalls (which
 # pass descriptors) what bcc counts in the VFS (which is passed files). NULL when out of range.
 FILE_OF_FD = r"""
@@ -160,3 +217,19 @@ def attach_ext4(b: BPF, entry: str) -> None:
     for op, fn in EXT4_OPS:
         b.attach_kprobe(event=fn, fn_name=entry if op in ("read", "write") else f"trace_{op}_entry")
         b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
+
+
+def load_ext4(args: argparse.Namespace, tool: str, text: str, entry: str, alternative: str) -> BPF | None:
+    """ext4dist's and ext4slower's program loaded and attached (``entry`` on reads and writes); under
+    --ebpf the C printed and None; without kprobes, KernelFeatureError naming ``alternative``."""
+    if args.ebpf:
+        print(text)
+        return None
+    need_kprobes(tool, ", ".join(fn for _, fn in EXT4_OPS), "ext4 reads and writes have no tracepoints", alternative)
+    b = BPF(text=text)
+    try:
+        attach_ext4(b, entry)
+    except BaseException:
+        b.cleanup()
+        raise
+    return b

@@ -48,6 +48,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
 def pid_condition(field: str, pid: int | None) -> str:
     """A C condition on ``field`` that is true for events to *skip* (bcc's FILTER style)."""
     return f"{field} != {int(pid)}" if pid is not None else PID_FILTER_ALL
@@ -97,6 +107,15 @@ def intervals(interval: float, count: int | None) -> Iterator[bool]:
             return
         done += 1
         yield count is not None and done >= count
+
+
+def until_interrupted() -> None:
+    """Sleep until Ctrl-C (for tools that print only at the end), and return."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def first_of(candidates: Sequence[tuple[str, Callable[[], bool]]]) -> str | None:

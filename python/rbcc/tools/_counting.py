@@ -3,14 +3,17 @@ tracepoints, USDT probes), the C with one counting function per target, and atta
 
 from __future__ import annotations
 
+import argparse
 import re
-from collections.abc import Sequence
+import signal
+from collections.abc import Callable, Iterator, Sequence
 
 from .. import BPF, USDT, _core
 from ..errors import AttachError, KernelFeatureError
 from ..probegen import count_program
-from ..probespec import PatternSpec
+from ..probespec import PatternSpec, parse_pattern
 from ..uprobes import functions_matching, resolve_binary
+from . import _common
 
 # bcc's limit on probes per run (perf events, file descriptors)
 PROBE_LIMIT = 1000
@@ -69,6 +72,29 @@ def load(pattern: PatternSpec, names: Sequence[str], text: str, pid: int | None)
         elif pattern.kind == "p":
             b.attach_kprobe(event=name, fn_name=fn)
     return b
+
+
+def start(
+    args: argparse.Namespace, build_text: Callable[[argparse.Namespace, Sequence[str]], str]
+) -> tuple[list[str], BPF | None]:
+    """The targets of ``args.pattern`` and the program ``build_text`` makes for them, loaded and attached;
+    the C printed first under -D, instead of loading under --ebpf (then None)."""
+    pattern = parse_pattern(args.pattern, args.regexp)
+    names = targets(pattern, args.pid)
+    text = build_text(args, names)
+    if args.debug or args.ebpf:
+        print(text)
+        if args.ebpf:
+            return names, None
+    return names, load(pattern, names, text, args.pid)
+
+
+def outputs(interval: float, count: int | None) -> Iterator[bool]:
+    """:func:`_common.intervals`, Ctrl-C ignored from the last one on (the final output must finish)."""
+    for last in _common.intervals(interval, count):
+        if last:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        yield last
 
 
 def display_pattern(text: str) -> str:

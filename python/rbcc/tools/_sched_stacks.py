@@ -1,17 +1,22 @@
-"""Stack traces for the sampling and blocking tools (profile, offcputime, wakeuptime): bcc's -U/-K and
---stack-storage-size options, the C that takes the stack ids, and the two ways bcc prints a stack
-(one frame a line, or folded: ``comm;outer;...;inner count`` for flame graphs).
+"""Stack traces for the sampling and blocking tools (profile, offcputime, wakeuptime): bcc's -U/-K,
+--stack-storage-size, -m/-M and duration options, the C that takes the stack ids, tracing for the
+duration before one report, and the two ways bcc prints a stack (one frame a line, or folded:
+``comm;outer;...;inner count`` for flame graphs).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .. import BPF
-from . import _common
+from . import _common, _sched
+
+U64_MAX = (1 << 64) - 1
 
 
 def add_stack_choice(p: argparse.ArgumentParser) -> None:
@@ -37,6 +42,57 @@ def add_stack_storage_size(p: argparse.ArgumentParser, default: int = 16384) -> 
         type=_common.positive_int,
         help="the number of unique stack traces that can be stored and displayed (default %(default)s)",
     )
+
+
+def add_duration(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "duration", nargs="?", default=_sched.FOREVER, type=_common.positive_int, help="duration of trace, in seconds"
+    )
+
+
+def add_block_times(p: argparse.ArgumentParser) -> None:
+    """offcputime's and wakeuptime's -m/-M: the range of blocked times (microseconds) to count."""
+    p.add_argument(
+        "-m",
+        "--min-block-time",
+        default=1,
+        type=_common.positive_int,
+        help="the amount of time in microseconds over which we store traces (default 1)",
+    )
+    p.add_argument(
+        "-M",
+        "--max-block-time",
+        default=U64_MAX,
+        type=_common.positive_int,
+        help="the amount of time in microseconds under which we store traces (default U64_MAX)",
+    )
+
+
+def fill_block_times(text: str, args: argparse.Namespace) -> str:
+    """``text`` with its stack map size and -m/-M bounds (STACK_STORAGE_SIZE, MINBLOCK_US, MAXBLOCK_US)."""
+    return (
+        text.replace("STACK_STORAGE_SIZE", str(args.stack_storage_size))
+        .replace("MINBLOCK_US", str(args.min_block_time))
+        .replace("MAXBLOCK_US", f"{args.max_block_time}ULL")
+    )
+
+
+def duration_tail(duration: int) -> str:
+    """How bcc's headers end: the duration, or how to stop."""
+    return " for %d secs." % duration if duration < _sched.FOREVER else "... Hit Ctrl-C to end."
+
+
+def trace_then_report(args: argparse.Namespace, wait: Callable[[], object], report: Callable[[], None]) -> None:
+    """``wait()`` while the probes count (until the duration is over, or Ctrl-C), then ``report()``,
+    after a blank line unless folded."""
+    try:
+        wait()
+    except KeyboardInterrupt:
+        # reading and symbolizing the stacks takes a while: a second Ctrl-C must not cut it short
+        signal.signal(signal.SIGINT, lambda *_: print())
+    if not args.folded:
+        print()
+    report()
 
 
 def stack_getters(args: argparse.Namespace, ctx: str, table: str = "stack_traces") -> tuple[str, str]:
@@ -75,6 +131,13 @@ class Missing:
         if stack_id_err(stack_id):
             self.count += 1
             self.hint = self.hint or stack_id == -self.hint_errno
+
+    def check_key(self, args: argparse.Namespace, k: Any) -> None:
+        """Check the stacks of key ``k`` that -U/-K asks for."""
+        if not getattr(args, "user_stacks_only", False):
+            self.check(k.kernel_stack_id)
+        if not getattr(args, "kernel_stacks_only", False):
+            self.check(k.user_stack_id)
 
     def warn(self, what: str = "could not be displayed") -> None:
         if self.count:

@@ -1,6 +1,6 @@
 """What the TCP tools share: port-list and address-family options turned into C conditions, one event
-layout for IPv4 and IPv6 (addresses as 16 bytes, read from the tracepoints' address fields), and the
-row formats (plain, wide, CSV) and time prefixes bcc's tcplife/tcpstates print.
+layout for IPv4 and IPv6 (addresses as 16 bytes, read from the tracepoints' address fields or from
+the socket), the output options and columns of tcplife/tcpstates, and the time prefixes of the tools.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import argparse
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ..tcp import tcpstate
 
@@ -36,6 +37,25 @@ def add_family(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
     group.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+
+
+def add_session_output(p: argparse.ArgumentParser) -> None:
+    """tcplife's and tcpstates' -T, -t, -w and -s."""
+    p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
+    p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output (seconds)")
+    p.add_argument("-w", "--wide", action="store_true", help="wide column output (fits IPv6 addresses)")
+    p.add_argument("-s", "--csv", action="store_true", help="comma separated values output")
+
+
+def session_filters(text: str, args: argparse.Namespace) -> str:
+    """tcplife's and tcpstates' C (an inet_sock_set_state probe) with its COPY_ADDRS macro and the
+    -L/-D/-4/-6 conditions (LPORT_SKIP, DPORT_SKIP on locals ``lport``, ``dport``; FAMILY_SKIP)."""
+    return (
+        text.replace("COPY_ADDRS_MACRO", COPY_ADDRS)
+        .replace("LPORT_SKIP", ports_skip("lport", args.localport))
+        .replace("DPORT_SKIP", ports_skip("dport", args.remoteport))
+        .replace("FAMILY_SKIP", family_skip("args->family", args))
+    )
 
 
 def ports_skip(var: str, ports: Sequence[int] | None) -> str:
@@ -70,6 +90,21 @@ COPY_ADDRS = r"""
 """
 
 
+# Copies a socket's addresses (``sk``, of ``family``) into an event's u8[16] pair, as COPY_ADDRS does.
+READ_SK_ADDRS = r"""
+#define READ_SK_ADDRS(e, sk, family)                                                    \
+    do {                                                                                \
+        if ((family) == AF_INET) {                                                      \
+            bpf_probe_read_kernel((e)->saddr, 4, &(sk)->__sk_common.skc_rcv_saddr);     \
+            bpf_probe_read_kernel((e)->daddr, 4, &(sk)->__sk_common.skc_daddr);         \
+        } else {                                                                        \
+            bpf_probe_read_kernel((e)->saddr, 16, &(sk)->__sk_common.skc_v6_rcv_saddr); \
+            bpf_probe_read_kernel((e)->daddr, 16, &(sk)->__sk_common.skc_v6_daddr);     \
+        }                                                                               \
+    } while (0)
+"""
+
+
 def ntop(family: int, raw: bytes | Sequence[int]) -> str:
     """An address from an event's 16-byte field, as text."""
     data = bytes(raw)
@@ -86,31 +121,41 @@ def state_name(state: int) -> str:
     return tcpstate.get(state, str(state))
 
 
-class TimeColumns:
-    """bcc's -T (HH:MM:SS) and -t (seconds since the first event) prefixes, plain or CSV."""
+def endpoints(e: Any, with_ip: bool) -> tuple[str, str, int, str, int]:
+    """An event's (IP version or "", local address, local port, remote address, remote port) columns."""
+    return (ipver(e.family) if with_ip else "", ntop(e.family, e.saddr), e.lport, ntop(e.family, e.daddr), e.dport)
 
-    def __init__(self, args: argparse.Namespace) -> None:
+
+class TimeColumns:
+    """bcc's -T (HH:MM:SS) and -t (seconds since the first event) prefixes, plain or CSV; the plain
+    formats are tcplife's and tcpstates' unless given (``time_fmt``, (``stamp_fmt``, its header's))."""
+
+    def __init__(
+        self, args: argparse.Namespace, time_fmt: str = "%-8s ", stamp_fmts: tuple[str, str] = ("%-9.6f ", "%-9s ")
+    ) -> None:
         self.time = bool(getattr(args, "time", False))
         self.timestamp = bool(getattr(args, "timestamp", False))
         self.csv = bool(getattr(args, "csv", False))
+        self.time_fmt = time_fmt
+        self.stamp_fmt, self.stamp_header_fmt = stamp_fmts
         self.first_us: int | None = None
 
     def header(self) -> str:
         out = ""
         if self.time:
-            out += "TIME," if self.csv else "%-8s " % "TIME"
+            out += "TIME," if self.csv else self.time_fmt % "TIME"
         if self.timestamp:
-            out += "TIME(s)," if self.csv else "%-9s " % "TIME(s)"
+            out += "TIME(s)," if self.csv else self.stamp_header_fmt % "TIME(s)"
         return out
 
     def row(self, ts_us: int) -> str:
         out = ""
         if self.time:
             now = time.strftime("%H:%M:%S")
-            out += "%s," % now if self.csv else "%-8s " % now
+            out += "%s," % now if self.csv else self.time_fmt % now
         if self.timestamp:
             if self.first_us is None:
                 self.first_us = ts_us
             delta = (ts_us - self.first_us) / 1e6
-            out += "%.6f," % delta if self.csv else "%-9.6f " % delta
+            out += "%.6f," % delta if self.csv else self.stamp_fmt % delta
         return out

@@ -28,12 +28,6 @@ BPF_TEXT = r"""
 #define SEQUENTIAL 1
 #define RANDOM 2
 
-struct issued_t {
-    u64 ts;
-    u64 len;
-    u64 sector;
-};
-
 struct who_t {
     u64 ts;
     u32 pid;
@@ -58,7 +52,7 @@ struct disk_id_t {
     u32 minor;
 };
 
-BPF_HASH(issued, struct request *, struct issued_t, 10240);
+ISSUE_C
 BPF_HASH(whobyreq, struct request *, struct who_t, 10240);
 BPF_HASH(last_sectors, struct disk_id_t, u64);
 BPF_PERF_OUTPUT(events);
@@ -74,15 +68,6 @@ int trace_pid_start(struct bpf_raw_tracepoint_args *ctx) {
     if (QUEUED)
         who.ts = bpf_ktime_get_ns();
     whobyreq.update(&rq, &who);
-    return 0;
-}
-
-// the request goes to the driver
-int trace_req_start(struct bpf_raw_tracepoint_args *ctx) {
-    REQUEST
-    DISK_FILTER
-    struct issued_t at = {.ts = bpf_ktime_get_ns(), .len = rq->__data_len, .sector = rq->__sector};
-    issued.update(&rq, &at);
     return 0;
 }
 
@@ -141,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     return (
-        BPF_TEXT.replace("REQUEST", _block.REQUEST)
+        BPF_TEXT.replace("ISSUE_C", _block.ISSUE_C)
+        .replace("REQUEST", _block.REQUEST)
         .replace("DISK_FILTER", _block.disk_filter(args.disk))
         .replace("QUEUED", "1" if args.queue else "0")
         .replace("PATTERN", "1" if args.pattern else "0")
@@ -166,9 +152,7 @@ def run(args: argparse.Namespace) -> int:
     b = _common.load(args, bpf_text(args))
     if b is None:
         return 0
-    b.attach_raw_tracepoint(tp=_block.submit_tracepoint(), fn_name="trace_pid_start")
-    b.attach_raw_tracepoint(tp="block_rq_issue", fn_name="trace_req_start")
-    b.attach_raw_tracepoint(tp="block_rq_complete", fn_name="trace_req_completion")
+    _block.attach_requests(b)
     print(header(args), flush=True)
     first_ts = 0
 

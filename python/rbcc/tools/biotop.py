@@ -8,7 +8,6 @@ completion (block:block_rq_complete), each request keyed by its own address, as 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from . import _block, _common
@@ -21,15 +20,8 @@ EXAMPLES = """examples:
     rbcc tool biotop 5 10       # 5 second summaries, 10 times only
 """
 
-CLEAR = "\033[H\033[2J"  # what clear(1) writes on an ANSI terminal
-
 BPF_TEXT = r"""
 #include <linux/blk-mq.h>
-
-struct issued_t {
-    u64 ts;
-    u64 len;
-};
 
 struct who_t {
     u32 pid;
@@ -51,7 +43,7 @@ struct val_t {
     u32 io;
 };
 
-BPF_HASH(issued, struct request *, struct issued_t, 10240);
+ISSUE_C
 BPF_HASH(whobyreq, struct request *, struct who_t, 10240);
 BPF_HASH(counts, struct info_t, struct val_t);
 
@@ -64,13 +56,6 @@ int trace_pid_start(struct bpf_raw_tracepoint_args *ctx) {
     struct who_t who = {.pid = pid};
     if (bpf_get_current_comm(&who.name, sizeof(who.name)) == 0)
         whobyreq.update(&rq, &who);
-    return 0;
-}
-
-int trace_req_start(struct bpf_raw_tracepoint_args *ctx) {
-    REQUEST
-    struct issued_t at = {.ts = bpf_ktime_get_ns(), .len = rq->__data_len};
-    issued.update(&rq, &at);
     return 0;
 }
 
@@ -110,17 +95,19 @@ int trace_req_completion(struct bpf_raw_tracepoint_args *ctx) {
 
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("biotop", "Block device (disk) I/O by process", EXAMPLES)
-    p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
-    p.add_argument("-r", "--maxrows", type=_common.positive_int, default=20, help="maximum rows to print, default 20")
+    _block.add_top_options(p)
     p.add_argument("-p", "--pid", type=int, metavar="PID", help="trace this PID only")
-    p.add_argument("interval", nargs="?", type=_common.positive_int, default=1, help="output interval, in seconds")
-    p.add_argument("count", nargs="?", type=_common.positive_int, default=99999999, help="number of outputs")
     return p
 
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return BPF_TEXT.replace("REQUEST", _block.REQUEST).replace("PID_FILTER", _common.pid_condition("pid", args.pid))
+    return (
+        BPF_TEXT.replace("ISSUE_C", _block.ISSUE_C)
+        .replace("DISK_FILTER", "")
+        .replace("REQUEST", _block.REQUEST)
+        .replace("PID_FILTER", _common.pid_condition("pid", args.pid))
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,17 +131,12 @@ def run(args: argparse.Namespace) -> int:
     b = _common.load(args, bpf_text(args))
     if b is None:
         return 0
-    b.attach_raw_tracepoint(tp=_block.submit_tracepoint(), fn_name="trace_pid_start")
-    b.attach_raw_tracepoint(tp="block_rq_issue", fn_name="trace_req_start")
-    b.attach_raw_tracepoint(tp="block_rq_complete", fn_name="trace_req_completion")
+    _block.attach_requests(b)
     print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
     disks = _disks()
     counts = b["counts"]
     with b:
-        for last in _common.intervals(args.interval, args.count):
-            print(end=CLEAR if not args.noclear else "\n")
-            with open("/proc/loadavg") as f:
-                print("%-8s loadavg: %s" % (_common.strftime_now(), f.read()))
+        for _ in _block.top_screens(args):
             print(
                 "%-7s %-16s %1s %-3s %-3s %-8s %5s %7s %6s"
                 % ("PID", "COMM", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms")
@@ -176,8 +158,4 @@ def run(args: argparse.Namespace) -> int:
                     )
                 )
             counts.clear()
-            sys.stdout.flush()
-            if last:
-                print("Detaching...")
-                break
     return 0

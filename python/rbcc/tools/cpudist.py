@@ -139,11 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
+    b = _sched.load_attached(args, bpf_text(args), _sched.SWITCH)
     if b is None:
         return 0
     with b:
-        b.attach_raw_tracepoint(tp="sched_switch", fn_name="on_switch")
         print("Tracing %s-CPU time... Hit Ctrl-C to end." % ("off" if args.offcpu else "on"), flush=True)
         label = _sched.units(args.milliseconds)[1]
         section = _sched.hist_storage(args)[2]

@@ -11,7 +11,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import BPF
 from . import _block, _common
 
 EXAMPLES = """examples:
@@ -89,19 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
-        return 0
-    _block.need_kprobes(
+    b = _block.load_ext4(
+        args,
         "ext4dist",
-        ", ".join(fn for _, fn in _block.EXT4_OPS),
-        "ext4 reads and writes have no tracepoints",
+        bpf_text(args),
+        "trace_entry",
         "`rbcc tool biolatency` shows the disk's latency, `rbcc tool vfsstat` the file operations",
     )
-    b = BPF(text=bpf_text(args))
+    if b is None:
+        return 0
     label = "msecs" if args.milliseconds else "usecs"
     with b:
-        _block.attach_ext4(b, "trace_entry")
         print("Tracing ext4 operation latency... Hit Ctrl-C to end.", flush=True)
         for last in _common.intervals(args.interval or 99999999, args.count):
             print()

@@ -133,18 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
-        return 0
-    _block.need_kprobes(
+    b = _block.load_ext4(
+        args,
         "ext4slower",
-        ", ".join(fn for _, fn in _block.EXT4_OPS),
-        "ext4 reads and writes have no tracepoints",
+        bpf_text(args),
+        "trace_rw_entry",
         "`rbcc tool biosnoop` shows slow disk I/O with its process",
     )
-    b = BPF(text=bpf_text(args))
+    if b is None:
+        return 0
     with b:
-        _block.attach_ext4(b, "trace_rw_entry")
         if args.csv:
             print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE")
         else:

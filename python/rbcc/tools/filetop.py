@@ -9,10 +9,9 @@ file found from the descriptor in the task's file table. Reads and writes the ke
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from . import _common
+from . import _block, _common
 
 EXAMPLES = """examples:
     rbcc tool filetop            # file I/O top, 1 second refresh
@@ -22,7 +21,6 @@ EXAMPLES = """examples:
     rbcc tool filetop 5 10       # 5 second summaries, 10 times only
 """
 
-CLEAR = "\033[H\033[2J"  # what clear(1) writes on an ANSI terminal
 DNAME_INLINE_LEN = 32  # struct dentry's inline name (the name shown is cut there, as bcc's)
 
 BPF_TEXT = r"""
@@ -120,8 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
     )
-    p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
-    p.add_argument("-r", "--maxrows", type=_common.positive_int, default=20, help="maximum rows to print, default 20")
+    _block.add_top_options(p)
     p.add_argument(
         "-s",
         "--sort",
@@ -130,8 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort column, default all",
     )
     p.add_argument("-p", "--pid", type=int, metavar="PID", dest="tgid", help="trace this PID only")
-    p.add_argument("interval", nargs="?", type=_common.positive_int, default=1, help="output interval, in seconds")
-    p.add_argument("count", nargs="?", type=_common.positive_int, default=99999999, help="number of outputs")
     return p
 
 
@@ -162,10 +157,7 @@ def run(args: argparse.Namespace) -> int:
     print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
     counts = b["counts"]
     with b:
-        for last in _common.intervals(args.interval, args.count):
-            print(end=CLEAR if not args.noclear else "\n")
-            with open("/proc/loadavg") as f:
-                print("%-8s loadavg: %s" % (_common.strftime_now(), f.read()))
+        for _ in _block.top_screens(args):
             print(
                 "%-7s %-16s %-6s %-6s %-7s %-7s %1s %s"
                 % ("TID", "COMM", "READS", "WRITES", "R_Kb", "W_Kb", "T", "FILE")
@@ -189,8 +181,4 @@ def run(args: argparse.Namespace) -> int:
                     )
                 )
             counts.clear()
-            sys.stdout.flush()
-            if last:
-                print("Detaching...")
-                break
     return 0

@@ -7,7 +7,6 @@ in one line: count tracepoints instead (``t:syscalls:sys_enter_*``, ``t:sched:*`
 from __future__ import annotations
 
 import argparse
-import signal
 from collections.abc import Sequence
 
 from ..probespec import parse_pattern
@@ -59,21 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    pattern = parse_pattern(args.pattern, args.regexp)
-    names = _counting.targets(pattern, args.pid)
-    text = bpf_text(args, names)
-    if args.debug or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
-    b = _counting.load(pattern, names, text, args.pid)
+    names, b = _counting.start(args, bpf_text)
+    if b is None:
+        return 0
     print('Tracing %d functions for "%s"... Hit Ctrl-C to end.' % (len(names), args.pattern), flush=True)
     interval, count = _counting.schedule(args.interval, args.duration)
     counts = b["counts"]
     with b:
-        for last in _common.intervals(interval, count):
-            if last:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for last in _counting.outputs(interval, count):
             print()
             if args.timestamp:
                 print("%-8s" % _common.strftime_now())

@@ -95,11 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def units(args: argparse.Namespace) -> tuple[int, str]:
     """(divisor of the nanoseconds measured, label)."""
-    if args.count:
-        return 1, "count"
-    if args.nanoseconds:
-        return 1, "nsecs"
-    return 1000, "usecs"
+    return _sched.irq_units(args.count, args.nanoseconds)
 
 
 def bpf_text(args: argparse.Namespace) -> str:
@@ -113,7 +109,7 @@ def bpf_text(args: argparse.Namespace) -> str:
             store = TIME_STORE + f"out.slot = bpf_log2l(delta / {factor});\n        dist.atomic_increment(out);"
         else:
             store = TIME_STORE + "dist.atomic_increment(out, delta);"
-    cpu = f"if (cpu != {args.cpu}) {{ return 0; }}" if args.cpu is not None else ""
+    cpu = _sched.cpu_filter(args.cpu)
     return BPF_TEXT.replace("FILTER_CPU", cpu).replace("START", start).replace("STORE", store).replace("DONE", done)
 
 
@@ -126,26 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
-    if b is None:
-        return 0
-    with b:
-        print("Tracing hard irq event%s... Hit Ctrl-C to end." % ("s" if args.count else " time"), flush=True)
-        factor, label = units(args)
-        dist = b["dist"]
-
-        def show() -> None:
-            if args.dist:
-                dist.print_log2_hist(label, "hardirq", section_print_fn=bytes.decode)
-            else:
-                print("%-26s %11s" % ("HARDIRQ", "TOTAL_" + label))
-                for k, v in sorted(dist.items(), key=lambda kv: kv[1].value):
-                    print("%-26s %11d" % (k.name.decode("utf-8", "replace"), v.value // factor))
-            dist.clear()
-            sys.stdout.flush()
-
-        _sched.print_intervals(_interval_args(args), show)
-    return 0
+    return _sched.run_irqs(
+        args,
+        bpf_text(args),
+        kind="hard",
+        counting=args.count,
+        width=26,
+        section_fn=bytes.decode,
+        row_name=lambda k: k.name.decode("utf-8", "replace"),
+        schedule=_interval_args(args),
+    )
 
 
 def _interval_args(args: argparse.Namespace) -> argparse.Namespace:

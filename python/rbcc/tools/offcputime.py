@@ -9,7 +9,6 @@ the same stacks).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -30,9 +29,6 @@ EXAMPLES = """examples:
     rbcc tool offcputime -U          # only show user space stacks (no kernel)
     rbcc tool offcputime -K          # only show kernel space stacks (no user)
 """
-
-FOREVER = 99999999
-U64_MAX = (1 << 64) - 1
 
 BPF_TEXT = r"""
 #include <linux/sched.h>
@@ -108,21 +104,15 @@ int on_switch(struct bpf_raw_tracepoint_args *ctx)
 """
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("offcputime", "Summarize off-CPU time by stack trace", EXAMPLES)
     threads = p.add_mutually_exclusive_group()
-    threads.add_argument("-p", "--pid", metavar="PID", dest="tgid", type=non_negative_int, help="trace this PID only")
-    threads.add_argument("-t", "--tid", metavar="TID", dest="pid", type=non_negative_int, help="trace this TID only")
+    threads.add_argument(
+        "-p", "--pid", metavar="PID", dest="tgid", type=_common.non_negative_int, help="trace this PID only"
+    )
+    threads.add_argument(
+        "-t", "--tid", metavar="TID", dest="pid", type=_common.non_negative_int, help="trace this TID only"
+    )
     threads.add_argument("-u", "--user-threads-only", action="store_true", help="user threads only (no kernel threads)")
     threads.add_argument(
         "-k", "--kernel-threads-only", action="store_true", help="kernel threads only (no user threads)"
@@ -131,26 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--delimited", action="store_true", help="insert delimiter between kernel/user stacks")
     p.add_argument("-f", "--folded", action="store_true", help="output folded format")
     _sched_stacks.add_stack_storage_size(p, 1024)
-    p.add_argument(
-        "duration", nargs="?", default=FOREVER, type=_common.positive_int, help="duration of trace, in seconds"
-    )
-    p.add_argument(
-        "-m",
-        "--min-block-time",
-        default=1,
-        type=_common.positive_int,
-        help="the amount of time in microseconds over which we store traces (default 1)",
-    )
-    p.add_argument(
-        "-M",
-        "--max-block-time",
-        default=U64_MAX,
-        type=_common.positive_int,
-        help="the amount of time in microseconds under which we store traces (default U64_MAX)",
-    )
+    _sched_stacks.add_duration(p)
+    _sched_stacks.add_block_times(p)
     p.add_argument(
         "--state",
-        type=non_negative_int,
+        type=_common.non_negative_int,
         help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) see include/linux/sched.h",
     )
     return p
@@ -179,15 +154,13 @@ def bpf_text(args: argparse.Namespace) -> str:
     else:
         state_filter = f"prev->{state} & {args.state}"  # states are bit masks
     kernel, user = _sched_stacks.stack_getters(args, "ctx")
-    return (
+    text = (
         BPF_TEXT.replace("THREAD_FILTER", thread_filter(args)[0])
         .replace("STATE_FILTER", state_filter)
-        .replace("STACK_STORAGE_SIZE", str(args.stack_storage_size))
-        .replace("MINBLOCK_US", str(args.min_block_time))
-        .replace("MAXBLOCK_US", f"{args.max_block_time}ULL")
         .replace("USER_STACK_GET", user)
         .replace("KERNEL_STACK_GET", kernel)
     )
+    return _sched_stacks.fill_block_times(text, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,18 +172,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
+    b = _sched.load_attached(args, bpf_text(args), _sched.SWITCH)
     if b is None:
         return 0
     with b:
-        b.attach_raw_tracepoint(tp="sched_switch", fn_name="on_switch")
         if not args.folded:
             line = "Tracing off-CPU time (us) of %s by %s stack" % (
                 thread_filter(args)[1],
                 _sched_stacks.stack_context(args),
             )
-            line += " for %d secs." % args.duration if args.duration < FOREVER else "... Hit Ctrl-C to end."
-            print(line, flush=True)
+            print(line + _sched_stacks.duration_tail(args.duration), flush=True)
 
         def on_warn(cpu: int, data: int, size: int) -> None:
             e = b["warn_events"].event(data)
@@ -222,14 +193,11 @@ def run(args: argparse.Namespace) -> int:
 
         b["warn_events"].open_perf_buffer(on_warn)
         deadline = time.monotonic() + args.duration
-        try:
-            _common.poll_events(b, until=lambda: time.monotonic() >= deadline)
-        except KeyboardInterrupt:
-            # reading and symbolizing the stacks takes a while: a second Ctrl-C must not cut it short
-            signal.signal(signal.SIGINT, lambda *_: print())
-        if not args.folded:
-            print()
-        report(b, args)
+        _sched_stacks.trace_then_report(
+            args,
+            lambda: _common.poll_events(b, until=lambda: time.monotonic() >= deadline),
+            lambda: report(b, args),
+        )
     return 0
 
 
@@ -237,10 +205,7 @@ def report(b: BPF, args: argparse.Namespace) -> None:
     stacks = b["stack_traces"]
     missing = _sched_stacks.Missing(hint_errno=12)  # ENOMEM: the stack map is full
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
-        if not args.user_stacks_only:
-            missing.check(k.kernel_stack_id)
-        if not args.kernel_stacks_only:
-            missing.check(k.user_stack_id)
+        missing.check_key(args, k)
         # user stacks are symbolized per process (tgid), as the threads share one address space
         kernel = _sched_stacks.kernel_frames(b, stacks, k.kernel_stack_id, from_tracepoint=True)
         user = _sched_stacks.user_frames(b, stacks, k.user_stack_id, k.tgid)

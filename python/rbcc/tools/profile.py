@@ -8,7 +8,6 @@ graphs.
 from __future__ import annotations
 
 import argparse
-import signal
 import time
 from collections.abc import Sequence
 
@@ -31,7 +30,6 @@ EXAMPLES = """examples:
     rbcc tool profile --mntnsmap mappath   # only trace mount namespaces in the map
 """
 
-FOREVER = 99999999
 DEFAULT_HZ = 49
 
 BPF_TEXT = r"""
@@ -77,18 +75,8 @@ int do_perf_event(struct bpf_perf_event_data *ctx)
 """
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def int_list(text: str) -> list[int]:
-    return [non_negative_int(v) for v in text.split(",")]
+    return [_common.non_negative_int(v) for v in text.split(",")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     threads.add_argument("-L", "--tid", type=int_list, help="profile thread with one or more comma separated TIDs only")
     _sched_stacks.add_stack_choice(p)
     sampling = p.add_mutually_exclusive_group()
-    sampling.add_argument("-F", "--frequency", type=non_negative_int, help="sample frequency, Hertz")
-    sampling.add_argument("-c", "--count", type=non_negative_int, help="sample period, number of events")
+    sampling.add_argument("-F", "--frequency", type=_common.non_negative_int, help="sample frequency, Hertz")
+    sampling.add_argument("-c", "--count", type=_common.non_negative_int, help="sample period, number of events")
     p.add_argument("-d", "--delimited", action="store_true", help="insert delimiter between kernel/user stacks")
     p.add_argument("-a", "--annotations", action="store_true", help="add _[k] annotations to kernel frames")
     p.add_argument("-I", "--include-idle", action="store_true", help="include CPU idle stacks")
@@ -109,9 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--folded", action="store_true", help="output folded format, one line per stack (for flame graphs)"
     )
     _sched_stacks.add_stack_storage_size(p)
-    p.add_argument(
-        "duration", nargs="?", default=FOREVER, type=_common.positive_int, help="duration of trace, in seconds"
-    )
+    _sched_stacks.add_duration(p)
     p.add_argument("-C", "--cpu", type=int, default=-1, help="cpu number to run profile on")
     _common.add_containers(p)
     return p
@@ -153,7 +139,7 @@ def header(args: argparse.Namespace) -> str:
     line = "Sampling at %s of %s by %s stack" % (what, thread_filter(args)[1], _sched_stacks.stack_context(args))
     if args.cpu >= 0:
         line += " on CPU#%d" % args.cpu
-    return line + (" for %d secs." % args.duration if args.duration < FOREVER else "... Hit Ctrl-C to end.")
+    return line + _sched_stacks.duration_tail(args.duration)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,14 +163,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.folded:
             print(header(args), flush=True)
-        try:
-            time.sleep(args.duration)
-        except KeyboardInterrupt:
-            # reading and symbolizing the stacks takes a while: a second Ctrl-C must not cut it short
-            signal.signal(signal.SIGINT, lambda *_: print())
-        if not args.folded:
-            print()
-        report(b, args)
+        _sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args))
     return 0
 
 
@@ -194,9 +173,6 @@ def report(b: BPF, args: argparse.Namespace) -> None:
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
         kernel = _sched_stacks.kernel_frames(b, stacks, k.kernel_stack_id, k.kernel_ip, args.annotations)
         user = _sched_stacks.user_frames(b, stacks, k.user_stack_id, k.pid)
-        if not args.user_stacks_only:
-            missing.check(k.kernel_stack_id)
-        if not args.kernel_stacks_only:
-            missing.check(k.user_stack_id)
+        missing.check_key(args, k)
         _sched_stacks.print_stack(args, k, v.value, kernel, user)
     missing.warn()

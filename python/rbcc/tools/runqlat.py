@@ -29,7 +29,6 @@ typedef struct pid_key {
     u64 slot;
 } pid_key_t;
 
-BPF_HASH(start, u32);
 STORAGE
 
 static __always_inline int skip(u32 tgid, u32 pid)
@@ -37,28 +36,14 @@ static __always_inline int skip(u32 tgid, u32 pid)
     return FILTER || pid == 0;
 }
 
-static __always_inline int enqueue(struct task_struct *p)
-{
-    u32 tgid = p->tgid, pid = p->pid;
-    if (skip(tgid, pid))
-        return 0;
-    u64 ts = bpf_ktime_get_ns();
-    start.update(&pid, &ts);
-    return 0;
-}
-
-int on_wakeup(struct bpf_raw_tracepoint_args *ctx)
-{
-    return enqueue((struct task_struct *)ctx->args[0]);
-}
+RUNQ_C
 
 int on_switch(struct bpf_raw_tracepoint_args *ctx)
 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
     struct task_struct *prev = (struct task_struct *)ctx->args[1];
     struct task_struct *task = (struct task_struct *)ctx->args[2];
-    if (prev->STATE_FIELD == TASK_RUNNING)
-        enqueue(prev);
+    enqueue_preempted(prev);
 
     u32 tgid = task->tgid, pid = task->pid;
     if (skip(tgid, pid))
@@ -97,7 +82,7 @@ def bpf_text(args: argparse.Namespace) -> str:
         BPF_TEXT.replace("STORAGE", storage)
         .replace("STORE", store)
         .replace("FACTOR", factor)
-        .replace("STATE_FIELD", _sched.task_state_field())
+        .replace("RUNQ_C", _sched.runq_c("skip(tgid, pid)"))
         .replace("FILTER", _common.pid_condition("tgid", args.pid))
     )
 
@@ -108,13 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
+    b = _sched.load_attached(args, bpf_text(args), _sched.RUNQ)
     if b is None:
         return 0
     with b:
-        b.attach_raw_tracepoint(tp="sched_wakeup", fn_name="on_wakeup")
-        b.attach_raw_tracepoint(tp="sched_wakeup_new", fn_name="on_wakeup")
-        b.attach_raw_tracepoint(tp="sched_switch", fn_name="on_switch")
         print("Tracing run queue latency... Hit Ctrl-C to end.", flush=True)
         label = _sched.units(args.milliseconds)[1]
         section = _sched.hist_storage(args)[2]

@@ -32,31 +32,16 @@ struct data_t {
     u64 delta_us;
 };
 
-BPF_HASH(start, u32, u64, 10240);
 BPF_PERF_OUTPUT(events);
 
-static __always_inline int enqueue(struct task_struct *p)
-{
-    u32 tgid = p->tgid, pid = p->pid;
-    if (FILTER_PID || FILTER_TGID || pid == 0)
-        return 0;
-    u64 ts = bpf_ktime_get_ns();
-    start.update(&pid, &ts);
-    return 0;
-}
-
-int on_wakeup(struct bpf_raw_tracepoint_args *ctx)
-{
-    return enqueue((struct task_struct *)ctx->args[0]);
-}
+RUNQ_C
 
 int on_switch(struct bpf_raw_tracepoint_args *ctx)
 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
     struct task_struct *prev = (struct task_struct *)ctx->args[1];
     struct task_struct *next = (struct task_struct *)ctx->args[2];
-    if (prev->STATE_FIELD == TASK_RUNNING)
-        enqueue(prev);  // preempted: it waits in the queue from now on
+    enqueue_preempted(prev);
 
     u32 pid = next->pid;
     u64 *tsp = start.lookup(&pid);
@@ -97,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     return (
-        BPF_TEXT.replace("STATE_FIELD", _sched.task_state_field())
+        BPF_TEXT.replace("RUNQ_C", _sched.runq_c("FILTER_PID || FILTER_TGID || pid == 0"))
         .replace("FILTER_US", f"delta_us <= {args.min_us}" if args.min_us else "0")
         .replace("FILTER_PID", _common.pid_condition("pid", args.tid))
         .replace("FILTER_TGID", _common.pid_condition("tgid", args.pid))
@@ -110,13 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
+    b = _sched.load_attached(args, bpf_text(args), _sched.RUNQ)
     if b is None:
         return 0
     with b:
-        b.attach_raw_tracepoint(tp="sched_wakeup", fn_name="on_wakeup")
-        b.attach_raw_tracepoint(tp="sched_wakeup_new", fn_name="on_wakeup")
-        b.attach_raw_tracepoint(tp="sched_switch", fn_name="on_switch")
         print("Tracing run queue latency higher than %d us" % args.min_us)
         if args.previous:
             print(

@@ -101,11 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def units(args: argparse.Namespace) -> tuple[int, str]:
     """(divisor of the nanoseconds measured, label)."""
-    if args.events:
-        return 1, "count"
-    if args.nanoseconds:
-        return 1, "nsecs"
-    return 1000, "usecs"
+    return _sched.irq_units(args.events, args.nanoseconds)
 
 
 def vec_to_name(vec: int) -> str:
@@ -119,7 +115,7 @@ def bpf_text(args: argparse.Namespace) -> str:
         store = f"key.slot = bpf_log2l(delta / {factor});\n    dist.atomic_increment(key);"
     else:
         store = "dist.atomic_increment(key, delta);"
-    cpu = f"if (cpu != {args.cpu}) {{ return 0; }}" if args.cpu is not None else ""
+    cpu = _sched.cpu_filter(args.cpu)
     probes = COUNT_PROBES if args.events else TIME_PROBES
     return BPF_TEXT + probes.replace("FILTER_CPU", cpu).replace("STORE", store)
 
@@ -133,23 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
-    if b is None:
-        return 0
-    with b:
-        print("Tracing soft irq event%s... Hit Ctrl-C to end." % ("s" if args.events else " time"), flush=True)
-        factor, label = units(args)
-        dist = b["dist"]
-
-        def show() -> None:
-            if args.dist:
-                dist.print_log2_hist(label, "softirq", section_print_fn=vec_to_name)
-            else:
-                print("%-16s %11s" % ("SOFTIRQ", "TOTAL_" + label))
-                for k, v in sorted(dist.items(), key=lambda kv: kv[1].value):
-                    print("%-16s %11d" % (vec_to_name(k.vec), v.value // factor))
-            dist.clear()
-            sys.stdout.flush()
-
-        _sched.print_intervals(args, show)
-    return 0
+    return _sched.run_irqs(
+        args,
+        bpf_text(args),
+        kind="soft",
+        counting=args.events,
+        width=16,
+        section_fn=vec_to_name,
+        row_name=lambda k: vec_to_name(k.vec),
+    )

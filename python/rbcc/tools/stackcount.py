@@ -7,7 +7,6 @@ so in one line: count the stacks of tracepoints (``t:sched:sched_switch``) or us
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -84,14 +83,9 @@ def _frame(args: argparse.Namespace, addr: int, sym: bytes) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    pattern = parse_pattern(args.pattern, args.regexp)
-    names = _counting.targets(pattern, args.pid)
-    text = bpf_text(args, names)
-    if args.debug or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
-    b = _counting.load(pattern, names, text, args.pid)
+    names, b = _counting.start(args, bpf_text)
+    if b is None:
+        return 0
     if not args.folded:
         print('Tracing %d functions for "%s"... Hit Ctrl-C to end.' % (len(names), args.pattern), flush=True)
     need_delimiter = args.delimited and not (args.kernel_stacks_only or args.user_stacks_only)
@@ -99,9 +93,7 @@ def run(args: argparse.Namespace) -> int:
     with b:
         counts = b["counts"]
         stack_traces = b["stack_traces"]
-        for last in _common.intervals(interval, count):
-            if last:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for last in _counting.outputs(interval, count):
             if not args.folded:
                 print()
             if args.timestamp:

@@ -44,6 +44,8 @@ struct event_t {
 
 BPF_PERF_OUTPUT(events);
 
+READ_SK_ADDRS_MACRO
+
 // The socket behind a descriptor of the current task: files->fdt->fd[fd]->private_data->sk.
 static __always_inline struct sock *fd_sock(int fd) {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -73,13 +75,7 @@ static __always_inline int on_accept(void *ctx, long ret) {
     struct event_t e = {.pid = pid, .lport = lport, .family = family};
     e.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
     e.ts_us = bpf_ktime_get_ns() / 1000;
-    if (family == AF_INET) {
-        bpf_probe_read_kernel(e.saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-        bpf_probe_read_kernel(e.daddr, 4, &sk->__sk_common.skc_daddr);
-    } else {
-        bpf_probe_read_kernel(e.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-        bpf_probe_read_kernel(e.daddr, 16, &sk->__sk_common.skc_v6_daddr);
-    }
+    READ_SK_ADDRS(&e, sk, family);
     bpf_get_current_comm(&e.task, sizeof(e.task));
     events.perf_submit(ctx, &e, sizeof(e));
     return 0;
@@ -114,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     return filter_by_containers(args) + (
-        BPF_TEXT.replace("PID_SKIP", _common.pid_condition("pid", args.pid))
+        BPF_TEXT.replace("READ_SK_ADDRS_MACRO", _tcp.READ_SK_ADDRS)
+        .replace("PID_SKIP", _common.pid_condition("pid", args.pid))
         .replace("PORT_SKIP", _tcp.ports_skip("lport", args.port))
         .replace("FAMILY_SKIP", _tcp.family_skip("family", args))
     )
@@ -129,25 +126,16 @@ def run(args: argparse.Namespace) -> int:
     b = _common.load(args, bpf_text(args))
     if b is None:
         return 0
-    header = ""
-    if args.time:
-        header += "%-9s" % "TIME"
-    if args.timestamp:
-        header += "%-9s" % "TIME(s)"
+    times = _tcp.TimeColumns(args, "%-9s", ("%-9.3f", "%-9s"))
     print(
-        header + "%-7s %-12s %-2s %-16s %-5s %-16s %-5s" % ("PID", "COMM", "IP", "RADDR", "RPORT", "LADDR", "LPORT"),
+        times.header()
+        + "%-7s %-12s %-2s %-16s %-5s %-16s %-5s" % ("PID", "COMM", "IP", "RADDR", "RPORT", "LADDR", "LPORT"),
         flush=True,
     )
-    first_us: list[int] = []
 
     def on_event(cpu: int, data: int, size: int) -> None:
         e = b["events"].event(data)
-        out = b""
-        if args.time:
-            out += b"%-9s" % _common.strftime_now().encode()
-        if args.timestamp:
-            first_us[:] = first_us or [e.ts_us]
-            out += b"%-9.3f" % ((e.ts_us - first_us[0]) / 1e6)
+        out = times.row(e.ts_us).encode()
         raddr, laddr = _tcp.ntop(e.family, e.daddr).encode(), _tcp.ntop(e.family, e.saddr).encode()
         ver = int(_tcp.ipver(e.family))
         printb(out + b"%-7d %-12.12s %-2d %-16s %-5d %-16s %-5d" % (e.pid, e.task, ver, raddr, e.dport, laddr, e.lport))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -180,16 +179,11 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing connect ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            _common.until_interrupted()
             print_counts(b)
             return 0
-        header = ""
-        if args.timestamp:
-            header += "%-9s" % "TIME(s)"
+        times = _tcp.TimeColumns(args, "%-9s", ("%-9.3f", "%-9s"))
+        header = times.header()
         if args.print_uid:
             header += "%-6s" % "UID"
         if args.lport:
@@ -205,14 +199,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             header += "%-7s %-12s %-2s %-16s %-16s %-6s" % ("PID", "COMM", "IP", "SADDR", "DADDR", "DPORT")
         print(header, flush=True)
-        first_us: list[int] = []
 
         def on_event(cpu: int, data: int, size: int) -> None:
             e = b["events"].event(data)
-            out = b""
-            if args.timestamp:
-                first_us[:] = first_us or [e.ts_us]
-                out += b"%-9.3f" % ((e.ts_us - first_us[0]) / 1e6)
+            out = times.row(e.ts_us).encode()
             if args.print_uid:
                 out += b"%-6d" % e.uid
             src, dst = _tcp.ntop(e.family, e.saddr).encode(), _tcp.ntop(e.family, e.daddr).encode()

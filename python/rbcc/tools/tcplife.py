@@ -123,10 +123,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
 
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("tcplife", "Trace the lifespan of TCP sessions and summarize", EXAMPLES)
-    p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
-    p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output (seconds)")
-    p.add_argument("-w", "--wide", action="store_true", help="wide column output (fits IPv6 addresses)")
-    p.add_argument("-s", "--csv", action="store_true", help="comma separated values output")
+    _tcp.add_session_output(p)
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")
     _tcp.add_port_filters(p)
     _tcp.add_family(p)
@@ -135,13 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
-        BPF_TEXT.replace("COPY_ADDRS_MACRO", _tcp.COPY_ADDRS)
-        .replace("LPORT_SKIP", _tcp.ports_skip("lport", args.localport))
-        .replace("DPORT_SKIP", _tcp.ports_skip("dport", args.remoteport))
-        .replace("PID_SKIP", _common.pid_condition("pid", args.pid))
-        .replace("FAMILY_SKIP", _tcp.family_skip("args->family", args))
-    )
+    return _tcp.session_filters(BPF_TEXT.replace("PID_SKIP", _common.pid_condition("pid", args.pid)), args)
 
 
 def formats(args: argparse.Namespace) -> tuple[str, str]:
@@ -187,11 +178,7 @@ def run(args: argparse.Namespace) -> int:
         row = row_fmt % (
             e.pid,
             e.task.decode("utf-8", "replace"),
-            _tcp.ipver(e.family) if with_ip else "",
-            _tcp.ntop(e.family, e.saddr),
-            e.lport,
-            _tcp.ntop(e.family, e.daddr),
-            e.dport,
+            *_tcp.endpoints(e, with_ip),
             e.tx_b // 1024,
             e.rx_b // 1024,
             e.span_us / 1000,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
 from .. import _core
@@ -58,6 +57,7 @@ BPF_PERF_OUTPUT(events);
 BPF_HASH(counts, struct flow_t, u64);
 
 COPY_ADDRS_MACRO
+READ_SK_ADDRS_MACRO
 
 static __always_inline void report(void *ctx, struct event_t *e) {
 #if COUNT_MODE
@@ -102,13 +102,7 @@ int trace_tlp(struct pt_regs *ctx, struct sock *sk) {
     bpf_probe_read_kernel(&state, sizeof(state), (void *)&sk->__sk_common.skc_state);
     e.dport = bpf_ntohs(dport);
     e.state = state;
-    if (family == AF_INET) {
-        bpf_probe_read_kernel(e.saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-        bpf_probe_read_kernel(e.daddr, 4, &sk->__sk_common.skc_daddr);
-    } else {
-        bpf_probe_read_kernel(e.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-        bpf_probe_read_kernel(e.daddr, 16, &sk->__sk_common.skc_v6_daddr);
-    }
+    READ_SK_ADDRS(&e, sk, family);
     report(ctx, &e);
     return 0;
 }
@@ -139,6 +133,7 @@ def bpf_text(args: argparse.Namespace) -> str:
     text = BPF_TEXT + (TLP_TEXT if args.lossprobe else "")
     return (
         text.replace("COPY_ADDRS_MACRO", _tcp.COPY_ADDRS)
+        .replace("READ_SK_ADDRS_MACRO", _tcp.READ_SK_ADDRS if args.lossprobe else "")
         .replace("COUNT_MODE", "1" if args.count else "0")
         .replace("FAMILY_SKIP", _tcp.family_skip("family", args))
     )
@@ -164,11 +159,7 @@ def run(args: argparse.Namespace) -> int:
             b.attach_kprobe(event="tcp_send_loss_probe", fn_name="trace_tlp")
         print("Tracing retransmits ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            _common.until_interrupted()
             print("\n%-25s %-25s %-10s" % ("LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS"))
             for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
                 local = "[%s]#%d" % (_tcp.ntop(k.family, k.saddr), k.lport)

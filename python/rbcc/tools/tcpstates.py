@@ -96,10 +96,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
 
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("tcpstates", "Trace TCP session state changes and durations", EXAMPLES)
-    p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
-    p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output (seconds)")
-    p.add_argument("-w", "--wide", action="store_true", help="wide column output (fits IPv6 addresses)")
-    p.add_argument("-s", "--csv", action="store_true", help="comma separated values output")
+    _tcp.add_session_output(p)
     _tcp.add_port_filters(p)
     p.add_argument("-Y", "--journal", action="store_true", help="log session state changes to the systemd journal")
     _tcp.add_family(p)
@@ -108,12 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
-        BPF_TEXT.replace("COPY_ADDRS_MACRO", _tcp.COPY_ADDRS)
-        .replace("LPORT_SKIP", _tcp.ports_skip("lport", args.localport))
-        .replace("DPORT_SKIP", _tcp.ports_skip("dport", args.remoteport))
-        .replace("FAMILY_SKIP", _tcp.family_skip("args->family", args))
-    )
+    return _tcp.session_filters(BPF_TEXT, args)
 
 
 def formats(args: argparse.Namespace) -> tuple[str, str]:
@@ -192,16 +184,13 @@ def run(args: argparse.Namespace) -> int:
     def on_event(cpu: int, data: int, size: int) -> None:
         e = b["events"].event(data)
         comm = e.task.decode("utf-8", "replace")
-        laddr, raddr = _tcp.ntop(e.family, e.saddr), _tcp.ntop(e.family, e.daddr)
+        columns = _tcp.endpoints(e, with_ip)
+        laddr, raddr = columns[1], columns[3]
         row = row_fmt % (
             e.skaddr,
             e.pid,
             comm,
-            _tcp.ipver(e.family) if with_ip else "",
-            laddr,
-            e.lport,
-            raddr,
-            e.dport,
+            *columns,
             _tcp.state_name(e.oldstate),
             _tcp.state_name(e.newstate),
             e.span_us / 1000,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import signal
 import sys
 import time
 from collections.abc import Sequence
 
 from .. import BPF
 from ..utils import printb
-from . import _common, _sched_stacks
+from . import _common, _sched, _sched_stacks
 
 EXAMPLES = """examples:
     rbcc tool wakeuptime             # trace blocked time with waker stacks
@@ -25,9 +24,6 @@ EXAMPLES = """examples:
     rbcc tool wakeuptime -u          # don't include kernel threads (user only)
     rbcc tool wakeuptime -p 185      # trace for PID 185 only
 """
-
-FOREVER = 99999999
-U64_MAX = (1 << 64) - 1
 
 BPF_TEXT = r"""
 #include <linux/sched.h>
@@ -88,23 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show raw addresses")
     p.add_argument("-f", "--folded", action="store_true", help="output folded format")
     _sched_stacks.add_stack_storage_size(p, 1024)
-    p.add_argument(
-        "duration", nargs="?", default=FOREVER, type=_common.positive_int, help="duration of trace, in seconds"
-    )
-    p.add_argument(
-        "-m",
-        "--min-block-time",
-        default=1,
-        type=_common.positive_int,
-        help="the amount of time in microseconds over which we store traces (default 1)",
-    )
-    p.add_argument(
-        "-M",
-        "--max-block-time",
-        default=U64_MAX,
-        type=_common.positive_int,
-        help="the amount of time in microseconds under which we store traces (default U64_MAX)",
-    )
+    _sched_stacks.add_duration(p)
+    _sched_stacks.add_block_times(p)
     return p
 
 
@@ -116,12 +97,7 @@ def bpf_text(args: argparse.Namespace) -> str:
         condition = "p->flags & PF_KTHREAD"
     else:
         condition = "0"
-    return (
-        BPF_TEXT.replace("FILTER", condition)
-        .replace("STACK_STORAGE_SIZE", str(args.stack_storage_size))
-        .replace("MINBLOCK_US", str(args.min_block_time))
-        .replace("MAXBLOCK_US", f"{args.max_block_time}ULL")
-    )
+    return _sched_stacks.fill_block_times(BPF_TEXT.replace("FILTER", condition), args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,23 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = _common.load(args, bpf_text(args))
+    b = _sched.load_attached(args, bpf_text(args), (*_sched.SWITCH, ("sched_wakeup", "on_wakeup")))
     if b is None:
         return 0
     with b:
-        b.attach_raw_tracepoint(tp="sched_switch", fn_name="on_switch")
-        b.attach_raw_tracepoint(tp="sched_wakeup", fn_name="on_wakeup")
         if not args.folded:
-            tail = " for %d secs." % args.duration if args.duration < FOREVER else "... Hit Ctrl-C to end."
-            print("Tracing blocked time (us) by kernel stack" + tail, flush=True)
-        try:
-            time.sleep(args.duration)
-        except KeyboardInterrupt:
-            # reading and symbolizing the stacks takes a while: a second Ctrl-C must not cut it short
-            signal.signal(signal.SIGINT, lambda *_: print())
-        if not args.folded:
-            print()
-        report(b, args)
+            print("Tracing blocked time (us) by kernel stack" + _sched_stacks.duration_tail(args.duration), flush=True)
+        _sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args))
         if not args.folded:
             print("Detaching...")
     return 0
