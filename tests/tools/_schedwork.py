@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,11 +82,25 @@ def busy_loops(cpus: list[int]) -> Iterator[None]:
         for c in cpus
     ]
     try:
+        # running, not still starting Python: a sample taken before would see the CPU idle
+        deadline = time.monotonic() + 10
+        while not all(_cpu_ticks(p.pid) > 0 for p in spin) and time.monotonic() < deadline:
+            time.sleep(0.02)
         yield
     finally:
         for p in spin:
             p.kill()
             p.wait()
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User plus system clock ticks ``pid`` has run (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def sleeper(n: int, seconds: float = 0.005, comm: str = "rbcc-sleeper") -> contextlib.AbstractContextManager[Child]:
