@@ -9,6 +9,7 @@ itself, with the Python programs it starts seeing the same aliases.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -131,7 +132,18 @@ def _run_program(script: str, args: Sequence[str]) -> int:
         shutil.rmtree(shim, ignore_errors=True)
 
 
+def _mount_debugfs() -> None:
+    """bcc's scripts find tracing files under /sys/kernel/debug/tracing (tplist, bpflist, reset-trace),
+    where systemd mounts debugfs at boot on most machines: mount it there if it is not (as root; the
+    kernel then mounts tracefs at its tracing/). Where that fails, the script says what it misses."""
+    if os.geteuid() != 0 or os.path.isdir("/sys/kernel/debug/tracing"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount(b"debugfs", b"/sys/kernel/debug", b"debugfs", ctypes.c_ulong(0), None)
+
+
 def run_script(script: str, args: Sequence[str]) -> int:
+    _mount_debugfs()
     if not _is_python(script):
         return _run_program(script, args)
     alias_bcc()

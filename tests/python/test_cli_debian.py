@@ -223,3 +223,22 @@ def test_debians_execsnoop_stops_with_the_kprobe_named() -> None:
     assert "KernelFeatureError: cannot attach kprobe to" in out.stderr and "execve" in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.needs_root
+def test_debians_tplist_finds_tracepoints_under_debugfs() -> None:
+    # tplist reads /sys/kernel/debug/tracing, where most machines have debugfs mounted at boot; on a
+    # machine without it (as this project's), `rbcc run` mounts it
+    script = _debian_script("tplist")
+    if os.path.ismount("/sys/kernel/debug"):
+        subprocess.run(["umount", "/sys/kernel/debug"], check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "rbcc", "run", script, "sched:sched_process_e*"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["sched:sched_process_exec", "sched:sched_process_exit"], out.stdout
+    assert os.path.isdir("/sys/kernel/debug/tracing")
