@@ -39,6 +39,14 @@ def test_groups_end_at_gaps_and_complete_once_the_next_begins() -> None:
     assert sorted(grouper.group.samples) == [9000]  # waits for the next round
 
 
+def test_a_round_that_misses_a_cpu_is_left_out() -> None:
+    # the per-CPU sampling events start one after another: the first round may lack a CPU
+    grouper = Grouper(trigger=1000, ncpu=2)
+    for ts, cpu in ((5000, 0), (7000, 0), (7020, 1), (9000, 0)):
+        grouper.add(ts, cpu, 2)
+    assert [sorted(g.samples) for g in grouper.complete_groups()] == [[7000, 7020]]
+
+
 def test_skewed_samples_are_an_error() -> None:
     grouper = Grouper(trigger=1000)
     for ts in (5000, 5900, 7000):

@@ -83,6 +83,9 @@ class Grouper:
     group is complete once the first sample of the next one has arrived)."""
 
     trigger: int = TRIGGER_NS
+    # CPUs a round must cover to count (0: any); the first round after the per-CPU events start, one by
+    # one, can miss a CPU, which would read as idle
+    ncpu: int = 0
     pending: dict[int, tuple[int, int]] = field(default_factory=dict)
     group: Group = field(default_factory=Group)
     last: int = 0
@@ -97,7 +100,8 @@ class Grouper:
                 if self.group.samples:
                     if self.group.span() > self.trigger / 2:
                         raise SkewError(self.group.span())
-                    done.append(self.group)
+                    if len({cpu for cpu, _ in self.group.samples.values()}) >= self.ncpu:
+                        done.append(self.group)
                 self.group = Group()
                 self.last = ts
             self.group.samples[ts] = self.pending[ts]
@@ -175,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 "Sampling run queues... Output every %s seconds. Hit Ctrl-C to end." % ("%g" % shown),
                 flush=True,
             )
-        grouper = Grouper()
+        grouper = Grouper(ncpu=ncpu)
 
         def on_event(cpu: int, data: int, size: int) -> None:
             e = b["events"].event(data)
