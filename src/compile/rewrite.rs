@@ -146,8 +146,13 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         }
     }
     if !source.contains("SEC(\"license\")") {
-        // bcc programs never declare a license; bcc loads them as GPL, which tracing helpers require.
-        text.push_str("\nchar _license[] SEC(\"license\") = \"GPL\";");
+        // bcc programs name their license with `#define BPF_LICENSE X`, or none: then bcc loads them as
+        // GPL, which tracing helpers require.
+        text.push_str(
+            "\n#ifdef BPF_LICENSE\n#define __RBCC_STR_(x) #x\n#define __RBCC_STR(x) __RBCC_STR_(x)\n\
+             char _license[] SEC(\"license\") = __RBCC_STR(BPF_LICENSE);\n#else\n\
+             char _license[] SEC(\"license\") = \"GPL\";\n#endif\n",
+        );
     }
     text.push('\n');
     Ok(Rewritten { text, events })

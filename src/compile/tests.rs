@@ -51,6 +51,7 @@ fn map_declarations_become_btf_maps() {
         "__uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, struct key_t); __type(value, __u64); } by_key",
         "__uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 128); __type(key, u32); __type(value, __u64); } by_u32",
         "char _license[] SEC(\"license\") = \"GPL\";",
+        "char _license[] SEC(\"license\") = __RBCC_STR(BPF_LICENSE);",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }

@@ -171,6 +171,24 @@ def test_missing_raw_tracepoint_is_named() -> None:
         assert b.num_open_tracepoints() == 0
 
 
+LICENSED = r"""
+#define BPF_LICENSE LICENSE
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    bpf_trace_printk("getppid\\n");  // a GPL-only helper
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_bpf_license_names_the_programs_license() -> None:
+    # bcc's `#define BPF_LICENSE`: without it a program is GPL; a proprietary one cannot call GPL-only helpers
+    with pytest.raises(rbcc.VerifierError, match="GPL"):
+        BPF(text=LICENSED.replace("LICENSE\n", "Proprietary\n", 1))
+    with BPF(text=LICENSED.replace("LICENSE\n", "Dual BSD/GPL\n", 1)) as b:
+        assert b.num_open_tracepoints() == 1
+
+
 @pytest.mark.parametrize(
     "cls",
     [
