@@ -50,7 +50,10 @@ fn verifier_log(libbpf_output: &str) -> Option<String> {
 pub fn warnings_and_errors(libbpf_output: &str) -> String {
     libbpf_output
         .lines()
-        .filter(|l| l.starts_with("libbpf:") && (l.contains("failed") || l.contains("error") || l.contains("invalid")))
+        .filter(|l| {
+            l.starts_with("libbpf:")
+                && ["failed", "error", "invalid", "not found", "not resolved"].iter().any(|w| l.contains(w))
+        })
         // libbpf reports its optional steps (BPF token, feature probes) failing without privileges too
         .filter(|l| !l.contains("skipping optional step"))
         .collect::<Vec<_>>()
@@ -61,7 +64,13 @@ fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
     if let Some(vlog) = verifier_log(log) {
         Error::Verifier(format!("the BPF verifier rejected the program: {e}\n{vlog}"))
     } else {
-        let detail = warnings_and_errors(log);
+        let mut detail = warnings_and_errors(log);
+        if detail.is_empty() {
+            // No line says "failed": libbpf's last words are the nearest to why.
+            let said: Vec<&str> =
+                log.lines().filter(|l| l.starts_with("libbpf:") && !l.contains("skipping optional step")).collect();
+            detail = said[said.len().saturating_sub(3)..].join("\n");
+        }
         let sep = if detail.is_empty() { "" } else { ":\n" };
         Error::libbpf(format!("loading the BPF object failed{sep}{detail}"), e)
     }

@@ -189,6 +189,19 @@ def test_bpf_license_names_the_programs_license() -> None:
         assert b.num_open_tracepoints() == 1
 
 
+@pytest.mark.needs_root
+def test_an_unresolved_kernel_symbol_is_named() -> None:
+    text = r"""
+    extern const void rbcc_no_such_symbol __ksym;
+    TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+        bpf_trace_printk("%lx\\n", (u64)&rbcc_no_such_symbol);
+        return 0;
+    }
+    """
+    with pytest.raises(rbcc.BPFError, match=r"extern 'rbcc_no_such_symbol' \(strong\): not resolved"):
+        BPF(text=text)
+
+
 @pytest.mark.parametrize(
     "cls",
     [
