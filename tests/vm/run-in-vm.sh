@@ -68,8 +68,9 @@ if [ ! -s "$ELF" ] && grep -q '^CONFIG_PVH=y' "$KDIR/boot/config-$KREL"; then
 fi
 [ -s "$ELF" ] && KERNEL=$ELF
 
-# -- initramfs: busybox, the modules 9p needs (with their dependencies), and an init that mounts the
-#    host's / and runs the command
+# -- initramfs: busybox, the modules 9p needs (with their dependencies), loop and ext4 (the guest has no
+#    disk: tests of ext4 tools loop-mount an image of their own), and an init that mounts the host's /
+#    and runs the command
 INITRD=$W/boot/initrd-$KREL.gz
 if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
   R=$W/boot/root && rm -rf "$R" && mkdir -p "$R"/{bin,dev,proc,sys,host,mods}
@@ -85,7 +86,7 @@ if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
     for dep in $(tr '\0' '\n' < "$R/mods/$name.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do module "$dep"; done
     order+=("$name")
   }
-  for m in virtio_pci 9pnet_virtio 9p; do module "$m"; done
+  for m in virtio_pci 9pnet_virtio 9p loop ext4; do module "$m"; done
   printf '%s\n' "${order[@]}" > "$R/mods/order"
   cat > "$R/init" <<'INIT'
 #!/bin/busybox sh
