@@ -1,6 +1,8 @@
 """capable: the C for each probe source and option, the choice of source, the one-line failure where
-none exists, the kprobe C through the verifier, the fentry C compiled, and live runs on the
-capability:cap_capable tracepoint that see the CAP_CHOWN checks of a child's chown()s."""
+none exists, the kprobe C through the verifier, the fentry C compiled, and live runs on whichever
+source the tool picks here (fentry or a kprobe on cap_capable, or the capability:cap_capable tracepoint)
+that see the CAP_CHOWN checks of a child's chown()s. This kernel may have only the tracepoint and a
+stock one (`make test-kernels`) only fentry and kprobes: the live tests run on both."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 from _bpfutil import run_interrupted
@@ -90,20 +93,37 @@ def _chown_rows(out: str, pid: int) -> list[list[str]]:
     return [f for f in (line.split() for line in out.splitlines()) if len(f) >= 7 and f[2] == str(pid)]
 
 
-needs_tracepoint = pytest.mark.skipif(
-    os.geteuid() != 0 or not BPF.tracepoint_exists("capability", "cap_capable"),
-    reason="needs root and the capability:cap_capable tracepoint (Linux 6.13+)",
+def _live_source() -> str | None:
+    """The source the tool will pick on this kernel (None: no source, or not root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return capable.probe_source()
+    except KernelFeatureError:
+        return None
+
+
+LIVE_SOURCE = _live_source()
+needs_a_source = pytest.mark.skipif(
+    LIVE_SOURCE is None,
+    reason="needs root and fentry or a kprobe on cap_capable, or the capability:cap_capable tracepoint (Linux 6.13+)",
 )
 
 
-@pytest.mark.needs_root
-@needs_tracepoint
-def test_sees_a_childs_chown_checks_with_extra_columns() -> None:
+def _options_columns() -> tuple[str, str]:
+    """(AUDIT, INSETID) of a chown()'s check: the function's probes see its options (audited, not
+    setid), the tracepoint does not."""
+    return ("N/A", "N/A") if LIVE_SOURCE == "tracepoint" else ("1", "0")
+
+
+def _check_chown_rows(launch: list[str], options: tuple[str, str]) -> None:
+    """Run capable -x -p CHILD through ``launch`` (``["tool", "capable"]`` or a script) while the child
+    chown()s a file twice; its rows must be those four checks, with AUDIT and INSETID ``options``."""
     with tempfile.NamedTemporaryFile() as f:
         child = _chowner(f.name, 2)
         try:
             out, _ = run_interrupted(
-                ["tool", "capable", "-x", "-p", str(child.pid)],
+                [*launch, "-x", "-p", str(child.pid)],
                 lambda h: h.split() == ["TIME", "UID", "PID", "TID", "COMM", "CAP", "NAME", "AUDIT", "INSETID"],
                 lambda: child.communicate(b"go\n"),
                 lambda out: len([r for r in _chown_rows(out, child.pid) if r[6] == "CAP_CHOWN"]) >= 4,
@@ -115,15 +135,37 @@ def test_sees_a_childs_chown_checks_with_extra_columns() -> None:
     assert rows and all(r[2] == str(child.pid) for r in rows)  # -p: this child only
     chown = [r for r in rows if r[6] == "CAP_CHOWN"]
     comm = os.path.basename(sys.executable)[:15]
-    # TIME UID PID TID COMM CAP NAME AUDIT INSETID; the tracepoint does not know the options. Each
-    # chown() checks twice: giving the owner away, and the group
-    row = ["0", str(child.pid), str(child.pid), comm, "0", "CAP_CHOWN", "N/A", "N/A"]
-    assert [r[1:] for r in chown] == [row] * 4
+    # TIME UID PID TID COMM CAP NAME AUDIT INSETID. Each chown() checks twice: giving the owner away,
+    # and the group
+    row = ["0", str(child.pid), str(child.pid), comm, "0", "CAP_CHOWN", *options]
+    assert [r[1:] for r in chown] == [row] * 4, out
     assert all(len(line.split()) in (9, 1) or line.startswith("    ") for line in out.splitlines())
 
 
 @pytest.mark.needs_root
-@needs_tracepoint
+@needs_a_source
+def test_sees_a_childs_chown_checks_with_extra_columns() -> None:
+    _check_chown_rows(["tool", "capable"], _options_columns())
+
+
+# capable as on a kernel without fentry, where a kprobe is its next choice
+WITHOUT_FENTRY = """import sys
+from rbcc import BPF
+from rbcc.tools import capable
+BPF.support_kfunc = staticmethod(lambda: False)
+sys.exit(capable.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_the_kprobe_source_sees_the_options_too(tmp_path: Path) -> None:
+    script = tmp_path / "capable_kprobe.py"
+    script.write_text(WITHOUT_FENTRY)
+    _check_chown_rows(["run", str(script)], ("1", "0"))
+
+
+@pytest.mark.needs_root
+@needs_a_source
 def test_unique_kernel_stacks_show_a_repeated_check_once() -> None:
     with tempfile.NamedTemporaryFile() as f:
         child = _chowner(f.name, 3)
@@ -149,4 +191,8 @@ def test_unique_kernel_stacks_show_a_repeated_check_once() -> None:
     # three chowns make six checks from two places (owner, group): each place is shown once
     assert len(stacks) == 2 and stacks[0] != stacks[1], out
     for stack in stacks:
-        assert stack[0].startswith("cap_capable+") and any(f.startswith("chown_common+") for f in stack), stack
+        # the tracepoint and the kprobe stop in cap_capable itself; fentry's stack starts in the BPF
+        # program and its trampoline, called from cap_capable
+        at = next((i for i, f in enumerate(stack) if f.startswith("cap_capable+")), None)
+        assert at is not None and (at == 0 or LIVE_SOURCE == "fentry"), stack
+        assert any(f.startswith("chown_common+") for f in stack[at:]), stack

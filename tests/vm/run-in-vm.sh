@@ -68,8 +68,10 @@ if [ ! -s "$ELF" ] && grep -q '^CONFIG_PVH=y' "$KDIR/boot/config-$KREL"; then
 fi
 [ -s "$ELF" ] && KERNEL=$ELF
 
-# -- initramfs: busybox, the modules 9p needs (with their dependencies), and an init that mounts the
-#    host's / and runs the command
+# -- initramfs: busybox, the modules 9p needs (with their dependencies), loop and ext4 (the guest has no
+#    disk: cachestat's test loop-mounts an ext4 image of its own; ext4 asks the crypto API for crc32c,
+#    which the guest cannot load on demand), and an init that mounts the host's /
+#    and runs the command
 INITRD=$W/boot/initrd-$KREL.gz
 if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
   R=$W/boot/root && rm -rf "$R" && mkdir -p "$R"/{bin,dev,proc,sys,host,mods}
@@ -85,7 +87,7 @@ if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
     for dep in $(tr '\0' '\n' < "$R/mods/$name.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do module "$dep"; done
     order+=("$name")
   }
-  for m in virtio_pci 9pnet_virtio 9p; do module "$m"; done
+  for m in virtio_pci 9pnet_virtio 9p loop crc32c_generic ext4; do module "$m"; done
   printf '%s\n' "${order[@]}" > "$R/mods/order"
   cat > "$R/init" <<'INIT'
 #!/bin/busybox sh
