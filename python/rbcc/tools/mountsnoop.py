@@ -29,17 +29,7 @@ BPF_TEXT = r"""
 
 #define MAX_STR_LEN 412
 
-enum event_type {
-    EVENT_MOUNT,
-    EVENT_MOUNT_SOURCE,
-    EVENT_MOUNT_TARGET,
-    EVENT_MOUNT_TYPE,
-    EVENT_MOUNT_DATA,
-    EVENT_MOUNT_RET,
-    EVENT_UMOUNT,
-    EVENT_UMOUNT_TARGET,
-    EVENT_UMOUNT_RET,
-};
+EVENT_TYPES
 
 struct data_t {
     u32 type;
@@ -130,6 +120,18 @@ TRACEPOINT_PROBE(syscalls, sys_exit_umount) {
 }
 """
 
+# The event types, numbered alike in the C (an enum made from this list) and here.
+EVENT_TYPE_NAMES = (
+    "EVENT_MOUNT",
+    "EVENT_MOUNT_SOURCE",
+    "EVENT_MOUNT_TARGET",
+    "EVENT_MOUNT_TYPE",
+    "EVENT_MOUNT_DATA",
+    "EVENT_MOUNT_RET",
+    "EVENT_UMOUNT",
+    "EVENT_UMOUNT_TARGET",
+    "EVENT_UMOUNT_RET",
+)
 (
     EVENT_MOUNT,
     EVENT_MOUNT_SOURCE,
@@ -140,7 +142,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_umount) {
     EVENT_UMOUNT,
     EVENT_UMOUNT_TARGET,
     EVENT_UMOUNT_RET,
-) = range(9)
+) = range(len(EVENT_TYPE_NAMES))
 STRING_FIELDS = {
     EVENT_MOUNT_SOURCE: "source",
     EVENT_MOUNT_TARGET: "target",
@@ -241,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return filter_by_containers(args) + BPF_TEXT
+    enum = "enum event_type {" + ", ".join(EVENT_TYPE_NAMES) + "};"
+    return filter_by_containers(args) + BPF_TEXT.replace("EVENT_TYPES", enum, 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
