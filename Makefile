@@ -57,14 +57,17 @@ bench: install
 # root in QEMU on Debian's stock kernel (tests/vm/run-in-vm.sh downloads and caches it). The errors file
 # runs too: there its missing-feature tests skip and its others must still pass. USDT runs there as well,
 # on a kernel without multi-uprobe links (libbpf's other attach path). So do the tools whose sources
-# exist only there (cachestat's kprobes; capable's fentry and kprobe) or
-# that need a machine allowed to run out of memory (drsnoop): only their live tests, the rest of their
-# files runs here already. drsnoop's goes last: running out of memory empties the page cache.
+# exist only there (the kprobes of cachestat, ext4slower, ext4dist and tcpretrans -l; capable's fentry
+# and kprobe) or that need a machine allowed to run out of memory (drsnoop): only their live tests,
+# the rest of their files runs here already. drsnoop's goes last: running out of memory empties the page cache.
 VM_TOOL_TESTS := \
 	tests/tools/test_capable.py::test_sees_a_childs_chown_checks_with_extra_columns \
 	tests/tools/test_capable.py::test_the_kprobe_source_sees_the_options_too \
 	tests/tools/test_capable.py::test_unique_kernel_stacks_show_a_repeated_check_once \
 	tests/tools/test_cachestat.py::test_counts_a_file_written_then_read_from_disk_and_from_the_cache \
+	tests/tools/test_ext4slower.py::test_shows_each_ext4_call_of_this_process \
+	tests/tools/test_ext4dist.py::test_histograms_count_this_process_ext4_calls \
+	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
 VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/python/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)

@@ -1,4 +1,4 @@
-"""An ext4 file system of the test's own, for the tools that probe the page cache beneath a disk file system.
+"""An ext4 file system of the test's own, for the tools that probe ext4 and the page cache beneath it.
 
 The VM of `make test-kernels` (where kprobes exist) has no disk: its / is the host's over 9p and its
 TMPDIR a tmpfs, neither of which goes through ext4 or, for tmpfs, the page cache's usual functions. So
@@ -69,6 +69,24 @@ def read_each_page(path: Path, pages: int) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         for i in reversed(range(pages)):
+            assert len(os.pread(fd, PAGE, i * PAGE)) == PAGE
+    finally:
+        os.close(fd)
+
+
+def file_work(path: Path, writes: int, reads: int) -> None:
+    """Open ``path`` (new) and write ``writes`` pages, fsync it; open it again and read ``reads`` pages:
+    one ext4 call per system call."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for i in range(writes):
+            assert os.pwrite(fd, b"\x5a" * PAGE, i * PAGE) == PAGE
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for i in range(reads):
             assert len(os.pread(fd, PAGE, i * PAGE)) == PAGE
     finally:
         os.close(fd)

@@ -1,10 +1,12 @@
 """tcpretrans: the C it builds for its options, the kprobe -l needs (verifier-loaded; the one-line stop
-where there are no kprobes), and live runs that see a SYN the test makes the kernel resend: a SYN to a
-listener whose accept queue is full is dropped, and the client resends it a second later."""
+where there are no kprobes), and live runs that see what the test makes the kernel resend: a SYN to a
+listener whose accept queue is full is dropped, and the client resends it a second later; data whose
+ACKs the sender's socket filter drops is probed for (-l, where kprobes exist) and resent."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import socket
 import struct
 import time
@@ -19,6 +21,9 @@ from rbcc.tools import tcpretrans
 
 # linux/tcp.h: repair mode exposes a socket's sequence numbers
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_SEND_QUEUE = 19, 20, 21, 2
+# asm-generic/socket.h; a classic BPF program of one instruction, BPF_RET|BPF_K 0: drop every packet
+SO_ATTACH_FILTER, SO_DETACH_FILTER = 26, 27
+DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)
 
 
 def _text(*argv: str) -> str:
@@ -130,3 +135,76 @@ def test_count_per_flow_and_family_filter() -> None:
     r6 = done[1]
     assert flows.get((f"[::1]#{r6.client_port}", f"[::1]#{r6.server_port}"), 0) >= 1, out + err
     assert not any(str(done[0].server_port) in k[1] for k in flows), out
+
+
+@dataclass
+class Flow:
+    client_port: int
+    server_port: int
+
+
+def _acks_dropped() -> Flow:
+    """An established loopback connection whose client sends 100 bytes while a socket filter drops
+    every packet reaching it, the server's ACKs included, for a second: the client's kernel sends a tail
+    loss probe, then resends on its retransmission timer. The filter then goes and the data is acked."""
+    insns = ctypes.create_string_buffer(DROP_ALL, len(DROP_ALL))
+    fprog = struct.pack("HxxxxxxP", 1, ctypes.addressof(insns))  # struct sock_fprog
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = socket.create_connection(server.getsockname())
+        peer = server.accept()[0]
+        with client, peer:
+            client.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+            client.sendall(b"x" * 100)
+            time.sleep(1)
+            assert peer.recv(200) == b"x" * 100
+            client.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            time.sleep(0.3)
+            return Flow(client.getsockname()[1], server.getsockname()[1])
+
+
+def _rows_of(out: str, flow: Flow) -> list[list[str]]:
+    """The rows (TIME PID IP LADDR:LPORT T> RADDR:RPORT STATE) of the client's side of ``flow``."""
+    here, there = f"127.0.0.1:{flow.client_port}", f"127.0.0.1:{flow.server_port}"
+    return [f for f in (line.split() for line in out.splitlines()) if len(f) == 7 and f[3] == here and f[5] == there]
+
+
+@pytest.mark.needs_root
+def test_sees_data_resent_while_its_acks_are_dropped() -> None:
+    done: list[Flow] = []
+    out, err = run_interrupted(
+        ["tool", "tcpretrans"],
+        _started,
+        lambda: done.append(_acks_dropped()),
+        lambda out: bool(done) and bool(_rows_of(out, done[0])),
+    )
+    rows = _rows_of(out, done[0])
+    assert rows, out + err
+    assert {tuple(r[2:]) for r in rows} == {
+        ("4", f"127.0.0.1:{done[0].client_port}", "R>", f"127.0.0.1:{done[0].server_port}", "ESTABLISHED")
+    }, out
+
+
+@pytest.mark.needs_kprobes
+def test_lossprobe_shows_the_tail_loss_probe_before_the_resends() -> None:
+    with open("/proc/sys/net/ipv4/tcp_early_retrans") as f:
+        if int(f.read()) < 3:
+            pytest.skip("tail loss probes are off here (net.ipv4.tcp_early_retrans < 3)")
+    done: list[Flow] = []
+    out, err = run_interrupted(
+        ["tool", "tcpretrans", "-l"],
+        _started,
+        lambda: done.append(_acks_dropped()),
+        lambda out: bool(done) and any(r[4] == "R>" for r in _rows_of(out, done[0])),
+    )
+    rows = _rows_of(out, done[0])
+    kinds = [r[4] for r in rows]
+    assert kinds and kinds[0] == "L>" and "R>" in kinds, out + err
+    assert rows[0][2:] == [
+        "4",
+        f"127.0.0.1:{done[0].client_port}",
+        "L>",
+        f"127.0.0.1:{done[0].server_port}",
+        "ESTABLISHED",
+    ]

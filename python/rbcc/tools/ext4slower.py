@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with b:
         if args.csv:
-            print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE")
+            print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE", flush=True)
         else:
             if args.min_ms == 0:
                 print("Tracing ext4 operations")
@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                 print("Tracing ext4 operations slower than %d ms" % args.min_ms)
             print(
                 "%-8s %-14s %-6s %1s %-7s %-8s %7s %s"
-                % ("TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME")
+                % ("TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"),
+                flush=True,
             )
 
         def on_event(cpu: int, data: int, size: int) -> None:
