@@ -32,7 +32,8 @@ system-deps:
 	fi
 
 python-deps:
-	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6"
+	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
+		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5"
 
 install: setup
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .

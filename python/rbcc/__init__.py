@@ -393,10 +393,12 @@ class BPF(KernelFacts, ProgramFunctions):
     def _register_perf_buffer(self, name: str, buffer: Any) -> None:
         self._perf_buffers[name] = buffer
 
-    def _register_ring_buffer(self, name: str, core_map: Any, callback: Callable[[bytes], int]) -> None:
+    def _register_ring_buffer(
+        self, name: str, core_map: Any, callback: Callable[[bytes], int], record_size: int | None = None
+    ) -> None:
         if self._ring is None:
             self._ring = _core.RingBuffer()
-        self._ring.add(core_map, callback)
+        self._ring.add(core_map, callback, record_size)
 
     def perf_buffer_poll(self, timeout: int = -1) -> int:
         """Wait up to ``timeout`` ms (-1: until events arrive) and run the callbacks."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any
 
+from . import arrays
 from .errors import BPFError
 from .tablebase import (
     BYTES_LIKE,
@@ -365,6 +366,49 @@ class _Events(Table):
             return decode(bytes(data), ctype)
         return ctypes.cast(data, ctypes.POINTER(ctype)).contents
 
+    @property
+    def dtype(self) -> Any:
+        """The numpy dtype of one event (the type the BPF program submits; see ``rbcc.arrays``)."""
+        return arrays.dtype_of(self._event_ctype())
+
+    def _batch_trampoline(self, callback: Callable[[Any], Any]) -> Callable[[bytes], int]:
+        dtype = self.dtype
+
+        def deliver(data: bytes) -> int:
+            _call_user(callback, arrays.records(data, dtype))
+            return 0
+
+        return deliver
+
+    def _open_batches(self, callback: Callable[[Any], Any]) -> Any:
+        """Open this buffer in batch mode for ``callback(events)``; the core object to poll."""
+        raise NotImplementedError
+
+    def collect(self, seconds: float, max_events: int | None = None) -> Any:
+        """The events that arrive in the next ``seconds`` (or until ``max_events`` have), as one numpy
+        array of ``dtype``: this buffer is (re)opened in batch mode for it. Ctrl-C (a notebook's
+        interrupt) ends it early with what arrived so far."""
+        import time
+
+        np = arrays._np()
+        batches: list[Any] = []
+        got = 0
+
+        def keep(events: Any) -> None:
+            nonlocal got
+            batches.append(events)
+            got += len(events)
+
+        buffer = self._open_batches(keep)
+        deadline = time.monotonic() + seconds
+        try:
+            while (left := deadline - time.monotonic()) > 0 and (max_events is None or got < max_events):
+                buffer.poll(max(1, min(100, int(left * 1000))))
+        except KeyboardInterrupt:
+            pass
+        events = np.concatenate(batches) if batches else np.empty(0, self.dtype)
+        return events if max_events is None else events[:max_events]
+
 
 class PerfEventArray(_Events, ArrayBase):
     def __delitem__(self, key: Any) -> None:
@@ -380,18 +424,31 @@ class PerfEventArray(_Events, ArrayBase):
         page_cnt: int = 8,
         lost_cb: Callable[[int], Any] | None = None,
         wakeup_events: int = 1,
+        *,
+        batch: bool = False,
     ) -> None:
         """Deliver each record as ``callback(cpu, data, size)``; lost records as ``lost_cb(count)``.
+        With ``batch=True``, ``callback(events)`` gets every record of a poll at once, as a numpy array
+        of ``dtype`` (records from all CPUs, without their CPU numbers).
 
         ``wakeup_events`` is accepted for bcc compatibility; the core wakes on every record.
         """
         if page_cnt <= 0 or page_cnt & (page_cnt - 1):
             raise BPFError("Perf buffer page_cnt must be a power of two")
-        trampoline = _perf_trampoline(callback)
         lost = _lost_trampoline(lost_cb) if lost_cb is not None else None
-        buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt)
+        if batch:
+            trampoline: Callable[..., Any] = self._batch_trampoline(callback)  # type: ignore[arg-type]
+            size = self.dtype.itemsize
+            buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt, record_size=size)
+        else:
+            trampoline = _perf_trampoline(callback)
+            buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt)
         self._cbs["perf"] = (trampoline, lost, buffer)
         self.bpf._register_perf_buffer(self._name, buffer)
+
+    def _open_batches(self, callback: Callable[[Any], Any]) -> Any:
+        self.open_perf_buffer(callback, page_cnt=64, batch=True)  # type: ignore[arg-type]
+        return self._cbs["perf"][2]
 
     def open_perf_event(self, typ: int, config: int, pid: int = -1) -> None:
         """Open a counting perf event (``PerfType``, config) on every online CPU, in the slot of that CPU,
@@ -415,11 +472,28 @@ class RingBuf(_Events):
     def __iter__(self) -> Iterator[Any]:
         return iter(())
 
-    def open_ring_buffer(self, callback: Callable[[Any, int, int], Any], ctx: Any = None) -> None:
-        """Deliver each record as ``callback(ctx, data, size)``; poll with the BPF object's ring_buffer_poll."""
+    def open_ring_buffer(
+        self, callback: Callable[[Any, int, int], Any], ctx: Any = None, *, batch: bool = False
+    ) -> None:
+        """Deliver each record as ``callback(ctx, data, size)``; poll with the BPF object's ring_buffer_poll.
+        With ``batch=True``, ``callback(events)`` gets every record of a poll at once, as a numpy array
+        of ``dtype``."""
+        if batch:
+            trampoline = self._batch_trampoline(callback)  # type: ignore[arg-type]
+            self._cbs["ring"] = trampoline
+            self.bpf._register_ring_buffer(self._name, self.map, trampoline, self.dtype.itemsize)
+            return
         trampoline = _ring_trampoline(callback, ctx)
         self._cbs["ring"] = trampoline
         self.bpf._register_ring_buffer(self._name, self.map, trampoline)
+
+    def _open_batches(self, callback: Callable[[Any], Any]) -> Any:
+        # a manager of its own, so collect() drains this ring buffer only
+        ring = _core_module().RingBuffer()
+        trampoline = self._batch_trampoline(callback)
+        ring.add(self.map, trampoline, self.dtype.itemsize)
+        self._cbs["collect"] = (trampoline, ring)
+        return ring
 
 
 TableLike = Table | QueueStack  # what BPF[name] returns: QueueStack is not a mapping, as in bcc

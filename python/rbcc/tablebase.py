@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Protocol
 
 from . import hist, tabletext
+from .arrays import ArrayOps
 from .errors import BPFError
 from .tablebatch import BatchOps
 from .types import from_desc, from_size
@@ -147,7 +148,7 @@ class MapObject:
         return tabletext.scanf(self.Leaf, leaf_str)
 
 
-class Table(MapObject, BatchOps, MutableMapping[Any, Any]):
+class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
     """What every table shares (bcc's ``TableBase``): dict-like access, batch access, text forms and
     the histogram printers."""
 

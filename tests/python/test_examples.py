@@ -34,3 +34,29 @@ def test_hello_world_sees_the_exec_it_starts() -> None:
     out = run("hello_world.py", "1")
     assert "Hello, World! exec of pid" in out
     assert any(" true " in line for line in out.splitlines()), out
+
+
+@needs_root
+def test_the_notebook_runs_cell_by_cell_and_sees_its_own_reads() -> None:
+    pytest.importorskip("pandas", reason="pandas (rbcc[notebook], installed by make test) is not installed")
+    pytest.importorskip("matplotlib", reason="matplotlib (rbcc[notebook], installed by make test) is not installed")
+    import ast
+    import json
+
+    cells = json.loads((EXAMPLES / "syscall_latency.ipynb").read_text())["cells"]
+    # as Jupyter runs it: every cell in one namespace, a cell's last expression kept as its result
+    scope: dict = {}
+    results = []
+    for cell in (c for c in cells if c["cell_type"] == "code"):
+        tree = ast.parse("".join(cell["source"]))
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, "cell", "exec"), scope)
+        if last is not None:
+            results.append(eval(compile(ast.Expression(last.value), "cell", "eval"), scope))
+    count, names = results[0]
+    assert count >= 200 and names == ("pid", "fd", "bytes", "ns", "comm")
+    hist = results[1]
+    assert int(hist.counts.sum()) >= 200 and hist._repr_png_().startswith(b"\x89PNG")
+    slowest, totals = results[2], results[3]
+    assert len(slowest) == 10 and list(slowest["us"]) == sorted(slowest["us"], reverse=True)
+    assert os.getpid() in set(totals["pid"]) and (totals["ns"] > 0).all()
