@@ -46,6 +46,8 @@ pub struct TypeInfo {
     pub kind: CXTypeKind,
     pub pointee: Option<Box<TypeInfo>>,
     pub array_len: i64,
+    /// For a struct: its padding, as (offset, length) byte ranges (see `holes`).
+    pub holes: Vec<(u64, u64)>,
 }
 
 impl TypeInfo {
@@ -150,7 +152,11 @@ impl Walker {
                 kind: canon.kind,
                 pointee: None,
                 array_len: -1,
+                holes: Vec::new(),
             };
+            if canon.kind == CXType_Record {
+                info.holes = super::holes::holes(canon);
+            }
             if canon.kind == CXType_Pointer && depth < 2 {
                 info.pointee = Some(Box::new(self.type_info(clang_getPointeeType(t), depth + 1)));
             }

@@ -6,6 +6,7 @@ pub mod decls;
 pub mod driver;
 pub mod headers;
 pub mod hints;
+pub mod holes;
 pub mod isolate;
 pub mod owntypes;
 pub mod pch;

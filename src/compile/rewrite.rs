@@ -73,6 +73,10 @@ pub const METHODS: &[&str] = &[
     "task_storage_delete",
 ];
 
+/// Map methods whose first argument is the key: by address, and by value.
+const KEY_BY_ADDRESS: &[&str] = &["lookup", "lookup_or_init", "lookup_or_try_init", "update", "insert", "delete"];
+const KEY_BY_VALUE: &[&str] = &["increment", "atomic_increment"];
+
 /// The macros of helpers.h that define a probe function with its ELF section.
 const PROBE_MACROS: &[&str] = &[
     "TRACEPOINT_PROBE",
@@ -490,6 +494,9 @@ impl Rewriter<'_> {
         };
         let sep = if args.is_empty() { "" } else { ", " };
         self.replace(callee.start, lparen, format!("__rbcc_m_{method}(&{map}{sep}"));
+        if let Some(key) = args.first() {
+            self.zero_key_padding(key, KEY_BY_VALUE.contains(&method), KEY_BY_ADDRESS.contains(&method));
+        }
         let data = match method {
             "perf_submit" => args.get(1),
             "ringbuf_output" => args.first(),
@@ -500,6 +507,33 @@ impl Rewriter<'_> {
             self.record_event(map, ty.as_deref());
         }
         Ok(())
+    }
+
+    /// A struct key's padding holds whatever the stack held (designated initialisers and field stores
+    /// leave it), so the same key would hash differently from call to call: zero it right before the
+    /// method reads the key. Done for a key that is a variable (`key`, `&key`), with a comma expression
+    /// around the argument, so the user's text stays as it is.
+    fn zero_key_padding(&mut self, key: &Node, by_value: bool, by_address: bool) {
+        let arg = strip(key);
+        let var = if by_value {
+            arg
+        } else if by_address && arg.kind == CXCursor_UnaryOperator && arg.unary_by_type == "&" {
+            match expr_children(arg).first() {
+                Some(inner) => strip(inner),
+                None => return,
+            }
+        } else {
+            return;
+        };
+        if var.kind != CXCursor_DeclRefExpr || var.ty.holes.is_empty() || !key.in_main || key.from_macro {
+            return;
+        }
+        let mut clears = String::from("(");
+        for (offset, len) in &var.ty.holes {
+            let _ = write!(clears, "__builtin_memset((char *)&{} + {offset}, 0, {len}), ", var.name);
+        }
+        self.insert(key.start, clears);
+        self.insert(key.end, ")");
     }
 
     fn record_event(&mut self, map: &str, ty: Option<&str>) {

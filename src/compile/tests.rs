@@ -88,6 +88,28 @@ fn map_methods_become_helper_calls() {
 }
 
 #[test]
+fn a_struct_keys_padding_is_zeroed_before_each_method_reads_it() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "struct in_t { u8 a; u32 b; };\nstruct key_t { u32 pid; u64 ts; struct in_t in; };\n\
+         struct flat_t { u32 a; u32 b; };\nBPF_HASH(h, struct key_t, u64);\nBPF_HASH(f, struct flat_t, u64);\n\
+         int g(void *ctx) {\n struct key_t k = {.pid = 1, .ts = 2};\n h.increment(k);\n u64 z = 0, *v = h.lookup(&k);\n\
+         struct flat_t fl = {.a = 1};\n f.increment(fl);\n return 0;\n}\n",
+    );
+    let clear = "__builtin_memset((char *)&k + 4, 0, 4), __builtin_memset((char *)&k + 17, 0, 3), ";
+    for want in [
+        format!("__rbcc_m_increment(&h, ({clear}k));"),
+        format!("*v = __rbcc_m_lookup(&h, ({clear}&k));"),
+        "__rbcc_m_increment(&f, fl);".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
+    assert_eq!(out.lines().position(|l| l.contains("__rbcc_m_increment(&f")), Some(10));
+}
+
+#[test]
 fn kprobe_arguments_come_from_registers() {
     if !available() {
         return;

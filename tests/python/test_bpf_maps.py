@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 
 import pytest
 from _bpfutil import possible_cpus, target_cflags
@@ -133,6 +134,50 @@ def test_hash_with_struct_key_from_userspace() -> None:
         m.clear()
         assert len(m) == 0
         assert m.items() == []
+
+
+# Keys with padding (4 bytes after pid, 3 after each in_t.a, 7 at the end) whose fields are set one
+# by one over bytes that differ from call to call, as stack garbage does.
+PADDED_KEYS = r"""
+struct in_t { u8 a; u32 b; };
+struct key_t { u32 pid; u64 tag; struct in_t in[2]; u8 last; };
+BPF_HASH(by_value, struct key_t, u64);
+BPF_HASH(by_address, struct key_t, u64);
+BPF_HASH(updated, struct key_t, u64);
+
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    struct key_t key;
+    __builtin_memset(&key, (u8)bpf_ktime_get_ns() | 1, sizeof(key));
+    key.pid = pid;
+    key.tag = 7;
+    key.in[0].a = 1;
+    key.in[0].b = 2;
+    key.in[1].a = 3;
+    key.in[1].b = 4;
+    key.last = 9;
+    by_value.increment(key);
+    u64 zero = 0, *n = by_address.lookup_or_try_init(&key, &zero);
+    if (n)
+        *n += 1;
+    u64 *seen = updated.lookup(&key);
+    u64 next = seen ? *seen + 1 : 1;
+    updated.update(&key, &next);
+    return 0;
+}
+"""
+
+
+def test_padded_struct_keys_are_one_entry_whatever_their_padding_held() -> None:
+    with BPF(text=PADDED_KEYS, cflags=target_cflags()) as b:
+        for _ in range(6):
+            os.getppid()
+        # pid, 4 padding bytes, tag, {a, 3, b} twice, last, 7: the padding zeroed
+        want = struct.pack("<I4xQB3xIB3xIB7x", os.getpid(), 7, 1, 2, 3, 4, 9)
+        for name in ("by_value", "by_address", "updated"):
+            assert [(bytes(k), v.value) for k, v in b[name].items()] == [(want, 6)], name
 
 
 ARRAY = r"""
