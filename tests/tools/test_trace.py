@@ -7,10 +7,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import cgroup2_root, child_env, run_interrupted
 from _probe_targets import build, probed
 from _toolcheck import refusal_line, run_rbcc, text_of
 
@@ -207,3 +208,78 @@ def test_usdt_probe_arguments_and_max_events(program: Path) -> None:
     assert len(rows) == 3, out
     assert [r[5] for r in rows] == ["10 name-1", "30 name-3", "40 name-4"]
     assert all(r[1] == str(p.pid) and r[4] == "rbcc:added" and r[0].isdigit() for r in rows)
+
+
+def _getppid_in(cgroup: Path | None, calls: int) -> int:
+    """A child that calls getppid ``calls`` times (from inside ``cgroup`` if given); its PID."""
+    code = f"import os\nfor _ in range({calls}): os.getppid()"
+    join = None
+    if cgroup is not None:
+        procs = str(cgroup / "cgroup.procs")
+
+        def join() -> None:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+
+    child = subprocess.Popen([sys.executable, "-c", code], preexec_fn=join)  # noqa: PLW1509
+    assert child.wait(timeout=30) == 0
+    return child.pid
+
+
+@pytest.mark.needs_root
+def test_aggregate_counts_each_message_and_max_events_ends_it() -> None:
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "rbcc", "trace", "-A", "-M", "4", "-p", str(os.getpid()),
+         't:syscalls:sys_enter_getppid "ppid of %d", args->__syscall_nr'],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )  # fmt: skip
+    assert tool.stdout is not None
+    assert tool.stdout.readline().split() == ["PID", "TID", "COMM", "FUNC", "-"]
+    for _ in range(4):
+        os.getppid()
+    out, err = tool.communicate(timeout=20)
+    assert tool.returncode == 0 and "Traceback" not in err, err
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 2, out
+    pid, tid, _comm, func, msg = lines[0].split(None, 4)
+    assert (pid, tid, func) == (str(os.getpid()), str(os.getpid()), "sys_enter_getppid")
+    assert msg.startswith("ppid of ") and lines[1] == "-->COUNT 4", out
+
+
+@pytest.mark.needs_root
+def test_unix_timestamps_and_cpu_columns() -> None:
+    started = time.time()
+    out, err = run_interrupted(
+        ["trace", "-t", "-u", "-C", "-p", str(os.getpid()), "t:syscalls:sys_enter_getppid"],
+        lambda h: h.split() == ["TIME", "CPU", "PID", "TID", "COMM", "FUNC"],
+        lambda: [os.getppid() for _ in range(3)],
+        lambda out: len(out.splitlines()) >= 3,
+    )
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 3, out
+    for stamp, cpu, pid, tid, _comm, func in rows:
+        assert started - 1 < float(stamp) < time.time() + 1, out
+        assert cpu.isdigit() and int(cpu) < os.cpu_count()  # type: ignore[operator]
+        assert (pid, tid, func) == (str(os.getpid()), str(os.getpid()), "sys_enter_getppid")
+
+
+@pytest.mark.needs_root
+def test_cgroup_path_keeps_only_that_cgroups_processes() -> None:
+    root = cgroup2_root()
+    cgroup = root / f"rbcc-trace-{os.getpid()}"
+    cgroup.mkdir()
+    inside: list[int] = []
+    try:
+        out, err = run_interrupted(
+            ["trace", "-c", str(cgroup), 't:syscalls:sys_enter_getppid "%d", args->__syscall_nr'],
+            lambda h: h.split() == ["PID", "TID", "COMM", "FUNC", "-"],
+            lambda: [os.getppid(), inside.append(_getppid_in(cgroup, 3)), _getppid_in(None, 2)],
+            lambda out: len(out.splitlines()) >= 3,
+        )
+    finally:
+        cgroup.rmdir()
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [(r[0], r[3]) for r in rows] == [(str(inside[0]), "sys_enter_getppid")] * 3, out
