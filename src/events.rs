@@ -5,6 +5,9 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::raw::{c_int, c_void};
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -72,70 +75,131 @@ fn wait_ready(py: Python<'_>, epoll_fd: i32, timeout_ms: i32) -> PyResult<bool> 
     }
 }
 
+/// Where a perf buffer's records go until the drain hands them to Python. libbpf calls into it
+/// through a raw pointer during `perf_buffer__consume`.
+struct PerfSink {
+    queue: RefCell<VecDeque<Record>>,
+    /// Packed mode: the record size, and the records of the current drain.
+    packed: Option<(usize, RefCell<Vec<u8>>)>,
+}
+
+unsafe extern "C" fn perf_sample(ctx: *mut c_void, cpu: c_int, data: *mut c_void, size: u32) {
+    // SAFETY: ctx is the PerfSink boxed in PerfBuffer, alive as long as libbpf's buffer; data points to
+    // `size` bytes that libbpf keeps valid during the callback.
+    let (sink, data) =
+        unsafe { (&*(ctx as *const PerfSink), std::slice::from_raw_parts(data as *const u8, size as usize)) };
+    match &sink.packed {
+        Some((stride, records)) => pack(&mut records.borrow_mut(), data, *stride),
+        None => sink.queue.borrow_mut().push_back(Record::Sample(cpu, data.to_vec())),
+    }
+}
+
+unsafe extern "C" fn perf_lost(ctx: *mut c_void, cpu: c_int, count: u64) {
+    // SAFETY: as in perf_sample.
+    let sink = unsafe { &*(ctx as *const PerfSink) };
+    sink.queue.borrow_mut().push_back(Record::Lost(cpu, count));
+}
+
+/// A perf buffer opened with libbpf's `perf_buffer__new` directly, because libbpf-rs's builder cannot
+/// set the wakeup count (bcc's `wakeup_events`).
 #[pyclass(unsendable, module = "rbcc._core")]
 pub struct PerfBuffer {
-    buffer: libbpf_rs::PerfBuffer<'static>,
-    queue: Rc<RefCell<VecDeque<Record>>>,
-    /// Packed mode: the record size, and the records of the current drain.
-    packed: Option<(usize, Rc<RefCell<Vec<u8>>>)>,
+    buffer: NonNull<libbpf_sys::perf_buffer>,
+    sink: Box<PerfSink>,
     callback: Py<PyAny>,
     lost_callback: Option<Py<PyAny>>,
     _map: MapHandle,
 }
 
+impl Drop for PerfBuffer {
+    fn drop(&mut self) {
+        // SAFETY: buffer came from perf_buffer__new and is freed once, here; the sink it points into
+        // is dropped after this.
+        unsafe { libbpf_sys::perf_buffer__free(self.buffer.as_ptr()) }
+    }
+}
+
+impl PerfBuffer {
+    fn epoll_fd(&self) -> i32 {
+        // SAFETY: buffer is live until drop.
+        unsafe { libbpf_sys::perf_buffer__epoll_fd(self.buffer.as_ptr()) }
+    }
+}
+
 #[pymethods]
 impl PerfBuffer {
+    /// `callback(cpu, record)` per record, or with `record_size`, `callback(records)` per drain. The
+    /// kernel wakes a poller after every `wakeup_events` records of one CPU.
     #[new]
-    /// `callback(cpu, record)` per record, or with `record_size`, `callback(records)` per drain.
-    #[pyo3(signature = (map, callback, lost_callback=None, page_cnt=8, record_size=None))]
+    #[pyo3(signature = (map, callback, lost_callback=None, page_cnt=8, record_size=None, wakeup_events=1))]
     fn new(
         map: &Map,
         callback: Py<PyAny>,
         lost_callback: Option<Py<PyAny>>,
         page_cnt: usize,
         record_size: Option<usize>,
+        wakeup_events: u32,
     ) -> PyResult<Self> {
         if !page_cnt.is_power_of_two() {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "page_cnt must be a power of two, not {page_cnt}"
             )));
         }
+        if wakeup_events == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err("wakeup_events must be at least 1"));
+        }
         check_stride(record_size)?;
         let handle = map.dup_handle()?;
-        let queue: Rc<RefCell<VecDeque<Record>>> = Rc::default();
-        let packed = record_size.map(|stride| (stride, Rc::new(RefCell::new(Vec::new()))));
-        let (q1, q2, into) = (queue.clone(), queue.clone(), packed.clone());
-        let buffer = libbpf_rs::PerfBufferBuilder::new(&handle)
-            .sample_cb(move |cpu: i32, data: &[u8]| match &into {
-                Some((stride, records)) => pack(&mut records.borrow_mut(), data, *stride),
-                None => q1.borrow_mut().push_back(Record::Sample(cpu, data.to_vec())),
-            })
-            .lost_cb(move |cpu: i32, count: u64| q2.borrow_mut().push_back(Record::Lost(cpu, count)))
-            .pages(page_cnt)
-            .build()
-            .map_err(|e| Error::libbpf("opening the perf buffer", e))?;
-        Ok(PerfBuffer { buffer, queue, packed, callback, lost_callback, _map: handle })
+        let sink = Box::new(PerfSink {
+            queue: RefCell::default(),
+            packed: record_size.map(|stride| (stride, RefCell::default())),
+        });
+        let opts = libbpf_sys::perf_buffer_opts {
+            sz: std::mem::size_of::<libbpf_sys::perf_buffer_opts>() as _,
+            sample_period: wakeup_events,
+            ..Default::default()
+        };
+        // SAFETY: the map fd is valid (handle is kept); the callbacks get the boxed sink, whose address
+        // stays fixed and which outlives the buffer (freed first, in drop).
+        let raw = unsafe {
+            libbpf_sys::perf_buffer__new(
+                handle.as_fd().as_raw_fd(),
+                page_cnt as _,
+                Some(perf_sample),
+                Some(perf_lost),
+                &*sink as *const PerfSink as *mut c_void,
+                &opts,
+            )
+        };
+        let Some(buffer) = NonNull::new(raw) else {
+            return Err(Error::io("opening the perf buffer", std::io::Error::last_os_error()).into());
+        };
+        Ok(PerfBuffer { buffer, sink, callback, lost_callback, _map: handle })
     }
 
     /// Wait up to `timeout_ms` (negative: until something arrives) and deliver what arrived.
     #[pyo3(signature = (timeout_ms=-1))]
     fn poll(&self, py: Python<'_>, timeout_ms: i32) -> PyResult<usize> {
-        if self.queue.borrow().is_empty() {
-            wait_ready(py, self.buffer.epoll_fd(), timeout_ms)?;
+        if self.sink.queue.borrow().is_empty() {
+            wait_ready(py, self.epoll_fd(), timeout_ms)?;
         }
         self.consume(py)
     }
 
     /// The epoll fd that becomes readable when records arrive (to wait on several buffers at once).
     fn fileno(&self) -> i32 {
-        self.buffer.epoll_fd()
+        self.epoll_fd()
     }
 
     /// Deliver whatever is in the buffers now, without waiting.
     fn consume(&self, py: Python<'_>) -> PyResult<usize> {
-        self.buffer.consume().map_err(|e| Error::libbpf("reading the perf buffer", e))?;
+        // SAFETY: buffer is live; the callbacks only touch the sink, not Python.
+        let rc = unsafe { libbpf_sys::perf_buffer__consume(self.buffer.as_ptr()) };
+        if rc < 0 {
+            return Err(Error::io("reading the perf buffer", std::io::Error::from_raw_os_error(-rc)).into());
+        }
         let mut n = 0;
-        if let Some((stride, records)) = &self.packed {
+        if let Some((stride, records)) = &self.sink.packed {
             let data = std::mem::take(&mut *records.borrow_mut());
             if !data.is_empty() {
                 n = data.len() / stride;
@@ -143,7 +207,7 @@ impl PerfBuffer {
             }
         }
         loop {
-            let next = self.queue.borrow_mut().pop_front();
+            let next = self.sink.queue.borrow_mut().pop_front();
             match next {
                 Some(Record::Sample(cpu, data)) => {
                     n += 1;

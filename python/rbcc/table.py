@@ -431,18 +431,22 @@ class PerfEventArray(_Events, ArrayBase):
         With ``batch=True``, ``callback(events)`` gets every record of a poll at once, as a numpy array
         of ``dtype`` (records from all CPUs, without their CPU numbers).
 
-        ``wakeup_events`` is accepted for bcc compatibility; the core wakes on every record.
+        A poll wakes once a CPU has ``wakeup_events`` records waiting (as in bcc): more than 1 costs
+        fewer wakeups at high rates, and a poll that times out still delivers what is waiting.
         """
         if page_cnt <= 0 or page_cnt & (page_cnt - 1):
             raise BPFError("Perf buffer page_cnt must be a power of two")
+        if wakeup_events < 1:
+            raise BPFError("Perf buffer wakeup_events must be at least 1")
         lost = _lost_trampoline(lost_cb) if lost_cb is not None else None
+        core = _core_module()
         if batch:
             trampoline: Callable[..., Any] = self._batch_trampoline(callback)  # type: ignore[arg-type]
             size = self.dtype.itemsize
-            buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt, record_size=size)
+            buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, size, wakeup_events)
         else:
             trampoline = _perf_trampoline(callback)
-            buffer = _core_module().PerfBuffer(self.map, trampoline, lost, page_cnt)
+            buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, None, wakeup_events)
         self._cbs["perf"] = (trampoline, lost, buffer)
         self.bpf._register_perf_buffer(self._name, buffer)
 

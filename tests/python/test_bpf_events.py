@@ -11,6 +11,7 @@ import pytest
 from _bpfutil import own_comm, pinned_to_one_cpu, poll_until, target_cflags
 
 from rbcc import BPF
+from rbcc.errors import BPFError
 
 pytestmark = pytest.mark.needs_root
 
@@ -133,6 +134,24 @@ def test_perf_buffer_delivers_exactly_the_events() -> None:
         b.perf_buffer_poll(100)  # nothing more may come
         assert min(sizes) >= ctypes.sizeof(Event)
     _check_events(got)
+
+
+def test_wakeup_events_wakes_the_poll_only_once_that_many_wait() -> None:
+    with BPF(text=PERF, cflags=target_cflags()) as b, pinned_to_one_cpu():
+        got: list[int] = []
+        b["events"].open_perf_buffer(lambda cpu, data, size: got.append(b["events"].event(data).seq), wakeup_events=4)
+        for _ in range(3):
+            os.getppid()
+        # three waiting on one CPU wake nobody: the poll sleeps its whole second, then takes them
+        started = time.monotonic()
+        assert b.perf_buffer_poll(1000) == 3 and time.monotonic() - started >= 0.9
+        for _ in range(4):
+            os.getppid()
+        started = time.monotonic()
+        assert b.perf_buffer_poll(20_000) == 4 and time.monotonic() - started < 10
+        assert got == list(range(7))
+        with pytest.raises(BPFError, match="wakeup_events"):
+            b["events"].open_perf_buffer(lambda cpu, data, size: None, wakeup_events=0)
 
 
 @pytest.mark.parametrize("text", [RINGBUF_OUTPUT, RINGBUF_RESERVE], ids=["ringbuf_output", "ringbuf_reserve"])
