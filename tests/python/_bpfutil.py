@@ -50,15 +50,24 @@ def own_comm() -> bytes:
 
 
 @contextlib.contextmanager
-def pinned_to_one_cpu() -> Iterator[int]:
-    """Run the block on a single CPU, so every event lands in the same per-CPU buffer."""
+def pinned_to_one_cpu(cpu: int | None = None) -> Iterator[int]:
+    """Run the block (this thread) on a single CPU, ``cpu`` or the lowest this process may use, so every
+    event lands in the same per-CPU buffer, or on the CPU a filter keeps."""
     before = os.sched_getaffinity(0)
-    cpu = min(before)
+    cpu = min(before) if cpu is None else cpu
     os.sched_setaffinity(0, {cpu})
     try:
         yield cpu
     finally:
         os.sched_setaffinity(0, before)
+
+
+def two_cpus() -> tuple[int, int]:
+    """The two lowest CPUs this process may run on; skips the test where it may run on only one."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("this process may run on one CPU only: a CPU filter needs a second CPU to leave out")
+    return cpus[0], cpus[1]
 
 
 def kernel_config() -> dict[str, str]:

@@ -1,10 +1,12 @@
 """argdist: its C, the one-line stop on kernel-function probes, and live histograms and counts of the
-reads and syscalls a test program and the test itself make."""
+reads, calls and syscalls a test program and the test itself make (the top keys only, string keys cut
+to a size, one thread's only)."""
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,94 @@ def test_counts_of_the_tests_own_syscalls() -> None:
     last = out.split("[")[-1]
     assert "getppid calls\n\tCOUNT      EVENT\n\t5          total calls\n" in last, out
     assert "\t2          args->count = 1\n" in last, out
+
+
+def _rows(section: str) -> dict[str, int]:
+    """A count section's rows as {event: count}."""
+    return {event: int(n) for n, event in re.findall(r"^\t(\d+) +(.+)$", section, re.M)}
+
+
+def _last(out: str) -> str:
+    return out.split("\n[")[-1]
+
+
+@pytest.mark.needs_root
+def test_top_keeps_the_most_frequent_keys(program: Path) -> None:
+    # rbcc_leaf's a is 10, 20, ... 60: the key is 0 once, 1 three times (20, 30, 40), 2 twice (50, 60)
+    key = "(a > 15) + (a > 45)"
+    with probed(program, calls=6) as p:
+        out, err = run_interrupted(
+            ["argdist", "-c", "-T", "2", "-p", str(p.pid), "-C", f"p:{program}:rbcc_leaf(int a, char *name):int:{key}"],
+            lambda h: re.fullmatch(r"\[\d\d:\d\d:\d\d\]\n", h) is not None,
+            p.go,
+            lambda out: f"{key} = 1" in _last(out),
+        )
+    # -T 2: the two most frequent, the most frequent last
+    rows = re.findall(r"^\t(\d+) +(.+)$", _last(out), re.M)
+    assert rows == [("2", f"{key} = 2"), ("3", f"{key} = 1")], out
+
+
+@pytest.mark.needs_root
+def test_string_keys_of_a_function_and_a_usdt_probe(program: Path) -> None:
+    with probed(program, calls=4) as p:
+        out, err = run_interrupted(
+            ["argdist", "-c", "-p", str(p.pid),
+             "-C", f"p:{program}:rbcc_leaf(int a, char *name):char*:name",
+             "-C", f"u:{program}:added():char*,int:arg2,arg1#added"],
+            lambda h: re.fullmatch(r"\[\d\d:\d\d:\d\d\]\n", h) is not None,
+            p.go,
+            lambda out: len(_rows(_last(out))) == 8,
+        )  # fmt: skip
+    leaf, added = _last(out).split("\nadded\n")
+    assert _rows(leaf) == {f"name = name-{i}": 1 for i in range(1, 5)}, out
+    assert _rows(added) == {f"arg2 = name-{i}, arg1 = {10 * i}": 1 for i in range(1, 5)}, out
+
+
+@pytest.mark.needs_root
+def test_string_size_cuts_the_strings_read(program: Path) -> None:
+    names = f"p:{program}:rbcc_leaf(int a, char *name):char*:name"
+    with probed(program, calls=3) as p:
+        out, err = run_interrupted(
+            ["argdist", "-c", "-z", "4", "-p", str(p.pid), "-C", names],
+            lambda h: re.fullmatch(r"\[\d\d:\d\d:\d\d\]\n", h) is not None,
+            p.go,
+            lambda out: "name = nam\n" in _last(out),
+        )
+    # -z 4: three characters and the NUL, so the three names are one key
+    assert _rows(_last(out)) == {"name = nam": 3}, out
+
+
+@pytest.mark.needs_root
+def test_thread_filter_counts_only_that_threads_calls() -> None:
+    ready, go = threading.Event(), threading.Event()
+    tids: list[int] = []
+
+    def calls() -> None:
+        tids.append(threading.get_native_id())
+        ready.set()
+        go.wait(timeout=30)
+        for _ in range(4):
+            os.getppid()
+
+    thread = threading.Thread(target=calls)
+    thread.start()
+    ready.wait(timeout=30)
+
+    def workload() -> None:
+        for _ in range(3):
+            os.getppid()
+        go.set()
+        thread.join(timeout=30)
+
+    try:
+        out, err = run_interrupted(
+            ["argdist", "-c", "-t", str(tids[0]), "-C", "t:syscalls:sys_enter_getppid()"],
+            lambda h: h.startswith("["),
+            workload,
+            lambda out: "total calls" in _last(out),
+        )
+    finally:
+        go.set()
+        thread.join(timeout=30)
+    # the thread's 4 calls, not the main thread's 3
+    assert _rows(_last(out)) == {"total calls": 4}, out

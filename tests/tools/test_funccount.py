@@ -1,15 +1,17 @@
 """funccount: its C, the one-line stop on kernel-function patterns, and live counts of the test's own
-syscalls (tracepoint wildcards), a test program's functions and its USDT probe."""
+syscalls (tracepoint wildcards, one CPU's only), a test program's functions and its USDT probe (each
+interval, timestamped)."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, run_interrupted
+from _bpfutil import child_env, pinned_to_one_cpu, run_interrupted, two_cpus
 from _probe_targets import build, probed
 from _toolcheck import refusal_line
 
@@ -57,6 +59,27 @@ def test_counts_the_tests_own_syscalls_with_a_wildcard() -> None:
     assert out.rstrip().endswith("Detaching...")
 
 
+@pytest.mark.needs_root
+def test_cpu_filter_counts_only_that_cpus_calls() -> None:
+    other, counted = two_cpus()
+
+    def workload() -> None:
+        with pinned_to_one_cpu(counted):
+            for _ in range(7):
+                os.getppid()
+        with pinned_to_one_cpu(other):
+            for _ in range(5):
+                os.getppid()
+
+    out, err = run_interrupted(
+        ["funccount", "-c", str(counted), "-p", str(os.getpid()), "t:syscalls:sys_enter_getppid"],
+        lambda h: h.startswith('Tracing 1 functions for "t:syscalls:sys_enter_getppid"'),
+        workload,
+    )
+    # the 5 calls made on the other CPU are left out
+    assert _counts(out) == {"syscalls:sys_enter_getppid": 7}, out
+
+
 @pytest.fixture(scope="module")
 def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("funccount"))
@@ -89,7 +112,11 @@ def test_counts_usdt_probes_and_prints_each_interval(program: Path) -> None:
         p.go()
         out, err = tool.communicate(timeout=30)
     assert tool.returncode == 0 and "Traceback" not in err, err
-    # -i 1 -d 2: two summaries, each with its time; the calls land in the first
-    assert out.count("FUNC") == 2 and out.rstrip().endswith("Detaching...")
-    first, second = out.split("FUNC ")[1:]
-    assert "added" in first and " 5\n" in first and "added" not in second
+    # -i 1 -d 2: it ends by itself after two summaries, each under its time (-T); the calls land in the first
+    stamp = r"(\d\d):(\d\d):(\d\d) *"
+    header = f"{'FUNC':<36} {'COUNT':>8}"
+    shape = rf"\n{stamp}\n{header}\n{'added':<36} {5:>8}\n\n{stamp}\n{header}\nDetaching...\n"
+    found = re.fullmatch(shape, out)
+    assert found, out
+    h1, m1, s1, h2, m2, s2 = (int(n) for n in found.groups())
+    assert ((h2 - h1) * 3600 + (m2 - m1) * 60 + s2 - s1) % 86400 in (1, 2), out

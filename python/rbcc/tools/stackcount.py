@@ -64,7 +64,9 @@ def bpf_text(args: argparse.Namespace, names: Sequence[str]) -> str:
     """The C for these options and the pattern's targets (pure)."""
     pattern = parse_pattern(args.pattern, args.regexp)
     kernel, user = _stacks(args)
-    per_pid = args.perpid or (args.pid is not None and args.pid > 0)
+    # a user address means something only in its own process: user stacks, and a user probe's, are
+    # counted per process, to be symbolized there; -P asks the same of kernel stacks
+    per_pid = args.perpid or user or not pattern.is_kernel
     return _counting.program(
         pattern, names, tgid=args.pid, cpu=args.cpu, kernel_stack=kernel, user_stack=user, per_pid=per_pid
     )
