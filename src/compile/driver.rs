@@ -73,6 +73,8 @@ fn run(flags: &[String], mode: &[&str], input: &Path, output: &Path) -> Result<s
     let out = Command::new(clang()?)
         .args(flags)
         .arg("-fno-color-diagnostics")
+        // a backend crash would otherwise leave a reproducer (the program and a script) in /tmp
+        .arg("-fno-crash-diagnostics")
         .args(mode)
         .arg(input)
         .arg("-o")
@@ -91,7 +93,34 @@ pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> 
 /// Compile `source` (a file) to `object`; on failure, clang's diagnostics name `display_name`.
 pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &str) -> Result<()> {
     run(flags, &["-c"], source, object)?.map_err(|err| {
-        let text = err.replace(&source.display().to_string(), display_name);
+        let text = without_crash_dump(&err.replace(&source.display().to_string(), display_name));
         Error::Compile(super::hints::explain(format!("clang could not compile the program:\n{}", text.trim_end())))
     })
+}
+
+/// clang's diagnostics without the dump a backend crash adds (its selection DAG, arguments and stack
+/// trace): what the user can act on comes before it, e.g. the BPF backend's "Unsupport signed
+/// division ... Please convert to unsigned div/mod" at the user's line.
+fn without_crash_dump(text: &str) -> String {
+    let Some(at) = text.find("fatal error: error in backend:") else {
+        return text.to_string();
+    };
+    let first_line = text[at..].lines().next().unwrap_or_default();
+    format!("{}{first_line}\n(clang's code generator stopped there; its crash dump is left out)", &text[..at])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_crash_dump;
+
+    #[test]
+    fn a_backend_crash_keeps_the_users_line_and_drops_the_dump() {
+        let err = "Error at line 4: Unsupport signed division. Please convert to unsigned div/mod.\n\
+                   fatal error: error in backend: Cannot select: sdiv\n  0x1: i64 = sra\nStack dump:\n#0 0x7f\n";
+        let text = without_crash_dump(err);
+        assert!(text.starts_with("Error at line 4: Unsupport signed division"), "{text}");
+        assert!(text.contains("fatal error: error in backend: Cannot select: sdiv\n(clang's"), "{text}");
+        assert!(!text.contains("Stack dump") && !text.contains("sra"), "{text}");
+        assert_eq!(without_crash_dump("x.c:1:1: error: y\n"), "x.c:1:1: error: y\n");
+    }
 }

@@ -85,6 +85,33 @@ def test_backend_compile_error_holds_only_the_users_diagnostics() -> None:
     assert "warning" not in message
 
 
+SIGNED_DIVISION = r"""
+TRACEPOINT_PROBE(syscalls, sys_enter_read) {
+    int a = args->count;
+    bpf_trace_printk("%d", a / 30);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_a_crash_of_clangs_code_generator_says_what_to_change_and_leaves_no_files(tmp_path: Path) -> None:
+    env_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path)  # where clang would write its crash reproducer
+    try:
+        with pytest.raises(rbcc.CompileError) as info:
+            BPF(text=SIGNED_DIVISION)
+    finally:
+        if env_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = env_tmp
+    message = str(info.value)
+    assert "line 4" in message and "unsigned div/mod" in message, message
+    assert "Stack dump" not in message and "PLEASE submit" not in message and len(message.splitlines()) < 8, message
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.needs_root
 def test_verifier_error_carries_the_log() -> None:
     with pytest.raises(rbcc.VerifierError) as info:
