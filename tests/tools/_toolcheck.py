@@ -25,6 +25,17 @@ def run_rbcc(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str
     )
 
 
+def spawn_rbcc(*argv: str) -> subprocess.Popen[str]:
+    """``python -m rbcc ARGV...`` started as a user would, its output and errors piped, as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rbcc", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+
+
 def text_of(tool: ModuleType, *argv: str) -> str:
     """The C the tool module builds for these command line options."""
     return tool.bpf_text(tool.build_parser().parse_args(list(argv)))

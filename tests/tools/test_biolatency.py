@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 from _blockio import direct_file, root_disk
-from _bpfutil import child_env, run_interrupted
-from _toolcheck import run_rbcc, text_of
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, spawn_rbcc, text_of
 
 from rbcc.tools import biolatency
 
@@ -87,12 +85,15 @@ def test_per_disk_queued_and_extension() -> None:
 @pytest.mark.needs_root
 def test_per_flags_json_on_one_disk() -> None:
     # -j prints nothing before its first interval: keep writing until the tool has printed it and exits
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "tool", "biolatency", "-F", "-j", "-d", root_disk(), "3", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
+    tool = spawn_rbcc(
+        "tool",
+        "biolatency",
+        "-F",
+        "-j",
+        "-d",
+        root_disk(),
+        "3",
+        "1",
     )
     with direct_file() as f:
         while tool.poll() is None:

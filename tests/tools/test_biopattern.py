@@ -4,14 +4,12 @@ writes on the root disk."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 from _blockio import direct_file, root_disk
-from _bpfutil import child_env, run_interrupted
-from _toolcheck import text_of
+from _bpfutil import run_interrupted
+from _toolcheck import spawn_rbcc, text_of
 
 from rbcc.tools import _block, biopattern
 
@@ -49,12 +47,13 @@ def test_counts_the_tests_sequential_writes() -> None:
 
 @pytest.mark.needs_root
 def test_interval_and_count_end_it() -> None:
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "tool", "biopattern", "-d", root_disk(), "1", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
+    tool = spawn_rbcc(
+        "tool",
+        "biopattern",
+        "-d",
+        root_disk(),
+        "1",
+        "2",
     )
     with direct_file() as f:
         # I/O in every interval, until the tool stops by itself after its two

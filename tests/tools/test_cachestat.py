@@ -4,15 +4,12 @@ test does itself on an ext4 file system of its own."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from _bpfutil import child_env
 from _ext4fs import ext4_dir, read_each_page, write_fresh
-from _toolcheck import assert_kprobes_load, refusal_line, text_of
+from _toolcheck import assert_kprobes_load, refusal_line, spawn_rbcc, text_of
 
 from rbcc.tools import cachestat
 
@@ -43,12 +40,11 @@ HEADER = ["HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB"]
 def test_counts_a_file_written_then_read_from_disk_and_from_the_cache() -> None:
     pages = 1024
     with ext4_dir() as root:
-        tool = subprocess.Popen(
-            [sys.executable, "-m", "rbcc", "tool", "cachestat", "1", "4"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
+        tool = spawn_rbcc(
+            "tool",
+            "cachestat",
+            "1",
+            "4",
         )
         try:
             assert tool.stdout is not None and tool.stderr is not None

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from _bpfutil import child_env, run_interrupted
-from _toolcheck import run_rbcc, text_of
+from _bpfutil import run_interrupted
+from _toolcheck import run_rbcc, spawn_rbcc, text_of
 
 from rbcc.tools import exitsnoop
 
@@ -115,12 +115,11 @@ def test_per_thread_shows_the_threads_of_one_process() -> None:
 @pytest.mark.needs_root
 def test_pid_filter_ends_with_that_process() -> None:
     target = subprocess.Popen(["/bin/sh", "-c", "read line; exit 7"], stdin=subprocess.PIPE)
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "tool", "exitsnoop", "-p", str(target.pid)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
+    tool = spawn_rbcc(
+        "tool",
+        "exitsnoop",
+        "-p",
+        str(target.pid),
     )
     try:
         assert tool.stdout is not None

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, pinned_to_one_cpu, run_interrupted, two_cpus
+from _bpfutil import pinned_to_one_cpu, run_interrupted, two_cpus
 from _probe_targets import build, probed
-from _toolcheck import refusal_line
+from _toolcheck import refusal_line, spawn_rbcc
 
 from rbcc.tools import funccount
 
@@ -99,14 +97,17 @@ def test_counts_a_programs_functions_exactly(program: Path) -> None:
 @pytest.mark.needs_root
 def test_counts_usdt_probes_and_prints_each_interval(program: Path) -> None:
     with probed(program, calls=5) as p:
-        tool = subprocess.Popen(
-            [sys.executable, "-m", "rbcc", "funccount", "-T", "-i", "1", "-d", "2", "-p", str(p.pid),
-             f"u:{program}:add*"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )  # fmt: skip
+        tool = spawn_rbcc(
+            "funccount",
+            "-T",
+            "-i",
+            "1",
+            "-d",
+            "2",
+            "-p",
+            str(p.pid),
+            f"u:{program}:add*",
+        )
         assert tool.stdout is not None
         assert tool.stdout.readline().startswith('Tracing 1 functions for "u:')
         p.go()

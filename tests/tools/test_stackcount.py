@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import child_env, pinned_to_one_cpu, run_interrupted, two_cpus
+from _bpfutil import pinned_to_one_cpu, run_interrupted, two_cpus
 from _probe_targets import build, probed
+from _toolcheck import spawn_rbcc
 
 from rbcc.tools import stackcount
 
@@ -72,14 +73,16 @@ def _perf_events(pid: int) -> int:
 @pytest.mark.needs_root
 def test_folded_stacks(program: Path) -> None:
     with probed(program, calls=2) as p:
-        tool = subprocess.Popen(
-            [sys.executable, "-m", "rbcc", "stackcount", "-f", "-U", "-D", "3", "-p", str(p.pid),
-             f"{program}:rbcc_leaf"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )  # fmt: skip
+        tool = spawn_rbcc(
+            "stackcount",
+            "-f",
+            "-U",
+            "-D",
+            "3",
+            "-p",
+            str(p.pid),
+            f"{program}:rbcc_leaf",
+        )
         # -f prints no header: the uprobe's perf event says the probe is in
         deadline = time.monotonic() + 20
         while not _perf_events(tool.pid) and time.monotonic() < deadline and tool.poll() is None:

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from _bpfutil import cgroup2_root, child_env, run_interrupted
+from _bpfutil import cgroup2_root, run_interrupted
 from _probe_targets import build, probed
-from _toolcheck import refusal_line, run_rbcc, text_of
+from _toolcheck import refusal_line, run_rbcc, spawn_rbcc, text_of
 
 from rbcc import BPF
 from rbcc.errors import ProbeSpecError
@@ -189,14 +189,15 @@ def test_uprobe_and_uretprobe_read_arguments_and_return_values(program: Path) ->
 @pytest.mark.needs_root
 def test_usdt_probe_arguments_and_max_events(program: Path) -> None:
     with probed(program, calls=5) as p:
-        tool = subprocess.Popen(
-            [sys.executable, "-m", "rbcc", "trace", "-M", "3", "-p", str(p.pid), "-C",
-             f'u:{program}:rbcc:added (arg1 != 20) "%d %s", arg1, arg2'],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )  # fmt: skip
+        tool = spawn_rbcc(
+            "trace",
+            "-M",
+            "3",
+            "-p",
+            str(p.pid),
+            "-C",
+            f'u:{program}:rbcc:added (arg1 != 20) "%d %s", arg1, arg2',
+        )
         assert tool.stdout is not None
         header = tool.stdout.readline()
         assert header.split() == ["CPU", "PID", "TID", "COMM", "FUNC", "-"], header
@@ -228,14 +229,8 @@ def _getppid_in(cgroup: Path | None, calls: int) -> int:
 
 @pytest.mark.needs_root
 def test_aggregate_counts_each_message_and_max_events_ends_it() -> None:
-    tool = subprocess.Popen(
-        [sys.executable, "-m", "rbcc", "trace", "-A", "-M", "4", "-p", str(os.getpid()),
-         't:syscalls:sys_enter_getppid "ppid of %d", args->__syscall_nr'],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )  # fmt: skip
+    spec = 't:syscalls:sys_enter_getppid "ppid of %d", args->__syscall_nr'
+    tool = spawn_rbcc("trace", "-A", "-M", "4", "-p", str(os.getpid()), spec)
     assert tool.stdout is not None
     assert tool.stdout.readline().split() == ["PID", "TID", "COMM", "FUNC", "-"]
     for _ in range(4):
