@@ -135,8 +135,17 @@ class FakeBPF:
 
 
 class FakePerfBuffer:
-    def __init__(self, map: Any, callback: Any, lost_callback: Any, page_cnt: int) -> None:
+    def __init__(
+        self,
+        map: Any,
+        callback: Any,
+        lost_callback: Any,
+        page_cnt: int,
+        record_size: int | None = None,
+        wakeup_events: int = 1,
+    ) -> None:
         self.map, self.callback, self.lost_callback, self.page_cnt = map, callback, lost_callback, page_cnt
+        self.record_size, self.wakeup_events = record_size, wakeup_events
 
 
 class FakeCore:

@@ -443,9 +443,10 @@ def test_perf_buffer_delivers_pointer(monkeypatch: pytest.MonkeyPatch) -> None:
         got.append((cpu, size, ev.pid, ev.ts, ev.comm, mine.pid, ctypes.string_at(data, 4)))
 
     lost: list[int] = []
-    t.open_perf_buffer(callback, page_cnt=16, lost_cb=lost.append)
+    t.open_perf_buffer(callback, page_cnt=16, lost_cb=lost.append, wakeup_events=8)
     buffer = bpf.perf_buffers["events"]
     assert isinstance(buffer, FakePerfBuffer) and buffer.page_cnt == 16 and buffer.map is t.map
+    assert (buffer.wakeup_events, buffer.record_size) == (8, None)
     buffer.callback(2, event_bytes(99, 123, b"bash"))
     buffer.lost_callback(1, 7)
     assert got == [(2, 24, 99, 123, b"bash", 99, struct.pack("<I", 99))]
