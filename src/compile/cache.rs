@@ -75,11 +75,44 @@ pub fn key(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// The hash of the running kernel's BTF, which keys every per-kernel file.
+///
+/// Hashing the BTF means reading ~5 MB from sysfs (~8 ms, most of a cache hit). It cannot change
+/// while the kernel runs, so it is remembered per boot (`/proc/sys/kernel/random/boot_id`) in the
+/// cache; a new boot, possibly of another kernel, hashes it again.
+pub fn kernel_btf_hash(root: &Path) -> Result<String> {
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let boot: String = boot.trim().chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect();
+    let memo = (!boot.is_empty()).then(|| root.join(format!("boot-{boot}")));
+    if let Some(text) = memo.as_ref().and_then(|m| fs::read_to_string(m).ok()) {
+        if text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(text);
+        }
+    }
+    let hash = crate::kernel::btf::btf_hash()?.to_string();
+    if let Some(memo) = memo {
+        let _ = write_atomic(&memo, hash.as_bytes());
+    }
+    Ok(hash)
+}
+
+/// A temporary name beside `path`, unique to this thread and call: threads of one process may write
+/// the same entry at once.
+pub fn temp_beside(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp{}-{n}", std::process::id()))
+}
+
 /// Write `data` to `path` atomically (temp file, then rename), so readers never see half an object.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = temp_beside(path);
     fs::write(&tmp, data).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(format!("renaming {}", tmp.display()), e)
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ struct Loaded;
 impl Loaded {
     fn new() -> Result<Self> {
         if !is_loaded() {
+            point_clang_sys_at_libclang();
             load().map_err(|e| {
                 Error::Setup(format!(
                     "cannot load libclang ({e}); install it (Debian: apt-get install libclang-dev) or set LIBCLANG_PATH"
@@ -95,6 +96,24 @@ impl Loaded {
             })?;
         }
         Ok(Loaded)
+    }
+}
+
+/// Name the toolchain's libclang in `LIBCLANG_PATH`, where clang-sys looks first: otherwise it runs
+/// `llvm-config` and searches a dozen directories (~40 ms) for a file already known.
+fn point_clang_sys_at_libclang() {
+    let Ok(super::toolchain::Toolchain { libclang: Some(lib), .. }) = super::toolchain::toolchain() else {
+        return;
+    };
+    let Ok(value) = CString::new(lib.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: this runs in the forked parse child, which has one thread, so nothing reads the
+    // environment concurrently; libc's setenv is used rather than std's set_var because std's
+    // environment lock may have been held by another thread of the parent at the fork, and would
+    // never be released here.
+    unsafe {
+        libc::setenv(c"LIBCLANG_PATH".as_ptr(), value.as_ptr(), 1);
     }
 }
 
@@ -287,7 +306,9 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
     // SAFETY: every pointer handed to libclang points into locals that outlive the translation unit,
     // which is disposed of (with the index) before returning.
     unsafe {
-        let index = clang_createIndex(0, 0);
+        // Only the program's own declarations: the rewriter edits the main file alone, and visiting the
+        // PCH's (all of vmlinux.h) would deserialize every one of them (~50 ms) to be skipped.
+        let index = clang_createIndex(1, 0);
         let mut tu: CXTranslationUnit = ptr::null_mut();
         let rc = clang_parseTranslationUnit2(
             index,

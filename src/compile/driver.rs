@@ -2,24 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-/// The clang executable that matches the libclang clang-sys loads (same LLVM), found once.
+/// The clang executable that matches the libclang the parse loads (same LLVM), found once.
 pub fn clang() -> Result<PathBuf> {
-    static CLANG: OnceLock<Option<PathBuf>> = OnceLock::new();
-    CLANG
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("RBCC_CLANG") {
-                return Some(PathBuf::from(p));
-            }
-            clang_sys::support::Clang::find(None, &[]).map(|c| c.path)
-        })
-        .clone()
-        .ok_or_else(|| {
-            Error::Setup("cannot find clang; install it (Debian: apt-get install clang) or set RBCC_CLANG".into())
-        })
+    Ok(super::toolchain::toolchain()?.clang.clone())
 }
 
 /// The `__TARGET_ARCH_*` libbpf's bpf_tracing.h needs to read registers.
@@ -68,34 +56,25 @@ pub fn common_flags(kernel_dir: &Path, include_dir: &Path) -> Vec<String> {
     flags
 }
 
-/// Run clang on `input` with `flags` and `mode` (its mode flags) writing `output`; clang's stderr on failure.
-fn run(flags: &[String], mode: &[&str], input: &Path, output: &Path) -> Result<std::result::Result<(), String>> {
-    let out = Command::new(clang()?)
-        .args(flags)
+/// The clang command for `input` with `flags` and `mode` (its mode flags), writing `output`.
+pub fn command(flags: &[String], mode: &[&str], input: &Path, output: &Path) -> Result<Command> {
+    let mut cmd = Command::new(clang()?);
+    cmd.args(flags)
         .arg("-fno-color-diagnostics")
         // a backend crash would otherwise leave a reproducer (the program and a script) in /tmp
         .arg("-fno-crash-diagnostics")
         .args(mode)
         .arg(input)
         .arg("-o")
-        .arg(output)
-        .output()
-        .map_err(|e| Error::io("running clang", e))?;
-    Ok(if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) })
+        .arg(output);
+    Ok(cmd)
 }
 
-/// Precompile `header` into the PCH `output`.
-pub fn precompile(header: &Path, output: &Path, flags: &[String]) -> Result<()> {
-    run(flags, &["-x", "c-header"], header, output)?
-        .map_err(|err| Error::Compile(format!("clang could not precompile {}:\n{err}", header.display())))
-}
-
-/// Compile `source` (a file) to `object`; on failure, clang's diagnostics name `display_name`.
-pub fn compile(source: &Path, object: &Path, flags: &[String], display_name: &str) -> Result<()> {
-    run(flags, &["-c"], source, object)?.map_err(|err| {
-        let text = without_crash_dump(&err.replace(&source.display().to_string(), display_name));
-        Error::Compile(super::hints::explain(format!("clang could not compile the program:\n{}", text.trim_end())))
-    })
+/// clang's complaint about `source` as the user should read it: at `display_name`, without the crash
+/// dump, with a hint where one applies.
+pub fn compile_error(stderr: &str, source: &Path, display_name: &str) -> Error {
+    let text = without_crash_dump(&stderr.replace(&source.display().to_string(), display_name));
+    Error::Compile(super::hints::explain(format!("clang could not compile the program:\n{}", text.trim_end())))
 }
 
 /// clang's diagnostics without the dump a backend crash adds (its selection DAG, arguments and stack

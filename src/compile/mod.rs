@@ -10,12 +10,14 @@ pub mod holes;
 pub mod isolate;
 pub mod owntypes;
 pub mod pch;
+pub mod pending;
 pub mod rewrite;
 pub mod shim;
+pub mod toolchain;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::kernel::{btf, kconfig, tracefs, version};
@@ -36,7 +38,7 @@ pub struct Output {
 /// Compile `text` (bcc-dialect BPF C) into a BPF object, or take it from the cache.
 ///
 /// The cache key covers everything the object depends on: the program, the generated tracepoint
-/// structs, the flags, the file name, the kernel's BTF, rbcc's headers and version. A hit neither loads libclang
+/// structs, the flags, the file name, the kernel's BTF, rbcc's headers and version, the toolchain. A hit neither loads libclang
 /// nor runs clang.
 pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> {
     let prep = Prepared::new(text, cflags, filename)?;
@@ -47,8 +49,11 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
         return Ok(Output { object, rewritten, cache_hit: true });
     }
     let (object, rewritten) = prep.in_workdir(|work| {
+        prep.kernel_headers()?;
+        // clang starts and reads the prelude while the parse child parses (see pending.rs)
+        let compile = prep.start_compile(work, filename, None)?;
         let rewritten = prep.rewrite(work, filename)?;
-        let object = prep.compile(work, &rewritten.text, filename)?;
+        let object = prep.finish_compile(work, compile, &rewritten.text, filename)?;
         Ok((object, rewritten.text))
     })?;
     cache::write_atomic(&obj_path, &object)?;
@@ -83,8 +88,8 @@ impl Prepared {
             tp_header.push_str(&tracefs::tracepoint_struct(&category, &event, &fields));
         }
         let root = cache::root()?;
-        let btf_hash = btf::btf_hash()?;
-        let kernel_dir = cache::subdir(&root, &["kernel", btf_hash])?;
+        let btf_hash = cache::kernel_btf_hash(&root)?;
+        let kernel_dir = cache::subdir(&root, &["kernel", &btf_hash])?;
         let include_dir = headers::include_dir(&root)?;
         let flags_joined = cflags.join("\0");
         // a kernel update can leave the BTF as it was and change only the version programs test
@@ -95,6 +100,7 @@ impl Prepared {
             btf_hash.as_bytes(),
             linux_version.as_bytes(),
             headers::headers_hash().as_bytes(),
+            toolchain::identity().as_bytes(),
             source.as_bytes(),
             tp_header.as_bytes(),
             flags_joined.as_bytes(),
@@ -116,10 +122,16 @@ impl Prepared {
         out
     }
 
-    /// Parse with libclang and rewrite into libbpf-style C.
-    fn rewrite(&self, work: &Path, filename: &str) -> Result<rewrite::Rewritten> {
+    /// This kernel's headers (vmlinux.h and its configuration), made on first use.
+    fn kernel_headers(&self) -> Result<PathBuf> {
         let vmlinux = btf::vmlinux_h(&self.kernel_dir)?;
         kconfig::kconfig_h(&self.kernel_dir)?;
+        Ok(vmlinux)
+    }
+
+    /// Parse with libclang and rewrite into libbpf-style C.
+    fn rewrite(&self, work: &Path, filename: &str) -> Result<rewrite::Rewritten> {
+        let vmlinux = self.kernel_headers()?;
         let source = self.own_types(&vmlinux)?;
         let main_path = work.join("main.c").display().to_string();
         self.with_prelude(work, Stage::Parse, |flags| {
@@ -149,22 +161,37 @@ impl Prepared {
         Ok(owntypes::rename(&self.source, &clashing))
     }
 
-    /// Compile the rewritten C into a BPF object.
-    fn compile(&self, work: &Path, rewritten: &str, filename: &str) -> Result<Vec<u8>> {
-        let main_path = work.join(scratch_name(filename));
-        fs::write(&main_path, rewritten).map_err(|e| Error::io("writing the rewritten program", e))?;
-        let obj_path = work.join("main.o");
-        self.with_prelude(work, Stage::Compile, |flags| driver::compile(&main_path, &obj_path, flags, filename))
-            .map_err(|e| match e {
-                Error::Compile(msg) => Error::Compile(owntypes::user_names(&msg)),
-                e => e,
-            })?;
-        fs::read(&obj_path).map_err(|e| Error::io("reading the compiled object", e))
+    /// Start the clang compile of the program (which comes later, through `finish_compile`), with the
+    /// prelude's PCH when there is one, or with `pch` = Some(None) the plain prelude.
+    fn start_compile(&self, work: &Path, filename: &str, pch: Option<Option<PathBuf>>) -> Result<Started> {
+        let (flags, found, tail) = self.stage_flags(work, Stage::Compile);
+        let pch = pch.unwrap_or(found);
+        let flags = [flags, pch::prelude_flags(pch.as_deref()), tail].concat();
+        let pending = pending::start(work, &scratch_name(filename), &work.join("main.o"), &flags)?;
+        Ok(Started { pending, pch })
     }
 
-    /// Run one stage with the prelude precompiled; should clang refuse the PCH (another clang built
-    /// it, or its inputs changed), drop it and run the stage once more on the plain header.
-    fn with_prelude<T>(&self, work: &Path, stage: Stage, run: impl Fn(&[String]) -> Result<T>) -> Result<T> {
+    /// Give the started compile the rewritten C and take the BPF object it makes. Should clang refuse
+    /// the PCH (another clang built it, or its inputs changed), drop it and compile on the plain header.
+    fn finish_compile(&self, work: &Path, started: Started, rewritten: &str, filename: &str) -> Result<Vec<u8>> {
+        let source = started.pending.source.clone();
+        match (started.pending.finish(rewritten)?, started.pch) {
+            (Ok(()), _) => fs::read(work.join("main.o")).map_err(|e| Error::io("reading the compiled object", e)),
+            (Err(msg), Some(pch)) if pch::is_pch_complaint(&msg) => {
+                pch::discard(&pch);
+                let _ = fs::remove_dir_all(work.join("src"));
+                let again = self.start_compile(work, filename, Some(None))?;
+                self.finish_compile(work, again, rewritten, filename)
+            }
+            (Err(msg), _) => Err(match driver::compile_error(&msg, &source, filename) {
+                Error::Compile(msg) => Error::Compile(owntypes::user_names(&msg)),
+                e => e,
+            }),
+        }
+    }
+
+    /// A stage's flags: those before the prelude, the prelude's PCH if built, those after it.
+    fn stage_flags(&self, work: &Path, stage: Stage) -> (Vec<String>, Option<PathBuf>, Vec<String>) {
         let tp_path = work.join("tracepoints.h");
         let (shared, own) = pch::split_user_flags(&self.cflags);
         let mut flags = driver::common_flags(&self.kernel_dir, &self.include_dir);
@@ -172,6 +199,13 @@ impl Prepared {
         flags.extend(shared);
         let pch = pch::prelude_pch(&self.kernel_dir, &self.include_dir, &flags);
         let tail = [own, vec!["-include".to_string(), tp_path.display().to_string()]].concat();
+        (flags, pch, tail)
+    }
+
+    /// Run one stage with the prelude precompiled; should clang refuse the PCH (another clang built
+    /// it, or its inputs changed), drop it and run the stage once more on the plain header.
+    fn with_prelude<T>(&self, work: &Path, stage: Stage, run: impl Fn(&[String]) -> Result<T>) -> Result<T> {
+        let (flags, pch, tail) = self.stage_flags(work, stage);
         let with = |pch: Option<&Path>| [flags.clone(), pch::prelude_flags(pch), tail.clone()].concat();
         match (run(&with(pch.as_deref())), pch) {
             (Err(Error::Compile(msg)), Some(pch)) if pch::is_pch_complaint(&msg) => {
@@ -181,6 +215,12 @@ impl Prepared {
             (result, _) => result,
         }
     }
+}
+
+/// A compile under way, and the PCH it was started with.
+struct Started {
+    pending: pending::Pending,
+    pch: Option<PathBuf>,
 }
 
 /// The name the rewritten C is compiled under. The object's line info keeps it, and the verifier log

@@ -3,10 +3,12 @@
 //! clang and flag set, so a new program costs only its own text.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
-use super::{cache, driver, headers, COMPILER_ID};
+use super::{cache, driver, headers, toolchain, COMPILER_ID};
 
 /// The prelude every program is compiled after.
 pub const PRELUDE: &str = "rbcc/prelude.h";
@@ -83,29 +85,68 @@ fn prelude_mentions(name: &str) -> bool {
     })
 }
 
-/// The PCH of the prelude for `flags` (which include the stage's own), built on first use.
+/// The PCH of the prelude for `flags` (which include the stage's own), if it has been built.
 ///
-/// A build failure is not an error: the caller falls back to the plain header.
+/// A missing one is built in the background, at low priority, for the compiles that come after: this
+/// one reads the plain header, which costs less than waiting for a PCH (~0.5 s). clang writes the PCH
+/// under a temporary name and renames it when complete, so a reader never sees half of one, even
+/// should this process exit before the build ends.
 pub fn prelude_pch(kernel_dir: &Path, include_dir: &Path, flags: &[String]) -> Option<PathBuf> {
-    let clang = driver::clang().ok()?;
     let key = cache::key(&[
         COMPILER_ID.as_bytes(),
         include_dir.as_os_str().as_encoded_bytes(),
         flags.join("\0").as_bytes(),
-        clang_identity(&clang).as_bytes(),
+        toolchain::identity().as_bytes(),
     ]);
     let dir = cache::subdir(kernel_dir, &["pch"]).ok()?;
     let path = dir.join(format!("{}.pch", &key[..32]));
     if path.exists() {
         return Some(path);
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let built = driver::precompile(&include_dir.join(PRELUDE), &tmp, flags);
-    if built.is_err() || fs::rename(&tmp, &path).is_err() {
-        let _ = fs::remove_file(&tmp);
-        return None;
+    build_in_background(&include_dir.join(PRELUDE), &path, flags);
+    None
+}
+
+/// How long a build may hold its lock before another process takes it for abandoned.
+const BUILD_LOCK_LIFE: Duration = Duration::from_secs(120);
+
+/// Start clang precompiling `header` into `pch`, unless a build of it is already under way.
+fn build_in_background(header: &Path, pch: &Path, flags: &[String]) {
+    let lock = pch.with_extension("building");
+    let take = || fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_ok();
+    let abandoned = || {
+        fs::metadata(&lock).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default() > BUILD_LOCK_LIFE)
+    };
+    let taken = take() || (abandoned() && fs::remove_file(&lock).is_ok() && take());
+    if !taken {
+        return;
     }
-    Some(path)
+    let Ok(mut cmd) = driver::command(flags, &["-x", "c-header"], header, pch) else {
+        let _ = fs::remove_file(&lock);
+        return;
+    };
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: the closure runs between fork and exec and calls only setpriority, which is
+    // async-signal-safe; the build yields the CPU to whatever the user is running.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        Ok(mut child) => {
+            let spawned = std::thread::Builder::new().name("rbcc-pch".into()).spawn(move || {
+                let _ = child.wait();
+                let _ = fs::remove_file(&lock);
+            });
+            // without a thread to reap it, the build still completes; its lock then expires
+            drop(spawned);
+        }
+        Err(_) => {
+            let _ = fs::remove_file(&lock);
+        }
+    }
 }
 
 /// Forget a PCH that clang refused (built by another clang, or its inputs changed underneath it).
@@ -116,15 +157,6 @@ pub fn discard(pch: &Path) {
 /// Whether clang's complaint is about the PCH rather than the program.
 pub fn is_pch_complaint(message: &str) -> bool {
     ["PCH file", "precompiled header", "AST file"].iter().any(|s| message.contains(s))
-}
-
-/// A PCH is tied to the exact clang that wrote it: an upgrade changes the binary's size or mtime.
-fn clang_identity(clang: &Path) -> String {
-    let real = fs::canonicalize(clang).unwrap_or_else(|_| clang.to_path_buf());
-    match fs::metadata(&real) {
-        Ok(m) => format!("{}\0{}\0{}", real.display(), m.len(), m.mtime()),
-        Err(_) => real.display().to_string(),
-    }
 }
 
 #[cfg(test)]
