@@ -478,5 +478,11 @@ class BPF(KernelFacts, ProgramFunctions):
             pass
 
 
-# the notebook API of the multi-tools; imported last, as it builds on BPF
-from .oneliners import argdist, trace  # noqa: E402
+def __getattr__(name: str) -> Any:
+    # the notebook API of the multi-tools, imported on first use: it builds on BPF, and a script that
+    # never calls it does not pay for the probe-spec parser at import
+    if name in ("trace", "argdist"):
+        from . import oneliners
+
+        return getattr(oneliners, name)
+    raise AttributeError(f"module 'rbcc' has no attribute {name!r}")

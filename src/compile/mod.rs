@@ -14,10 +14,13 @@ pub mod pending;
 pub mod rewrite;
 pub mod shim;
 pub mod toolchain;
+pub mod userheaders;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::kernel::{btf, kconfig, tracefs, version};
@@ -38,8 +41,8 @@ pub struct Output {
 /// Compile `text` (bcc-dialect BPF C) into a BPF object, or take it from the cache.
 ///
 /// The cache key covers everything the object depends on: the program, the generated tracepoint
-/// structs, the flags, the file name, the kernel's BTF, rbcc's headers and version, the toolchain. A hit neither loads libclang
-/// nor runs clang.
+/// structs, the flags, the user's own headers, the file name, the kernel's BTF, rbcc's headers and
+/// version, the toolchain. A hit neither loads libclang nor runs clang.
 pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> {
     let prep = Prepared::new(text, cflags, filename)?;
     let obj_dir = cache::subdir(&prep.root, &["obj", &prep.key[..2]])?;
@@ -48,6 +51,12 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
     if let (Ok(object), Ok(rewritten)) = (fs::read(&obj_path), fs::read_to_string(&c_path)) {
         return Ok(Output { object, rewritten, cache_hit: true });
     }
+    let _notice = (!prep.kernel_dir.join("vmlinux.h").exists()).then(|| {
+        SlowNotice::after(
+            Duration::from_secs(1),
+            "rbcc: first compile on this kernel: its types are being read and cached (once)...",
+        )
+    });
     let (object, rewritten) = prep.in_workdir(|work| {
         prep.kernel_headers()?;
         // clang starts and reads the prelude while the parse child parses (see pending.rs)
@@ -59,6 +68,28 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
     cache::write_atomic(&obj_path, &object)?;
     cache::write_atomic(&c_path, rewritten.as_bytes())?;
     Ok(Output { object, rewritten, cache_hit: false })
+}
+
+/// A line on stderr should the work it guards take longer than a user waits without being told why.
+struct SlowNotice(Option<mpsc::Sender<()>>);
+
+impl SlowNotice {
+    fn after(delay: Duration, message: &'static str) -> SlowNotice {
+        let (done, wait) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new().name("rbcc-notice".into()).spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(delay) {
+                eprintln!("{message}");
+            }
+        });
+        SlowNotice(spawned.is_ok().then_some(done))
+    }
+}
+
+impl Drop for SlowNotice {
+    fn drop(&mut self) {
+        // the thread wakes on the closed channel and prints nothing
+        drop(self.0.take());
+    }
 }
 
 /// Only the rewrite step (no clang compile, no cache): what `BPF(debug=DEBUG_PREPROCESSOR)` shows.
@@ -92,6 +123,13 @@ impl Prepared {
         let kernel_dir = cache::subdir(&root, &["kernel", &btf_hash])?;
         let include_dir = headers::include_dir(&root)?;
         let flags_joined = cflags.join("\0");
+        let mut headers_read = Vec::new();
+        for (path, text) in userheaders::user_headers(text, cflags) {
+            headers_read.extend_from_slice(path.as_os_str().as_encoded_bytes());
+            headers_read.push(0);
+            headers_read.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            headers_read.extend_from_slice(&text);
+        }
         // a kernel update can leave the BTF as it was and change only the version programs test
         let linux_version = version::linux_version_code().to_string();
         let key = cache::key(&[
@@ -104,6 +142,7 @@ impl Prepared {
             source.as_bytes(),
             tp_header.as_bytes(),
             flags_joined.as_bytes(),
+            &headers_read,
             filename.as_bytes(), // the object's line info names it
         ]);
         Ok(Prepared { source, tp_header, cflags: cflags.to_vec(), root, kernel_dir, include_dir, key })

@@ -21,8 +21,9 @@ The figures (programs and child scripts in _sidebyside.py; times are medians of 
  7    one items() / list(keys()) / values() / `for k in t` of a BPF_HASH(u32, u64) filled beforehand
  8    from just before the harness starts the interpreter to the callback's clock reading of the first
       record, which the harness triggers once the child says it is ready
- info the same stream read with wakeup_events=64 (the consumer, not wakeups, sets the pace); start
-      to `BPF` imported (bcc's sitecustomize imports bcc at start); a bare `python -c pass`
+ 6    also read with wakeup_events=64, where the consumer, not the kernel's wakeups, sets the pace
+      (the goal is on that one)
+ info start to `BPF` imported (bcc's sitecustomize imports bcc at start); a bare `python -c pass`
 
 Exits 1 when a goal is missed (or a run failed); ``--json PATH`` also writes every sample.
 """
@@ -123,12 +124,13 @@ def figures(entries: int) -> dict[str, Figure]:
             goal=1.5,
             target=TARGETS["ring_events_per_s"],
         ),
+        # With a wakeup per record the kernel's wakeups set both sides' pace (~equal, within noise); with
+        # wakeup_events=64 the consumer does, which is what the goal is about.
         Figure(
             "perf",
-            "6. perf buffer → per-record callback",
+            "6. perf buffer → per-record callback (wakeup per record)",
             "rec/s",
             higher_is_better=True,
-            goal=1.0,
             target=TARGETS["perf_events_per_s"],
         ),
         Figure("items", f"7. items() of a {entries}-entry hash", "s", goal=0.2, target=items_target),
@@ -136,7 +138,9 @@ def figures(entries: int) -> dict[str, Figure]:
         Figure("values", "7. values() of the same", "s", goal=0.2),
         Figure("iter", "7. `for k in t` over the same", "s", goal=0.2),
         Figure("first_event", "8. process start → first event in Python (rbcc: cached)", "s", goal=1.0),
-        Figure("perf64", "   (info) 6 with wakeup_events=64", "rec/s", higher_is_better=True),
+        Figure(
+            "perf64", "6. the same, wakeup_events=64 (the consumer's pace)", "rec/s", higher_is_better=True, goal=1.0
+        ),
         Figure("import", "   (info) process start → BPF imported", "s"),
         Figure("python", "   (info) process start → exit of `python -c pass`", "s"),
     ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -134,3 +137,81 @@ def test_a_refused_pch_is_dropped_and_the_program_still_compiles(cache_dir: Path
     BPF(text=COUNTER + "\n// rebuilt\n", cflags=target_cflags()).cleanup()
     assert _built_pchs(cache_dir) == pchs
     assert all(p.read_bytes()[:4] == b"CPCH" for p in _pchs(cache_dir))
+
+
+STEP = r"""
+#include "step.h"
+BPF_HASH(calls, u32, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    calls.increment(pid, STEP);
+    return 0;
+}
+"""
+
+
+def test_editing_an_included_header_recompiles_the_program(cache_dir: Path, tmp_path: Path) -> None:
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "step.h").write_text('#include "nested/value.h"\n')
+    (inc / "nested").mkdir()
+    (inc / "nested" / "value.h").write_text("#define STEP 2\n")
+    flags = [*target_cflags(), f"-I{inc}"]
+    with BPF(text=STEP, cflags=flags) as b:
+        assert b.cache_hit is False
+        assert _count_calls(b, 3) == 6
+    with BPF(text=STEP, cflags=flags) as b:
+        assert b.cache_hit is True
+    (inc / "nested" / "value.h").write_text("#define STEP 5\n")
+    with BPF(text=STEP, cflags=flags) as b:
+        assert b.cache_hit is False  # the object built with STEP 2 is not served
+        assert _count_calls(b, 3) == 15
+
+
+def test_another_kernel_misses_the_cache(cache_dir: Path) -> None:
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    # what this boot's kernel hashes to is remembered; say it was another kernel's BTF
+    (memo,) = cache_dir.glob("boot-*")
+    assert (cache_dir / "kernel" / memo.read_text()).is_dir()
+    memo.write_text("0123456789abcdef")
+    with BPF(text=COUNTER, cflags=target_cflags()) as b:
+        assert b.cache_hit is False
+        assert _count_calls(b, 2) == 2
+    assert (cache_dir / "kernel" / "0123456789abcdef" / "vmlinux.h").is_file()
+
+
+HIT_PROBE = """
+import sys
+from rbcc import BPF
+b = BPF(text=sys.argv[1], cflags=sys.argv[2:])
+print(b.cache_hit)
+"""
+
+
+def test_another_clang_misses_the_cache(cache_dir: Path, tmp_path: Path) -> None:
+    """The toolchain is found once per process: each run is a process of its own, as a tool's is."""
+    clang = shutil.which("clang")
+    if clang is None:
+        pytest.skip("no clang on PATH to wrap")
+
+    def hit(**env: str) -> bool:
+        out = subprocess.run(
+            [sys.executable, "-c", HIT_PROBE, COUNTER, *target_cflags()],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip() == "True"
+
+    assert hit() is False
+    assert hit() is True
+    # another clang binary (here a wrapper of the same one: a file of its own)
+    wrapper = tmp_path / "clang"
+    wrapper.write_text(f'#!/bin/sh\nexec {clang} "$@"\n')
+    wrapper.chmod(0o755)
+    assert hit(RBCC_CLANG=str(wrapper)) is False
+    assert hit(RBCC_CLANG=str(wrapper)) is True
+    assert hit() is True
