@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,7 +215,12 @@ def bench_compile(results: list[Result]) -> dict:
     with tempfile.TemporaryDirectory(prefix="rbcc-bench-") as cache:
         env = {"RBCC_CACHE_DIR": cache}
         first = child(PROBE, unique(COUNTER), env=env)
-        results.append(Result("first compile on a new machine (vmlinux.h + PCHs)", first["bpf_s"], "s"))
+        results.append(Result("first compile on a new machine (vmlinux.h, plain headers)", first["bpf_s"], "s"))
+        # the first compile left the PCHs building in the background, for the compiles after it
+        deadline = time.monotonic() + 120
+        pchs = Path(cache) / "kernel"
+        while list(pchs.glob("*/pch/*.building")) and time.monotonic() < deadline:
+            time.sleep(0.05)
         cold = child(PROBE, unique(COUNTER), env=env)
         results.append(
             Result(
