@@ -14,6 +14,7 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::io("creating a pipe for the parser", std::io::Error::last_os_error()));
     }
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: the child only runs Rust code that does not touch Python (no GIL, no interpreter state),
     // writes its answer to the pipe and leaves with _exit, never returning into the caller.
     let pid = unsafe { libc::fork() };
@@ -28,8 +29,14 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
     }
     if pid == 0 {
         // SAFETY: in the child: close the read end, send the answer, exit without running destructors
-        // or atexit handlers that belong to the parent's state.
+        // or atexit handlers that belong to the parent's state. A parent killed mid-parse takes the
+        // child with it (it would otherwise parse on, for nobody); should it have died before prctl,
+        // the child is already orphaned and leaves at once.
         unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
             libc::close(fds[0]);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
                 .unwrap_or_else(|_| Err(Error::Compile("the rewriter crashed (a bug in rbcc)".into())));

@@ -12,6 +12,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -47,12 +48,18 @@ pub fn start(work: &Path, source_name: &str, object: &Path, flags: &[String]) ->
     let stderr = fs::File::create(&stderr_path).map_err(|e| Error::io("creating clang's error file", e))?;
     // stderr goes to a file, not a pipe: clang may write before it reads the FIFO, and nobody reads a
     // pipe until the program is written.
-    let child = driver::command(flags, &["-c"], &unit, object)?
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .map_err(|e| Error::io("running clang", e))?;
+    let mut cmd = driver::command(flags, &["-c"], &unit, object)?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+    // SAFETY: the closure runs between fork and exec and calls only prctl, which is async-signal-safe.
+    // A clang waiting on the FIFO would wait forever if this process died (SIGKILL) before writing
+    // it: it dies with the thread that started it, which waits for it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| Error::io("running clang", e))?;
     Ok(Pending { child: Some(child), source, unit, stderr: stderr_path })
 }
 

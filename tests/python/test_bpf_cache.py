@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -215,3 +216,48 @@ def test_another_clang_misses_the_cache(cache_dir: Path, tmp_path: Path) -> None
     assert hit(RBCC_CLANG=str(wrapper)) is False
     assert hit(RBCC_CLANG=str(wrapper)) is True
     assert hit() is True
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_compile_killed_midway_leaves_no_process_behind(cache_dir: Path) -> None:
+    # a first compile (no vmlinux.h, no PCH yet) is long enough to be caught in the middle
+    proc = subprocess.Popen([sys.executable, "-c", HIT_PROBE, COUNTER, *target_cflags()])
+    deadline = time.monotonic() + 30
+    compiling: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = _children(proc.pid)
+        # the clang that waits for the program, and the forked parse child (which runs no clang)
+        clang = {k for k in kids if "unit.c" in _cmdline(k)}
+        parse = {k for k in kids if "clang" not in _cmdline(k)}
+        if clang and parse:
+            compiling = clang | parse
+            break
+        time.sleep(0.005)
+    assert compiling, "the compile ended before it was seen running both processes"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in compiling):
+        assert time.monotonic() < deadline, [(p, _cmdline(p)) for p in compiling]
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
