@@ -38,6 +38,9 @@ pub enum Error {
     /// The object cannot be set up as declared (an extern map nobody exports, ...).
     #[error("{0}")]
     Load(String),
+    /// An argument the caller gave is refused (a cflag that is not accepted, ...): a ValueError.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -62,6 +65,7 @@ impl Error {
             Error::Io { source, .. } if is_eperm(source.raw_os_error()) => "PermissionError",
             Error::Libbpf { source, .. } if is_eperm(libbpf_errno(source)) => "PermissionError",
             Error::Lookup(_) => "KeyError",
+            Error::InvalidArgument(_) => "ValueError",
             _ => "BPFError",
         }
     }
@@ -93,6 +97,9 @@ impl From<Error> for PyErr {
         Python::attach(|py| {
             if name == "KeyError" {
                 return pyo3::exceptions::PyKeyError::new_err(msg);
+            }
+            if name == "ValueError" {
+                return pyo3::exceptions::PyValueError::new_err(msg);
             }
             let class = py.import("rbcc.errors").and_then(|m| m.getattr(name)).and_then(|c| c.call1((msg.clone(),)));
             match class {

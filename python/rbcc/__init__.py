@@ -109,6 +109,8 @@ class BPF(KernelFacts, ProgramFunctions):
         if hdr_file:
             with open(_s(hdr_file)) as f:
                 program = f.read() + "\n" + program
+        if isinstance(cflags, (str, bytes)):
+            raise ValueError(f"cflags is a list of flags, not one string: use cflags=[{_s(cflags)!r}]")
         flags = [_s(c) for c in cflags or []]
         if usdt_contexts:
             flags.append("-D__RBCC_USDT")  # libbpf attaches USDT probes only where its USDT maps are

@@ -1,6 +1,7 @@
 //! bcc-dialect C → BPF object: include shim, libclang parse and rewrite, clang compile, cache.
 
 pub mod cache;
+pub mod cflags;
 pub mod clang;
 pub mod decls;
 pub mod driver;
@@ -111,6 +112,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(text: &str, cflags: &[String], filename: &str) -> Result<Prepared> {
+        cflags::check(cflags)?;
         let source = shim::shim_includes(text);
         let mut tp_header = shim::include_macros(text, cflags);
         tp_header.push_str("/* tracepoint argument structs, from tracefs formats */\n");

@@ -304,3 +304,52 @@ def test_functions_are_verified_when_first_attached() -> None:
         with pytest.raises(rbcc.VerifierError, match="map_value_or_null"):
             b.attach_tracepoint(tp="syscalls:sys_enter_getppid", fn_name="fallback")
         assert b.num_open_tracepoints() == 1
+
+
+GETPPID = "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }"
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize(
+    "cflags, named",
+    [
+        (["-fplugin=/tmp/rbcc-no-such-plugin.so"], "-fplugin="),
+        (["-Xclang", "-load", "-Xclang", "/tmp/x.so"], "-Xclang"),
+        (["-MD", "-MF", "TMP/deps"], "-MD"),
+        (["-save-temps=obj", "-o", "TMP/x.o"], "-save-temps"),
+        (["--serialize-diagnostics", "TMP/diag"], "--serialize-diagnostics"),
+        (["-Wp,-MD,TMP/deps"], "-Wp,"),
+        (["-include", "/etc/shadow"], "/etc/shadow"),
+        (["-I/tmp", "-include", "/etc/passwd"], "/etc/passwd"),
+        (["-DX\0Y"], "NUL"),
+    ],
+)
+def test_flags_that_run_code_or_touch_other_files_are_refused(cflags: list[str], named: str, tmp_path: Path) -> None:
+    cflags = [f.replace("TMP", str(tmp_path)) for f in cflags]
+    with pytest.raises(ValueError, match="is not accepted") as err:
+        BPF(text=GETPPID, cflags=cflags)
+    assert named in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # clang wrote nothing there
+
+
+def test_one_string_where_a_list_of_flags_belongs_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"cflags=\['-DX=1'\]"):
+        BPF(text=GETPPID, cflags="-DX=1")  # type: ignore[arg-type]
+
+
+@pytest.mark.needs_root
+def test_flags_that_shape_the_program_pass(tmp_path: Path) -> None:
+    (tmp_path / "mine.h").write_text("#define RBCC_TEST_RET 0\n")
+    flags = [
+        "-DRBCC_TEST_A=1",
+        "-URBCC_TEST_B",
+        "-Wall",
+        "-Wno-unused-variable",
+        "-O2",
+        "-std=gnu11",
+        f"-I{tmp_path}",
+        "-include",
+        "mine.h",
+    ]
+    with BPF(text="TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return RBCC_TEST_RET; }", cflags=flags) as b:
+        assert b.num_open_tracepoints() == 1
