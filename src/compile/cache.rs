@@ -75,6 +75,74 @@ pub fn key(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// What a cache entry holds: the object and the C it was compiled from.
+pub struct Entry {
+    pub object: Vec<u8>,
+    pub rewritten: String,
+}
+
+/// What reading a cache entry found.
+pub enum Found {
+    Entry(Entry),
+    Missing,
+    /// Something is there, but not an entry this version wrote whole: why.
+    Damaged(String),
+}
+
+const ENTRY_MAGIC: &[u8] = b"rbcc-entry-1\n";
+
+/// Store an entry: one file, a digest of its contents in front, written atomically. The cache is a
+/// file like any other, so what is read back is checked against the digest before it is trusted.
+pub fn store(path: &Path, entry: &Entry) -> Result<()> {
+    let mut body = Vec::with_capacity(8 + entry.object.len() + entry.rewritten.len());
+    body.extend_from_slice(&(entry.object.len() as u64).to_le_bytes());
+    body.extend_from_slice(&entry.object);
+    body.extend_from_slice(entry.rewritten.as_bytes());
+    let mut file = ENTRY_MAGIC.to_vec();
+    file.extend_from_slice(hex::encode(Sha256::digest(&body)).as_bytes());
+    file.extend_from_slice(&body);
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        discard(path);
+    }
+    write_atomic(path, &file)
+}
+
+/// Read the entry at `path`, checked against its digest.
+pub fn load(path: &Path) -> Found {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Missing,
+        Err(e) => return Found::Damaged(format!("unreadable: {e}")),
+    };
+    let Some(rest) = bytes.strip_prefix(ENTRY_MAGIC) else {
+        return Found::Damaged("not an rbcc cache entry".into());
+    };
+    if rest.len() < 64 + 8 {
+        return Found::Damaged("truncated".into());
+    }
+    let (digest, body) = rest.split_at(64);
+    if hex::encode(Sha256::digest(body)).as_bytes() != digest {
+        return Found::Damaged("its contents do not match their digest".into());
+    }
+    let len = u64::from_le_bytes(body[..8].try_into().expect("8 bytes")) as usize;
+    let Some((object, text)) = body[8..].split_at_checked(len) else {
+        return Found::Damaged("truncated".into());
+    };
+    match std::str::from_utf8(text) {
+        Ok(text) => Found::Entry(Entry { object: object.to_vec(), rewritten: text.to_string() }),
+        Err(_) => Found::Damaged("its C text is not UTF-8".into()),
+    }
+}
+
+/// Remove whatever is at `path` (a file, or a directory someone put there).
+pub fn discard(path: &Path) {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_dir_all(path);
+    } else {
+        let _ = fs::remove_file(path);
+    }
+}
+
 /// The hash of the running kernel's BTF, which keys every per-kernel file.
 ///
 /// Hashing the BTF means reading ~5 MB from sysfs (~8 ms, most of a cache hit). It cannot change
@@ -118,6 +186,33 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_round_trip_and_any_damage_is_seen() {
+        let dir = std::env::temp_dir().join(format!("rbcc-entry-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k.entry");
+        assert!(matches!(load(&path), Found::Missing));
+        store(&path, &Entry { object: b"\x7fELF object".to_vec(), rewritten: "int x;\n".into() }).unwrap();
+        let Found::Entry(e) = load(&path) else { panic!("entry not read back") };
+        assert_eq!((e.object.as_slice(), e.rewritten.as_str()), (&b"\x7fELF object"[..], "int x;\n"));
+        let good = fs::read(&path).unwrap();
+        for at in [ENTRY_MAGIC.len() + 70, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            fs::write(&path, &bad).unwrap();
+            assert!(matches!(load(&path), Found::Damaged(ref w) if w.contains("digest")), "flip at {at}");
+        }
+        fs::write(&path, &good[..good.len() / 2]).unwrap();
+        assert!(matches!(load(&path), Found::Damaged(_)));
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert!(matches!(load(&path), Found::Damaged(_)));
+        store(&path, &Entry { object: vec![1], rewritten: String::new() }).unwrap();
+        assert!(matches!(load(&path), Found::Entry(_)));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp files left");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn key_separates_parts() {

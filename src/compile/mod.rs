@@ -47,10 +47,14 @@ pub struct Output {
 pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> {
     let prep = Prepared::new(text, cflags, filename)?;
     let obj_dir = cache::subdir(&prep.root, &["obj", &prep.key[..2]])?;
-    let obj_path = obj_dir.join(format!("{}.o", prep.key));
-    let c_path = obj_dir.join(format!("{}.c", prep.key));
-    if let (Ok(object), Ok(rewritten)) = (fs::read(&obj_path), fs::read_to_string(&c_path)) {
-        return Ok(Output { object, rewritten, cache_hit: true });
+    let entry_path = obj_dir.join(format!("{}.entry", prep.key));
+    match cache::load(&entry_path) {
+        cache::Found::Entry(e) => return Ok(Output { object: e.object, rewritten: e.rewritten, cache_hit: true }),
+        cache::Found::Damaged(why) => {
+            eprintln!("rbcc: discarding a damaged cache entry ({why}): {}; compiling again", entry_path.display());
+            cache::discard(&entry_path);
+        }
+        cache::Found::Missing => {}
     }
     let _notice = (!prep.kernel_dir.join("vmlinux.h").exists()).then(|| {
         SlowNotice::after(
@@ -66,9 +70,9 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
         let object = prep.finish_compile(work, compile, &rewritten.text, filename)?;
         Ok((object, rewritten.text))
     })?;
-    cache::write_atomic(&obj_path, &object)?;
-    cache::write_atomic(&c_path, rewritten.as_bytes())?;
-    Ok(Output { object, rewritten, cache_hit: false })
+    let entry = cache::Entry { object, rewritten };
+    cache::store(&entry_path, &entry)?;
+    Ok(Output { object: entry.object, rewritten: entry.rewritten, cache_hit: false })
 }
 
 /// A line on stderr should the work it guards take longer than a user waits without being told why.

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,44 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+def _entry(cache_dir: Path) -> Path:
+    (entry,) = cache_dir.glob("obj/*/*.entry")
+    return entry
+
+
+def _damage_flip(entry: Path) -> None:
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 3] ^= 0x40  # inside the object's instructions or data
+    entry.write_bytes(bytes(data))
+
+
+def _damage_truncate(entry: Path) -> None:
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+
+
+def _damage_directory(entry: Path) -> None:
+    entry.unlink()
+    entry.mkdir()
+    (entry / "junk").write_text("x")
+
+
+@pytest.mark.parametrize("damage", [_damage_flip, _damage_truncate, _damage_directory])
+def test_a_damaged_cache_entry_is_discarded_and_rebuilt(
+    cache_dir: Path, damage: Callable[[Path], None], capfd: pytest.CaptureFixture[str]
+) -> None:
+    BPF(text=COUNTER, cflags=target_cflags()).cleanup()
+    entry = _entry(cache_dir)
+    damage(entry)
+    capfd.readouterr()
+    with BPF(text=COUNTER, cflags=target_cflags()) as b:
+        assert b.cache_hit is False
+        assert _count_calls(b, 10) == 10
+    warning = [line for line in capfd.readouterr().err.splitlines() if "damaged cache entry" in line]
+    assert len(warning) == 1, warning
+    # rebuilt whole: the next run hits it, and nothing was left beside it
+    with BPF(text=COUNTER, cflags=target_cflags()) as b:
+        assert b.cache_hit is True
+        assert _count_calls(b, 3) == 3
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name]
