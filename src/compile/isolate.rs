@@ -7,6 +7,35 @@ use std::os::fd::FromRawFd;
 use super::rewrite::Rewritten;
 use crate::error::{Error, Result};
 
+/// The address space a parse or compile may take, and its CPU time. vmlinux.h costs ~0.5 GiB and
+/// under a second; what needs more is a program gone wrong (an include of a huge file, a macro
+/// explosion), which should end in a clear error rather than fill the machine or never end.
+pub const MEMORY_LIMIT: u64 = 4 << 30;
+pub const CPU_SECONDS_LIMIT: u64 = 120;
+
+/// Apply the limits to this process. Async-signal-safe (setrlimit only): it runs between fork and
+/// exec too.
+pub fn limit_resources() {
+    for (resource, value) in [(libc::RLIMIT_AS, MEMORY_LIMIT), (libc::RLIMIT_CPU, CPU_SECONDS_LIMIT)] {
+        let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+        // SAFETY: limit is a valid rlimit; lowering a limit cannot fail in a way that matters here.
+        unsafe { libc::setrlimit(resource, &limit) };
+    }
+}
+
+/// What a compile process's end by `signal` means for the user.
+pub fn signal_meaning(what: &str, signal: i32) -> String {
+    match signal {
+        libc::SIGXCPU => format!("{what} took more than {CPU_SECONDS_LIMIT} s of CPU and was stopped"),
+        libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGKILL => format!(
+            "{what} stopped (signal {signal}): it ran out of memory (its limit is {} GiB: does the program \
+             include something huge?) or crashed",
+            MEMORY_LIMIT >> 30
+        ),
+        _ => format!("{what} was stopped by signal {signal}"),
+    }
+}
+
 /// Run `f` in a forked child and bring its result back over a pipe.
 pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
     let mut fds = [0i32; 2];
@@ -38,6 +67,13 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
                 libc::_exit(1);
             }
             libc::close(fds[0]);
+            limit_resources();
+            // libclang's own crash report (a stack dump) means nothing to the user; the parent says
+            // what happened
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            if null >= 0 {
+                libc::dup2(null, 2);
+            }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
                 .unwrap_or_else(|_| Err(Error::Compile("the rewriter crashed (a bug in rbcc)".into())));
             write_all(fds[1], &encode(&result));
@@ -55,7 +91,13 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
     // SAFETY: pid is our child; status is a valid out-pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     read.map_err(|e| Error::io("reading the parser's answer", e))?;
-    decode(&bytes).ok_or_else(|| Error::Compile(format!("the parser process failed (wait status {status})")))?
+    decode(&bytes).ok_or_else(|| {
+        Error::Compile(if libc::WIFSIGNALED(status) {
+            signal_meaning("the parse", libc::WTERMSIG(status))
+        } else {
+            format!("the parser process failed (wait status {status})")
+        })
+    })?
 }
 
 fn write_all(fd: i32, mut data: &[u8]) {

@@ -130,7 +130,7 @@ impl Prepared {
         let include_dir = headers::include_dir(&root)?;
         let flags_joined = cflags.join("\0");
         let mut headers_read = Vec::new();
-        for (path, text) in userheaders::user_headers(text, cflags) {
+        for (path, text) in userheaders::user_headers(text, cflags)? {
             headers_read.extend_from_slice(path.as_os_str().as_encoded_bytes());
             headers_read.push(0);
             headers_read.extend_from_slice(&(text.len() as u64).to_le_bytes());
@@ -159,6 +159,7 @@ impl Prepared {
     fn in_workdir<T>(&self, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let name = format!("{}-{}-{:?}", &self.key[..16], std::process::id(), std::thread::current().id());
         let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        reap_abandoned(&self.root.join("work"));
         let work = cache::subdir(&self.root, &["work", &name])?;
         let out = fs::write(work.join("tracepoints.h"), &self.tp_header)
             .map_err(|e| Error::io("writing tracepoints.h", e))
@@ -258,6 +259,19 @@ impl Prepared {
                 run(&with(None))
             }
             (result, _) => result,
+        }
+    }
+}
+
+/// Remove the scratch directories of compiles whose process is gone (killed midway): each is named
+/// `<key>-<pid>-<thread>`.
+fn reap_abandoned(work_root: &Path) {
+    let Ok(entries) = fs::read_dir(work_root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.split('-').nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

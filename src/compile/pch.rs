@@ -126,11 +126,12 @@ fn build_in_background(header: &Path, pch: &Path, flags: &[String]) {
         return;
     };
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and calls only setpriority, which is
-    // async-signal-safe; the build yields the CPU to whatever the user is running.
+    // SAFETY: the closure runs between fork and exec and calls only setpriority and setrlimit, which
+    // are async-signal-safe; the build yields the CPU to whatever the user is running.
     unsafe {
         cmd.pre_exec(|| {
             libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            super::isolate::limit_resources();
             Ok(())
         });
     }

@@ -50,12 +50,14 @@ pub fn start(work: &Path, source_name: &str, object: &Path, flags: &[String]) ->
     // pipe until the program is written.
     let mut cmd = driver::command(flags, &["-c"], &unit, object)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-    // SAFETY: the closure runs between fork and exec and calls only prctl, which is async-signal-safe.
+    // SAFETY: the closure runs between fork and exec and calls only prctl and setrlimit, which are
+    // async-signal-safe.
     // A clang waiting on the FIFO would wait forever if this process died (SIGKILL) before writing
     // it: it dies with the thread that started it, which waits for it.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            super::isolate::limit_resources();
             Ok(())
         });
     }
@@ -80,6 +82,9 @@ impl Pending {
             .split_inclusive('\n')
             .filter(|l| !(l.starts_with("In file included from ") && l.contains(&unit)))
             .collect();
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+            return Ok(Err(super::isolate::signal_meaning("clang", signal)));
+        }
         Ok(Err(if err.trim().is_empty() { format!("clang failed ({status})") } else { err }))
     }
 }

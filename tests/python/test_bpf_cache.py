@@ -255,6 +255,10 @@ def test_a_compile_killed_midway_leaves_no_process_behind(cache_dir: Path) -> No
     while any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in compiling):
         assert time.monotonic() < deadline, [(p, _cmdline(p)) for p in compiling]
         time.sleep(0.05)
+    # its scratch directory is left; the next compile removes it
+    assert [d for d in (cache_dir / "work").iterdir() if f"-{proc.pid}-" in d.name]
+    BPF(text=COUNTER + "\n// after the kill\n", cflags=target_cflags()).cleanup()
+    assert list((cache_dir / "work").iterdir()) == []
 
 
 def _state(pid: int) -> str:

@@ -353,3 +353,9 @@ def test_flags_that_shape_the_program_pass(tmp_path: Path) -> None:
     ]
     with BPF(text="TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return RBCC_TEST_RET; }", cflags=flags) as b:
         assert b.num_open_tracepoints() == 1
+
+
+@pytest.mark.needs_root
+def test_an_include_of_a_device_is_a_compile_error_at_its_line() -> None:
+    with pytest.raises(rbcc.CompileError, match=r'line 2: #include "/dev/zero": /dev/zero is not a regular file'):
+        BPF(text='// reads forever\n#include "/dev/zero"\n' + GETPPID)
