@@ -139,6 +139,7 @@ type LocationGetter = unsafe fn(CXSourceLocation, *mut CXFile, *mut c_uint, *mut
 struct Walker {
     tu: CXTranslationUnit,
     main: CXFile,
+    holes_of: std::cell::RefCell<std::collections::HashMap<u32, Vec<(u64, u64)>>>,
 }
 
 impl Walker {
@@ -162,6 +163,13 @@ impl Walker {
         }
     }
 
+    /// A struct's padding, worked out once per type.
+    fn holes(&self, canon: CXType) -> Vec<(u64, u64)> {
+        // SAFETY: canon is a type of this translation unit.
+        let id = unsafe { clang_hashCursor(clang_getTypeDeclaration(canon)) };
+        self.holes_of.borrow_mut().entry(id).or_insert_with(|| super::holes::holes(canon)).clone()
+    }
+
     fn type_info(&self, t: CXType, depth: u32) -> TypeInfo {
         // SAFETY: t is a type from this translation unit.
         unsafe {
@@ -173,9 +181,6 @@ impl Walker {
                 array_len: -1,
                 holes: Vec::new(),
             };
-            if canon.kind == CXType_Record {
-                info.holes = super::holes::holes(canon);
-            }
             if canon.kind == CXType_Pointer && depth < 2 {
                 info.pointee = Some(Box::new(self.type_info(clang_getPointeeType(t), depth + 1)));
             }
@@ -216,6 +221,14 @@ impl Walker {
             };
             if kind == CXCursor_UnaryOperator {
                 node.unary_by_type = unary_by_type(c);
+            }
+            // Only a variable named as a map key has its padding zeroed (rewrite::method_call). Working
+            // it out for every struct-typed node walked each nested struct again and again: quadratic.
+            if kind == CXCursor_DeclRefExpr {
+                let canon = clang_getCanonicalType(clang_getCursorType(c));
+                if canon.kind == CXType_Record {
+                    node.ty.holes = self.holes(canon);
+                }
             }
             if kind == CXCursor_VarDecl && node.ty.spelling.contains("__rbcc_map_") {
                 node.fields = self.fields(clang_getCursorType(c));
@@ -328,7 +341,7 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
             return Err(Error::Compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());
-        let walker = Walker { tu, main };
+        let walker = Walker { tu, main, holes_of: Default::default() };
         let diagnostics = diagnostics(&walker);
         let root = if diagnostics.iter().any(|d| d.error) { Vec::new() } else { top_level(&walker) };
         let tokens = tokens(&walker, source.len());

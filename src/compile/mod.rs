@@ -197,12 +197,11 @@ impl Prepared {
             return Ok(self.source.clone());
         }
         let vmlinux = fs::read_to_string(vmlinux).map_err(|e| Error::io("reading vmlinux.h", e))?;
-        let in_headers = |(_, name): &owntypes::Tag| {
-            // A tag names one type whichever keyword: `union x` clashes with a `struct x` too.
-            let tags = ["struct", "union"].map(|k| (k.to_string(), name.clone()));
-            let texts = std::iter::once(vmlinux.as_str()).chain(headers::HEADERS.iter().map(|(_, text)| *text));
-            texts.into_iter().any(|text| tags.iter().any(|t| owntypes::header_defines(text, t)))
-        };
+        let texts = std::iter::once(vmlinux.as_str()).chain(headers::HEADERS.iter().map(|(_, text)| *text));
+        let in_headers: std::collections::HashSet<String> =
+            texts.flat_map(owntypes::header_definitions).map(|(_, name)| name).collect();
+        // A tag names one type whichever keyword: `union x` clashes with a `struct x` too.
+        let in_headers = |(_, name): &owntypes::Tag| in_headers.contains(name);
         let clashing = defined.into_iter().filter(in_headers).collect();
         Ok(owntypes::rename(&self.source, &clashing))
     }

@@ -90,23 +90,33 @@ fn tag_positions<'a>(src: &'a str, toks: &'a [Tok]) -> impl Iterator<Item = (&'a
 pub fn definitions(src: &str) -> Vec<Tag> {
     let toks = lex(src);
     let mut out: Vec<Tag> = Vec::new();
+    let mut seen = HashSet::new();
     for (kind, j) in tag_positions(src, &toks) {
         let defines = toks.get(j + 1).is_some_and(|t| &src[t.start..t.end] == "{");
         let tag = (kind.to_string(), src[toks[j].start..toks[j].end].to_string());
-        if defines && !out.contains(&tag) {
+        if defines && seen.insert(tag.clone()) {
             out.push(tag);
         }
     }
     out
 }
 
-/// Whether C text (a header) defines `struct name {` / `union name {` at the start of a line.
-pub fn header_defines(header: &str, (kind, name): &Tag) -> bool {
-    let needle = format!("{kind} {name} {{");
-    header.match_indices(&needle).any(|(at, _)| {
-        let line_start = header[..at].rfind('\n').map_or(0, |n| n + 1);
-        header[line_start..at].trim().is_empty()
-    })
+/// The tags C text (a header) defines as `struct name {` / `union name {` at the start of a line:
+/// one pass, so that checking a program's thousands of types against vmlinux.h stays linear.
+pub fn header_definitions(header: &str) -> HashSet<Tag> {
+    let mut out = HashSet::new();
+    for line in header.lines() {
+        let line = line.trim_start();
+        for kind in ["struct", "union"] {
+            let Some(rest) = line.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')) else { continue };
+            if let Some(name) = rest.strip_suffix(" {").or_else(|| rest.split_once(" {").map(|(n, _)| n)) {
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    out.insert((kind.to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `src` with every `struct X`/`union X` of `tags` renamed to the program's own type.
@@ -177,9 +187,11 @@ mod tests {
     #[test]
     fn header_definitions_start_a_line() {
         let header = "struct nameidata;\nstruct nameidata {\n\tint x;\n};\n/* see struct qstr { */\n";
-        assert!(header_defines(header, &("struct".into(), "nameidata".into())));
-        assert!(!header_defines(header, &("struct".into(), "qstr".into())));
-        assert!(!header_defines(header, &("union".into(), "nameidata".into())));
+        let defined = header_definitions(&format!("{header}  union u { int a; };\n"));
+        assert!(defined.contains(&("struct".into(), "nameidata".into())));
+        assert!(defined.contains(&("union".into(), "u".into())));
+        assert!(!defined.contains(&("struct".into(), "qstr".into())));
+        assert!(!defined.contains(&("union".into(), "nameidata".into())));
         assert_eq!(
             user_names("no member named 'x' in 'struct __rbcc_user_nameidata'"),
             "no member named 'x' in 'struct nameidata'"
