@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn header_definitions_start_a_line() {
         let header = "struct nameidata;\nstruct nameidata {\n\tint x;\n};\n/* see struct qstr { */\n";
-        let defined = header_definitions(&format!("{header}  union u { int a; };\n"));
+        let defined = header_definitions(&format!("{header}  union u {{ int a; }};\n"));
         assert!(defined.contains(&("struct".into(), "nameidata".into())));
         assert!(defined.contains(&("union".into(), "u".into())));
         assert!(!defined.contains(&("struct".into(), "qstr".into())));
