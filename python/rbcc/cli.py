@@ -143,11 +143,18 @@ def _mount_debugfs() -> None:
 
 
 def run_script(script: str, args: Sequence[str]) -> int:
+    if not os.path.isfile(script):
+        # as python says it, in one line, with its exit status
+        why = "is a directory" if os.path.isdir(script) else "No such file or directory"
+        print(f"rbcc run: can't open file {script!r}: {why}", file=sys.stderr)
+        return 2
     _mount_debugfs()
     if not _is_python(script):
         return _run_program(script, args)
     alias_bcc()
     sys.argv = [script, *args]
+    # `python SCRIPT` puts the script's directory first on the path: its neighbours import
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as e:

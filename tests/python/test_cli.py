@@ -55,6 +55,23 @@ def test_run_passes_on_the_exit_status(tmp_path: Path) -> None:
     assert _rbcc("run", str(script)).returncode == 3
 
 
+def test_run_of_a_missing_script_says_so_in_one_line(tmp_path: Path) -> None:
+    out = _rbcc("run", str(tmp_path / "nonexistent.py"))
+    assert out.returncode == 2  # as `python nonexistent.py`
+    assert out.stderr.splitlines() == [
+        f"rbcc run: can't open file {str(tmp_path / 'nonexistent.py')!r}: No such file or directory"
+    ]
+
+
+def test_run_imports_modules_beside_the_script_as_python_does(tmp_path: Path) -> None:
+    (tmp_path / "helpers_of_tool.py").write_text("VALUE = 42\n")
+    script = tmp_path / "tool.py"
+    script.write_text("from helpers_of_tool import VALUE\nprint(VALUE, __file__)\n")
+    out = _rbcc("run", str(script))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["42", str(script)]
+
+
 def test_a_bcc_module_rbcc_lacks_is_an_import_error(tmp_path: Path) -> None:
     script = tmp_path / "missing.py"
     script.write_text("import bcc.no_such_module\n")
