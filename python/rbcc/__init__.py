@@ -72,6 +72,20 @@ DEBUG_BTF = 0x20
 _s = as_str
 
 
+def _program_text(text: str | bytes, filename: str) -> str:
+    """Program text as str; bytes that are not UTF-8 are a CompileError at their line and column."""
+    if isinstance(text, str):
+        return text
+    try:
+        return bytes(text).decode()
+    except UnicodeDecodeError as e:
+        line = text.count(b"\n", 0, e.start) + 1
+        column = e.start - (text.rfind(b"\n", 0, e.start) + 1) + 1
+        raise CompileError(
+            f"{filename}:{line}:{column}: error: byte 0x{text[e.start]:02x} is not UTF-8; rbcc reads programs as UTF-8"
+        ) from None
+
+
 class BPF(KernelFacts, ProgramFunctions):
     """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables.
     Functions loaded by hand (load_func, attach_xdp, ...) are rbcc.programs'."""
@@ -100,12 +114,12 @@ class BPF(KernelFacts, ProgramFunctions):
         if text is None:
             if not src_file:
                 raise BPFError("BPF needs text= or src_file=")
-            with open(src_file) as f:
-                program = f.read()
+            with open(src_file, "rb") as f:
+                program = _program_text(f.read(), src_file)
             filename = src_file
         else:
-            program = _s(text)
             filename = "<bpf text>"
+            program = _program_text(text, filename)
         if hdr_file:
             with open(_s(hdr_file)) as f:
                 program = f.read() + "\n" + program

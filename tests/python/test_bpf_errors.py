@@ -359,3 +359,13 @@ def test_flags_that_shape_the_program_pass(tmp_path: Path) -> None:
 def test_an_include_of_a_device_is_a_compile_error_at_its_line() -> None:
     with pytest.raises(rbcc.CompileError, match=r'line 2: #include "/dev/zero": /dev/zero is not a regular file'):
         BPF(text='// reads forever\n#include "/dev/zero"\n' + GETPPID)
+
+
+def test_program_bytes_that_are_not_utf8_are_a_compile_error_at_their_line(tmp_path: Path) -> None:
+    text = b"// caf\xc3\xa9 is fine\n// but not \xff here\n" + GETPPID.encode()
+    with pytest.raises(rbcc.CompileError, match=r"^<bpf text>:2:12: error: byte 0xff is not UTF-8"):
+        BPF(text=text)
+    src = tmp_path / "prog.c"
+    src.write_bytes(text)
+    with pytest.raises(rbcc.CompileError, match=rf"^{src}:2:12: error: byte 0xff"):
+        BPF(src_file=str(src))
