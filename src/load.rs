@@ -151,11 +151,24 @@ pub struct Object {
     _exports: Exports,
 }
 
+/// libbpf's object builder, with the kernel BTF file of `RBCC_KERNEL_BTF` for CO-RE relocations
+/// where the kernel has none of its own.
+fn object_builder() -> std::result::Result<libbpf_rs::ObjectBuilder, libbpf_rs::Error> {
+    let mut builder = libbpf_rs::ObjectBuilder::default();
+    if let Some(path) = crate::kernel::btf::custom_btf() {
+        builder.btf_custom_path(path)?;
+    }
+    Ok(builder)
+}
+
 impl Object {
     pub fn load(elf: &[u8], name: &str) -> Result<Object> {
         let sharing = Sharing::read(elf)?;
         let (res, log) = with_libbpf_log(|| -> Result<std::result::Result<libbpf_rs::Object, libbpf_rs::Error>> {
-            let mut builder = libbpf_rs::ObjectBuilder::default();
+            let mut builder = match object_builder() {
+                Ok(b) => b,
+                Err(e) => return Ok(Err(e)),
+            };
             let open = builder.name(name).and_then(|b| b.open_memory(elf));
             let mut open = match open {
                 Ok(open) => open,
@@ -225,7 +238,7 @@ impl Object {
 
     fn load_again(&self, name: &str, how: LoadAs) -> Result<libbpf_rs::Object> {
         let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
-            let mut open = libbpf_rs::ObjectBuilder::default().open_memory(&self.elf)?;
+            let mut open = object_builder()?.open_memory(&self.elf)?;
             for mut map in open.maps_mut() {
                 if let Some(loaded) = self.obj.maps().find(|m| m.name() == map.name()) {
                     use std::os::fd::AsFd;

@@ -149,6 +149,10 @@ pub fn discard(path: &Path) {
 /// while the kernel runs, so it is remembered per boot (`/proc/sys/kernel/random/boot_id`) in the
 /// cache; a new boot, possibly of another kernel, hashes it again.
 pub fn kernel_btf_hash(root: &Path) -> Result<String> {
+    if crate::kernel::btf::custom_btf().is_some() {
+        // a file named by the environment may change between runs of one boot
+        return Ok(crate::kernel::btf::btf_hash()?.to_string());
+    }
     let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let boot: String = boot.trim().chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect();
     let memo = (!boot.is_empty()).then(|| root.join(format!("boot-{boot}")));

@@ -10,6 +10,50 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// Names a BTF file for kernels that do not expose their own (older distribution kernels): the raw
+/// or ELF files BTFHub publishes per kernel release.
+pub const KERNEL_BTF_ENV: &str = "RBCC_KERNEL_BTF";
+
+/// The BTF file named by `RBCC_KERNEL_BTF`, when set: it replaces the kernel's own everywhere (the
+/// headers, the cache key, CO-RE relocations at load).
+pub fn custom_btf() -> Option<PathBuf> {
+    std::env::var_os(KERNEL_BTF_ENV).filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+/// The error for a kernel whose BTF cannot be had, naming both ways out.
+fn no_btf(detail: &str) -> Error {
+    match custom_btf() {
+        Some(path) => Error::KernelFeature(format!(
+            "cannot use the BTF file {KERNEL_BTF_ENV}={} ({detail}); point it at this kernel's BTF",
+            path.display()
+        )),
+        None => Error::KernelFeature(format!(
+            "this kernel has no BTF at {VMLINUX_BTF} ({detail}): use a kernel built with \
+             CONFIG_DEBUG_INFO_BTF=y, or set {KERNEL_BTF_ENV} to a BTF file for this kernel (BTFHub publishes \
+             them for distribution kernels)"
+        )),
+    }
+}
+
+/// This kernel's BTF, parsed by libbpf: the custom file or the kernel's own. Null-checked; the caller
+/// frees it with btf__free.
+fn load_kernel_btf() -> Result<*mut libbpf_sys::btf> {
+    // SAFETY: btf__parse reads the file at a valid C path; btf__load_vmlinux_btf has no arguments.
+    let btf = unsafe {
+        match custom_btf() {
+            Some(path) => {
+                let c = CString::new(path.as_os_str().as_encoded_bytes())
+                    .map_err(|_| no_btf("the path holds a NUL byte"))?;
+                libbpf_sys::btf__parse(c.as_ptr(), std::ptr::null_mut())
+            }
+            None => libbpf_sys::btf__load_vmlinux_btf(),
+        }
+    };
+    if btf.is_null() {
+        return Err(no_btf("libbpf could not parse it"));
+    }
+    Ok(btf)
+}
 
 /// sha256 of the kernel's BTF, computed once per process.
 pub fn btf_hash() -> Result<&'static str> {
@@ -17,11 +61,8 @@ pub fn btf_hash() -> Result<&'static str> {
     if let Some(h) = HASH.get() {
         return Ok(h);
     }
-    let bytes = fs::read(VMLINUX_BTF).map_err(|e| {
-        Error::KernelFeature(format!(
-            "cannot read the kernel's BTF at {VMLINUX_BTF} ({e}); rbcc needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
-        ))
-    })?;
+    let path = custom_btf().unwrap_or_else(|| PathBuf::from(VMLINUX_BTF));
+    let bytes = fs::read(&path).map_err(|e| no_btf(&e.to_string()))?;
     let digest = hex::encode(Sha256::digest(&bytes));
     Ok(HASH.get_or_init(|| digest[..16].to_string()))
 }
@@ -46,18 +87,14 @@ const HEADER_EPILOGUE: &str = "\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma c
 
 /// Write the kernel's types as C to `out` (a `vmlinux.h`), the way `bpftool btf dump format c` does.
 pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
-    let tmp = out.with_extension("tmp");
+    // first compiles of several processes or threads may dump at once: each into a file of its own
+    let tmp = out.with_extension(format!("tmp{}-{:?}", std::process::id(), std::thread::current().id()));
     fs::write(&tmp, HEADER_PROLOGUE).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
     let path = CString::new(tmp.as_os_str().as_encoded_bytes()).expect("paths have no NUL");
     // SAFETY: all pointers passed to libbpf are checked for NULL before use, the btf and dump objects are
     // freed on every path, and the FILE is closed after libbpf has stopped printing into it.
     unsafe {
-        let btf = libbpf_sys::btf__load_vmlinux_btf();
-        if btf.is_null() {
-            return Err(Error::KernelFeature(format!(
-                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
-            )));
-        }
+        let btf = load_kernel_btf()?;
         let file = libc::fopen(path.as_ptr(), c"a".as_ptr());
         if file.is_null() {
             libbpf_sys::btf__free(btf);
@@ -98,11 +135,9 @@ pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
 pub fn with_vmlinux<T>(f: impl FnOnce(&crate::types::Btf) -> T) -> Result<T> {
     // SAFETY: the BTF is loaded here, only borrowed by `f`, and freed before returning.
     unsafe {
-        let btf = libbpf_sys::btf__load_vmlinux_btf();
+        let btf = load_kernel_btf()?;
         let Some(view) = crate::types::Btf::from_raw(btf) else {
-            return Err(Error::KernelFeature(format!(
-                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
-            )));
+            return Err(no_btf("libbpf could not parse it"));
         };
         let out = f(&view);
         libbpf_sys::btf__free(btf);
@@ -130,11 +165,9 @@ pub fn record_home(name: &str, union: bool) -> Result<RecordHome> {
     // SAFETY: every BTF loaded here is checked for NULL, only borrowed by the views, and freed before
     // returning; a module's split BTF is freed before the base it was parsed on top of.
     unsafe {
-        let base = libbpf_sys::btf__load_vmlinux_btf();
+        let base = load_kernel_btf()?;
         let Some(vmlinux) = crate::types::Btf::from_raw(base) else {
-            return Err(Error::KernelFeature(format!(
-                "libbpf could not load the kernel BTF from {VMLINUX_BTF}; rbcc needs CONFIG_DEBUG_INFO_BTF=y"
-            )));
+            return Err(no_btf("libbpf could not parse it"));
         };
         let mut home = RecordHome::Nowhere;
         if vmlinux.defines_record(name, union) {
