@@ -38,6 +38,9 @@ pub enum Error {
     /// The object cannot be set up as declared (an extern map nobody exports, ...).
     #[error("{0}")]
     Load(String),
+    /// The object is in use in a way that excludes this call (a buffer drained from its own callback).
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -98,20 +98,34 @@ class PerfBuffer:
     def __init__(
         self,
         map: Map,
-        callback: Callable[[int, bytes], None] | Callable[[bytes], None],  # (cpu, record), or (records)
+        # per record, during the drain: (cpu, address, size), the address valid during the call;
+        # with record_size: (records) once per drain, packed at that stride
+        callback: Callable[[int, int, int], Any] | Callable[[bytes], Any],
         lost_callback: Callable[[int, int], None] | None,  # (cpu, lost count)
         page_cnt: int,
-        record_size: int | None = None,  # given: callback(records) once per drain, packed at this stride
+        record_size: int | None = None,
         wakeup_events: int = 1,  # records of one CPU before a poller wakes
+        # (callback, exception) for an Exception a per-record callback raised; what it raises ends the
+        # poll, as do SystemExit and KeyboardInterrupt (the records after them wait for the next poll)
+        on_error: Callable[[Any, BaseException], None] | None = None,
     ) -> None: ...
-    def poll(self, timeout_ms: int) -> int: ...
+    def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
     def fileno(self) -> int: ...
 
 class RingBuffer:
     def __init__(self) -> None: ...
-    def add(self, map: Map, callback: Callable[[bytes], int | None], record_size: int | None = None) -> None: ...
-    def poll(self, timeout_ms: int) -> int: ...
+    def add(
+        self,
+        map: Map,
+        # per record, during the drain: (ctx, address, size), the address valid during the call; a
+        # negative int returned ends the drain (as in libbpf); with record_size: (records) once per drain
+        callback: Callable[[Any, int, int], Any] | Callable[[bytes], Any],
+        record_size: int | None = None,
+        ctx: Any = None,
+        on_error: Callable[[Any, BaseException], None] | None = None,  # as PerfBuffer's
+    ) -> None: ...
+    def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
 
 def ksym(addr: int) -> tuple[str, int, str] | None: ...  # (name, offset, module or "")

@@ -287,39 +287,26 @@ def _walk_frames(frames: Any, resolve: Callable[[int], Any] | None) -> Iterator[
         yield resolve(addr) if resolve is not None else addr
 
 
-def _buffer(data: bytes) -> Any:
-    return (ctypes.c_char * len(data)).from_buffer_copy(data)
-
-
 def _call_user(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run an event callback. As in bcc, where callbacks run through ctypes, an exception in one is
-    printed and the events after it are still delivered: one bad record does not end a tool.
-    SystemExit and KeyboardInterrupt (not Exceptions) still end the poll."""
+    """Run a callback the core does not run itself (lost-record counts, numpy batches), with the same
+    handling of its exceptions as the core gives a per-record callback (``_callback_failed``)."""
     try:
         return fn(*args)
-    except OSError as e:
-        if e.errno == errno.EPIPE:
-            # As bcc: the reader of our output went away (`tool | head`), so end quietly.
-            sys.exit()
-        _report_callback_error(fn)
-    except Exception:
-        _report_callback_error(fn)
+    except Exception as e:
+        _callback_failed(fn, e)
     return None
 
 
-def _report_callback_error(fn: Callable[..., Any]) -> None:
+def _callback_failed(fn: Callable[..., Any], exc: BaseException) -> None:
+    """What becomes of an Exception an event callback raised. As in bcc, where callbacks run through
+    ctypes, it is printed and the events after it are still delivered: one bad record does not end a
+    tool. SystemExit and KeyboardInterrupt (not Exceptions) never come here: they end the poll."""
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+        # As bcc: the reader of our output went away (`tool | head`), so end quietly.
+        sys.exit()
     name = getattr(fn, "__qualname__", repr(fn))
     print(f"Exception in event callback {name} (ignored; polling goes on):", file=sys.stderr)
-    traceback.print_exc()
-
-
-def _perf_trampoline(callback: Callable[[int, int, int], Any]) -> Callable[[int, bytes], None]:
-    def deliver(cpu: int, data: bytes) -> None:
-        buf = _buffer(data)  # alive until the callback returns, like the kernel buffer in bcc
-        # bcc's callback receives the address as an int (a c_void_p callback argument).
-        _call_user(callback, cpu, ctypes.addressof(buf), len(data))
-
-    return deliver
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
 def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None]:
@@ -327,19 +314,6 @@ def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None
         _call_user(lost_cb, count)
 
     return lost
-
-
-def _ring_trampoline(callback: Callable[[Any, int, int], Any], ctx: Any) -> Callable[[bytes], int]:
-    def deliver(data: bytes) -> int:
-        buf = _buffer(data)
-        ret = _call_user(callback, ctx, ctypes.addressof(buf), len(data))
-        # A non-zero return stops the ring buffer's drain; callbacks that return nothing mean 0.
-        try:
-            return int(ret)
-        except (TypeError, ValueError):
-            return 0
-
-    return deliver
 
 
 class _Events(Table):
@@ -445,8 +419,9 @@ class PerfEventArray(_Events, ArrayBase):
             size = self.dtype.itemsize
             buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, size, wakeup_events)
         else:
-            trampoline = _perf_trampoline(callback)
-            buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, None, wakeup_events)
+            # the core calls the callback itself, with bcc's (cpu, address, size)
+            trampoline = callback
+            buffer = core.PerfBuffer(self.map, callback, lost, page_cnt, None, wakeup_events, _callback_failed)
         self._cbs["perf"] = (trampoline, lost, buffer)
         self.bpf._register_perf_buffer(self._name, buffer)
 
@@ -487,9 +462,9 @@ class RingBuf(_Events):
             self._cbs["ring"] = trampoline
             self.bpf._register_ring_buffer(self._name, self.map, trampoline, self.dtype.itemsize)
             return
-        trampoline = _ring_trampoline(callback, ctx)
-        self._cbs["ring"] = trampoline
-        self.bpf._register_ring_buffer(self._name, self.map, trampoline)
+        # the core calls the callback itself, with bcc's (ctx, address, size)
+        self._cbs["ring"] = callback
+        self.bpf._register_ring_buffer(self._name, self.map, callback, ctx=ctx, on_error=_callback_failed)
 
     def _open_batches(self, callback: Callable[[Any], Any]) -> Any:
         # a manager of its own, so collect() drains this ring buffer only
