@@ -371,7 +371,11 @@ class BPF(KernelFacts, ProgramFunctions):
         return table
 
     def __getitem__(self, name: Text) -> TableLike:
-        return self.get_table(name)
+        # `b["events"]` runs in every event callback: a table already made is one dict lookup away
+        try:
+            return self._tables[name]  # type: ignore[index]
+        except KeyError:
+            return self.get_table(name)
 
     def __contains__(self, name: Text) -> bool:
         return _s(name) in self._obj.map_names()

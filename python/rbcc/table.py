@@ -334,10 +334,21 @@ class _Events(Table):
         return self._event_class
 
     def event(self, data: Any) -> Any:
-        """The event at ``data`` (the callback's pointer, or the record's bytes) as a ctypes object."""
+        """The event at ``data`` as a ctypes object: at the callback's address (an int, as bcc passes it;
+        the object reads the record in place, so only during the callback), or copied from bytes."""
+        cls = self._event_class
+        # the per-record path of every event tool: one attribute read and a C call
+        if cls is not None and type(data) is int and data:
+            return cls.from_address(data)
+        return self._decode_event(data)
+
+    def _decode_event(self, data: Any) -> Any:
         ctype = self._event_ctype()
         if isinstance(data, BYTES_LIKE):
             return decode(bytes(data), ctype)
+        if isinstance(data, int) and data:
+            return ctype.from_address(data)
+        # a ctypes pointer or c_void_p (NULL raises ValueError here, as in bcc)
         return ctypes.cast(data, ctypes.POINTER(ctype)).contents
 
     @property
