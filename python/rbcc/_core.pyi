@@ -139,6 +139,19 @@ def has_fentry() -> bool: ...
 def kernel_struct_has_field(name: str, field: str) -> bool: ...
 def kernel_enum_has_val(name: str, value: str) -> bool: ...  # fentry/fexit load and attach here (probed)
 def num_possible_cpus() -> int: ...
+
+# A batch buffer's entries as ctypes objects, each made as Type.from_buffer_copy makes one. layout is
+# (stride, part_size, parts, part_stride): entry i starts at i * stride and is `parts` pieces of
+# `part_size` bytes, part_stride apart (per-CPU values), laid end to end in the object.
+def cdata_list(ctype: type, data: bytes, layout: tuple[int, int, int, int]) -> list[Any]: ...
+def cdata_items(
+    key_type: type,
+    keys: bytes,
+    key_layout: tuple[int, int, int, int],
+    value_type: type,
+    values: bytes,
+    value_layout: tuple[int, int, int, int],
+) -> list[tuple[Any, Any]]: ...
 def xdp_attach(dev: str, prog_fd: int, flags: int) -> None: ...
 def xdp_detach(dev: str, flags: int, expected_fd: int | None = None) -> bool: ...  # removed?
 def xdp_prog_id(dev: str, flags: int) -> int: ...  # 0: no XDP program in that mode

@@ -36,6 +36,7 @@ from .tablebase import (
     TableBase,
     decode,
 )
+from .tablebatch import Layout
 from .tablekinds import (
     CgroupArray,
     CgroupStorage,
@@ -187,13 +188,13 @@ class _PerCpu(Table):
         stride = -(-ctypes.sizeof(self.sLeaf) // 8) * 8
         return b"".join(raw.ljust(stride, b"\0") for raw in self._per_cpu_bytes(leaf))
 
-    def _decode_batch_value(self, raw: bytes) -> Any:
-        stride = len(raw) // self.total_cpu
-        return self._join_cpus([raw[i * stride : (i + 1) * stride] for i in range(self.total_cpu)])
+    def _value_layout(self, stride: int) -> Layout:
+        # every CPU's copy starts 8-byte aligned in the buffer; the Leaf array has them end to end
+        per_cpu = stride // self.total_cpu
+        return (stride, min(ctypes.sizeof(self.sLeaf), per_cpu), self.total_cpu, per_cpu)
 
-    def _decode_batch_values(self, raw: bytes, count: int, stride: int) -> list[Any]:
-        # each CPU's copy is padded to 8 bytes in the buffer, so values cannot be cast in place
-        return [self._decode_batch_value(raw[i * stride : (i + 1) * stride]) for i in range(count)]
+    def _presents_values(self) -> bool:
+        return self.reducer is not None
 
     def _join_cpus(self, per_cpu: list[bytes]) -> Any:
         size = ctypes.sizeof(self.sLeaf)

@@ -739,6 +739,7 @@ def test_delete_all_finishes_one_by_one_when_the_program_deleted_a_key_first() -
 
     t.map.lookup_batch = racing_lookup
     t.items_delete_batch()
+    t.map.lookup_batch = real_lookup
     assert len(t) == 0
 
 
