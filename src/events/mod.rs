@@ -98,11 +98,11 @@ impl Handler {
     }
 }
 
-/// Run the body of one of libbpf's C callbacks. A panic must not unwind into C (pyo3 resumes one when
-/// a Python callback lets a PanicException through): it becomes the error that ends the poll, as a
-/// PanicException, like a panic anywhere else in the core.
-fn no_unwind<R>(body: impl FnOnce() -> R, on_panic: impl FnOnce(PyErr) -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+/// Run the body of one of libbpf's C callbacks on its sink. A panic must not unwind into C (pyo3
+/// resumes one when a Python callback lets a PanicException through): `on_panic` gets it as the
+/// error that ends the poll, a PanicException, as a panic anywhere else in the core becomes.
+fn no_unwind<S, R>(sink: &mut S, body: impl FnOnce(&mut S) -> R, on_panic: impl FnOnce(&mut S, PyErr) -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *sink))) {
         Ok(r) => r,
         Err(payload) => {
             let msg = payload
@@ -110,7 +110,7 @@ fn no_unwind<R>(body: impl FnOnce() -> R, on_panic: impl FnOnce(PyErr) -> R) -> 
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic from Rust code".into());
-            on_panic(PanicException::new_err(msg))
+            on_panic(sink, PanicException::new_err(msg))
         }
     }
 }

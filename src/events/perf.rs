@@ -53,12 +53,9 @@ impl PerfSink {
         // SAFETY: libbpf calls this only from perf_buffer__consume, which `consume` calls with the
         // GIL held (it is not released around the drain).
         let py = unsafe { Python::assume_attached() };
-        match handler.call(py, (cpu, data.as_ptr() as usize, data.len())) {
-            Ok(_) => self.delivered += 1,
-            Err(e) => {
-                self.delivered += 1;
-                self.fatal = Some(e);
-            }
+        self.delivered += 1;
+        if let Err(e) = handler.call(py, (cpu, data.as_ptr() as usize, data.len())) {
+            self.fatal = Some(e);
         }
     }
 
@@ -91,20 +88,19 @@ impl PerfSink {
 }
 
 unsafe extern "C" fn perf_sample(ctx: *mut c_void, cpu: c_int, data: *mut c_void, size: u32) {
-    let sink = ctx as *mut PerfSink;
     // SAFETY: ctx is the PerfSink of a PerfBuffer, alive as long as libbpf's buffer and reached only
-    // by the thread that holds the buffer's Exclusive (it is in perf_buffer__consume); data points to
-    // `size` bytes that libbpf keeps valid during the callback. The two borrows of the sink do not overlap.
-    no_unwind(
-        || unsafe { (*sink).sample(cpu, std::slice::from_raw_parts(data as *const u8, size as usize)) },
-        |e| unsafe { (*sink).fatal = Some(e) },
-    )
+    // by the thread that holds the buffer's Exclusive (it is in perf_buffer__consume, and `consume`
+    // keeps no reference to the sink across it); data points to `size` bytes that libbpf keeps valid
+    // during the callback.
+    let (sink, data) =
+        unsafe { (&mut *(ctx as *mut PerfSink), std::slice::from_raw_parts(data as *const u8, size as usize)) };
+    no_unwind(sink, |sink| sink.sample(cpu, data), |sink, e| sink.fatal = Some(e))
 }
 
 unsafe extern "C" fn perf_lost(ctx: *mut c_void, cpu: c_int, count: u64) {
-    let sink = ctx as *mut PerfSink;
     // SAFETY: as in perf_sample.
-    no_unwind(|| unsafe { (*sink).lost(cpu, count) }, |e| unsafe { (*sink).fatal = Some(e) })
+    let sink = unsafe { &mut *(ctx as *mut PerfSink) };
+    no_unwind(sink, |sink| sink.lost(cpu, count), |sink, e| sink.fatal = Some(e))
 }
 
 #[pyclass(module = "rbcc._core")]
@@ -226,6 +222,9 @@ impl PerfBuffer {
         unsafe {
             (*sink).delivered = 0;
             (*sink).replay();
+            if let Some(e) = (*sink).fatal.take() {
+                return Err(e);
+            }
         }
         // SAFETY: buffer is live; its callbacks run here, on this thread, with the GIL held.
         let rc = unsafe { libbpf_sys::perf_buffer__consume(self.buffer.as_ptr()) };

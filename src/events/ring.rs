@@ -73,15 +73,17 @@ impl RingSink {
 }
 
 unsafe extern "C" fn ring_sample(ctx: *mut c_void, data: *mut c_void, size: u64) -> i32 {
-    let sink = ctx as *mut RingSink;
     // SAFETY: ctx is a RingSink of a RingBuffer, alive as long as libbpf's manager and reached only by
-    // the thread that holds the manager's Exclusive (it is in ring_buffer__consume); data points to
-    // `size` bytes of the ring that stay valid during the callback. The two borrows of the sink do not
-    // overlap.
+    // the thread that holds the manager's Exclusive (it is in ring_buffer__consume, and `consume` keeps
+    // no reference to a sink across it); data points to `size` bytes of the ring that stay valid
+    // during the callback.
+    let (sink, data) =
+        unsafe { (&mut *(ctx as *mut RingSink), std::slice::from_raw_parts(data as *const u8, size as usize)) };
     no_unwind(
-        || unsafe { (*sink).sample(std::slice::from_raw_parts(data as *const u8, size as usize)) },
-        |e| {
-            unsafe { (*sink).fatal = Some(e) };
+        sink,
+        |sink| sink.sample(data),
+        |sink, e| {
+            sink.fatal = Some(e);
             STOP
         },
     )
