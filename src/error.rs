@@ -41,6 +41,9 @@ pub enum Error {
     /// An argument the caller gave is refused (a cflag that is not accepted, ...): a ValueError.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The object is in use in a way that excludes this call (a buffer drained from its own callback).
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

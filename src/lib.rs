@@ -2,6 +2,7 @@
 //! Python. This file only declares the Python module; each stage of the pipeline has its own module.
 
 pub mod attach;
+pub mod cdata;
 pub mod compile;
 pub mod error;
 pub mod events;
@@ -35,6 +36,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::kernel_struct_has_field, m)?)?;
     m.add_function(wrap_pyfunction!(py::kernel_enum_has_val, m)?)?;
     m.add_function(wrap_pyfunction!(maps::num_possible_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(cdata::cdata_list, m)?)?;
+    m.add_function(wrap_pyfunction!(cdata::cdata_items, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::ksym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::usym, m)?)?;
     m.add_function(wrap_pyfunction!(symbolize::ksymname, m)?)?;

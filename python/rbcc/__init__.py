@@ -387,7 +387,11 @@ class BPF(KernelFacts, ProgramFunctions):
         return table
 
     def __getitem__(self, name: Text) -> TableLike:
-        return self.get_table(name)
+        # `b["events"]` runs in every event callback: a table already made is one dict lookup away
+        try:
+            return self._tables[name]  # type: ignore[index]
+        except KeyError:
+            return self.get_table(name)
 
     def __contains__(self, name: Text) -> bool:
         return _s(name) in self._obj.map_names()
@@ -410,11 +414,17 @@ class BPF(KernelFacts, ProgramFunctions):
         self._perf_buffers[name] = buffer
 
     def _register_ring_buffer(
-        self, name: str, core_map: Any, callback: Callable[[bytes], int], record_size: int | None = None
+        self,
+        name: str,
+        core_map: Any,
+        callback: Callable[..., Any],
+        record_size: int | None = None,
+        ctx: Any = None,
+        on_error: Callable[[Any, BaseException], None] | None = None,
     ) -> None:
         if self._ring is None:
             self._ring = _core.RingBuffer()
-        self._ring.add(core_map, callback, record_size)
+        self._ring.add(core_map, callback, record_size, ctx, on_error)
 
     def perf_buffer_poll(self, timeout: int = -1) -> int:
         """Wait up to ``timeout`` ms (-1: until events arrive) and run the callbacks."""

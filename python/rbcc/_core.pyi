@@ -98,20 +98,34 @@ class PerfBuffer:
     def __init__(
         self,
         map: Map,
-        callback: Callable[[int, bytes], None] | Callable[[bytes], None],  # (cpu, record), or (records)
+        # per record, during the drain: (cpu, address, size), the address valid during the call;
+        # with record_size: (records) once per drain, packed at that stride
+        callback: Callable[[int, int, int], Any] | Callable[[bytes], Any],
         lost_callback: Callable[[int, int], None] | None,  # (cpu, lost count)
         page_cnt: int,
-        record_size: int | None = None,  # given: callback(records) once per drain, packed at this stride
+        record_size: int | None = None,
         wakeup_events: int = 1,  # records of one CPU before a poller wakes
+        # (callback, exception) for an Exception a per-record callback raised; what it raises ends the
+        # poll, as do SystemExit and KeyboardInterrupt (the records after them wait for the next poll)
+        on_error: Callable[[Any, BaseException], None] | None = None,
     ) -> None: ...
-    def poll(self, timeout_ms: int) -> int: ...
+    def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
     def fileno(self) -> int: ...
 
 class RingBuffer:
     def __init__(self) -> None: ...
-    def add(self, map: Map, callback: Callable[[bytes], int | None], record_size: int | None = None) -> None: ...
-    def poll(self, timeout_ms: int) -> int: ...
+    def add(
+        self,
+        map: Map,
+        # per record, during the drain: (ctx, address, size), the address valid during the call; a
+        # negative int returned ends the drain (as in libbpf); with record_size: (records) once per drain
+        callback: Callable[[Any, int, int], Any] | Callable[[bytes], Any],
+        record_size: int | None = None,
+        ctx: Any = None,
+        on_error: Callable[[Any, BaseException], None] | None = None,  # as PerfBuffer's
+    ) -> None: ...
+    def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
 
 def ksym(addr: int) -> tuple[str, int, str] | None: ...  # (name, offset, module or "")
@@ -125,6 +139,19 @@ def has_fentry() -> bool: ...
 def kernel_struct_has_field(name: str, field: str) -> bool: ...
 def kernel_enum_has_val(name: str, value: str) -> bool: ...  # fentry/fexit load and attach here (probed)
 def num_possible_cpus() -> int: ...
+
+# A batch buffer's entries as ctypes objects, each made as Type.from_buffer_copy makes one. layout is
+# (stride, part_size, parts, part_stride): entry i starts at i * stride and is `parts` pieces of
+# `part_size` bytes, part_stride apart (per-CPU values), laid end to end in the object.
+def cdata_list(ctype: type, data: bytes, layout: tuple[int, int, int, int]) -> list[Any]: ...
+def cdata_items(
+    key_type: type,
+    keys: bytes,
+    key_layout: tuple[int, int, int, int],
+    value_type: type,
+    values: bytes,
+    value_layout: tuple[int, int, int, int],
+) -> list[tuple[Any, Any]]: ...
 def xdp_attach(dev: str, prog_fd: int, flags: int) -> None: ...
 def xdp_detach(dev: str, flags: int, expected_fd: int | None = None) -> bool: ...  # removed?
 def xdp_prog_id(dev: str, flags: int) -> int: ...  # 0: no XDP program in that mode

@@ -36,6 +36,7 @@ from .tablebase import (
     TableBase,
     decode,
 )
+from .tablebatch import Layout
 from .tablekinds import (
     CgroupArray,
     CgroupStorage,
@@ -187,13 +188,13 @@ class _PerCpu(Table):
         stride = -(-ctypes.sizeof(self.sLeaf) // 8) * 8
         return b"".join(raw.ljust(stride, b"\0") for raw in self._per_cpu_bytes(leaf))
 
-    def _decode_batch_value(self, raw: bytes) -> Any:
-        stride = len(raw) // self.total_cpu
-        return self._join_cpus([raw[i * stride : (i + 1) * stride] for i in range(self.total_cpu)])
+    def _value_layout(self, stride: int) -> Layout:
+        # every CPU's copy starts 8-byte aligned in the buffer; the Leaf array has them end to end
+        per_cpu = stride // self.total_cpu
+        return (stride, min(ctypes.sizeof(self.sLeaf), per_cpu), self.total_cpu, per_cpu)
 
-    def _decode_batch_values(self, raw: bytes, count: int, stride: int) -> list[Any]:
-        # each CPU's copy is padded to 8 bytes in the buffer, so values cannot be cast in place
-        return [self._decode_batch_value(raw[i * stride : (i + 1) * stride]) for i in range(count)]
+    def _presents_values(self) -> bool:
+        return self.reducer is not None
 
     def _join_cpus(self, per_cpu: list[bytes]) -> Any:
         size = ctypes.sizeof(self.sLeaf)
@@ -287,39 +288,26 @@ def _walk_frames(frames: Any, resolve: Callable[[int], Any] | None) -> Iterator[
         yield resolve(addr) if resolve is not None else addr
 
 
-def _buffer(data: bytes) -> Any:
-    return (ctypes.c_char * len(data)).from_buffer_copy(data)
-
-
 def _call_user(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run an event callback. As in bcc, where callbacks run through ctypes, an exception in one is
-    printed and the events after it are still delivered: one bad record does not end a tool.
-    SystemExit and KeyboardInterrupt (not Exceptions) still end the poll."""
+    """Run a callback the core does not run itself (lost-record counts, numpy batches), with the same
+    handling of its exceptions as the core gives a per-record callback (``_callback_failed``)."""
     try:
         return fn(*args)
-    except OSError as e:
-        if e.errno == errno.EPIPE:
-            # As bcc: the reader of our output went away (`tool | head`), so end quietly.
-            sys.exit()
-        _report_callback_error(fn)
-    except Exception:
-        _report_callback_error(fn)
+    except Exception as e:
+        _callback_failed(fn, e)
     return None
 
 
-def _report_callback_error(fn: Callable[..., Any]) -> None:
+def _callback_failed(fn: Callable[..., Any], exc: BaseException) -> None:
+    """What becomes of an Exception an event callback raised. As in bcc, where callbacks run through
+    ctypes, it is printed and the events after it are still delivered: one bad record does not end a
+    tool. SystemExit and KeyboardInterrupt (not Exceptions) never come here: they end the poll."""
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+        # As bcc: the reader of our output went away (`tool | head`), so end quietly.
+        sys.exit()
     name = getattr(fn, "__qualname__", repr(fn))
     print(f"Exception in event callback {name} (ignored; polling goes on):", file=sys.stderr)
-    traceback.print_exc()
-
-
-def _perf_trampoline(callback: Callable[[int, int, int], Any]) -> Callable[[int, bytes], None]:
-    def deliver(cpu: int, data: bytes) -> None:
-        buf = _buffer(data)  # alive until the callback returns, like the kernel buffer in bcc
-        # bcc's callback receives the address as an int (a c_void_p callback argument).
-        _call_user(callback, cpu, ctypes.addressof(buf), len(data))
-
-    return deliver
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
 def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None]:
@@ -327,19 +315,6 @@ def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None
         _call_user(lost_cb, count)
 
     return lost
-
-
-def _ring_trampoline(callback: Callable[[Any, int, int], Any], ctx: Any) -> Callable[[bytes], int]:
-    def deliver(data: bytes) -> int:
-        buf = _buffer(data)
-        ret = _call_user(callback, ctx, ctypes.addressof(buf), len(data))
-        # A non-zero return stops the ring buffer's drain; callbacks that return nothing mean 0.
-        try:
-            return int(ret)
-        except (TypeError, ValueError):
-            return 0
-
-    return deliver
 
 
 class _Events(Table):
@@ -360,10 +335,21 @@ class _Events(Table):
         return self._event_class
 
     def event(self, data: Any) -> Any:
-        """The event at ``data`` (the callback's pointer, or the record's bytes) as a ctypes object."""
+        """The event at ``data`` as a ctypes object: at the callback's address (an int, as bcc passes it;
+        the object reads the record in place, so only during the callback), or copied from bytes."""
+        cls = self._event_class
+        # the per-record path of every event tool: one attribute read and a C call
+        if cls is not None and type(data) is int and data:
+            return cls.from_address(data)
+        return self._decode_event(data)
+
+    def _decode_event(self, data: Any) -> Any:
         ctype = self._event_ctype()
         if isinstance(data, BYTES_LIKE):
             return decode(bytes(data), ctype)
+        if isinstance(data, int) and data:
+            return ctype.from_address(data)
+        # a ctypes pointer or c_void_p (NULL raises ValueError here, as in bcc)
         return ctypes.cast(data, ctypes.POINTER(ctype)).contents
 
     @property
@@ -445,8 +431,9 @@ class PerfEventArray(_Events, ArrayBase):
             size = self.dtype.itemsize
             buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, size, wakeup_events)
         else:
-            trampoline = _perf_trampoline(callback)
-            buffer = core.PerfBuffer(self.map, trampoline, lost, page_cnt, None, wakeup_events)
+            # the core calls the callback itself, with bcc's (cpu, address, size)
+            trampoline = callback
+            buffer = core.PerfBuffer(self.map, callback, lost, page_cnt, None, wakeup_events, _callback_failed)
         self._cbs["perf"] = (trampoline, lost, buffer)
         self.bpf._register_perf_buffer(self._name, buffer)
 
@@ -487,9 +474,9 @@ class RingBuf(_Events):
             self._cbs["ring"] = trampoline
             self.bpf._register_ring_buffer(self._name, self.map, trampoline, self.dtype.itemsize)
             return
-        trampoline = _ring_trampoline(callback, ctx)
-        self._cbs["ring"] = trampoline
-        self.bpf._register_ring_buffer(self._name, self.map, trampoline)
+        # the core calls the callback itself, with bcc's (ctx, address, size)
+        self._cbs["ring"] = callback
+        self.bpf._register_ring_buffer(self._name, self.map, callback, ctx=ctx, on_error=_callback_failed)
 
     def _open_batches(self, callback: Callable[[Any], Any]) -> Any:
         # a manager of its own, so collect() drains this ring buffer only

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from . import hist, tabletext
 from .arrays import ArrayOps
 from .errors import BPFError
-from .tablebatch import BatchOps
+from .tablebatch import BatchOps, Layout
 from .types import from_desc, from_size
 
 __all__ = [
@@ -183,16 +183,14 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         """One value as it sits in a batch buffer."""
         return bytes(self._as_leaf(leaf))
 
-    def _decode_batch_value(self, raw: bytes) -> Any:
-        return decode(raw, self.Leaf)
+    def _value_layout(self, stride: int) -> Layout:
+        """Where a value's bytes are among values ``stride`` bytes apart in a batch buffer: the first
+        ``sizeof(Leaf)`` of them (a longer Leaf is zero-filled, as ``decode`` does)."""
+        return (stride, min(ctypes.sizeof(self.Leaf), stride), 1, 0)
 
-    def _decode_batch_values(self, raw: bytes, count: int, stride: int) -> list[Any]:
-        """``count`` values laid ``stride`` bytes apart in a batch buffer."""
-        leaf = self.Leaf
-        if stride >= ctypes.sizeof(leaf):
-            # straight from the buffer: no slice per value
-            return [leaf.from_buffer_copy(raw, i * stride) for i in range(count)]
-        return [self._decode_batch_value(raw[i * stride : (i + 1) * stride]) for i in range(count)]
+    def _presents_values(self) -> bool:
+        """Whether ``_present`` changes values (a per-CPU table's reducer), so batch reads apply it."""
+        return False
 
     # -- bcc's text forms (see rbcc.tabletext) --
 
@@ -243,10 +241,15 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         return default if value is None else value
 
     def __iter__(self) -> Iterator[Any]:
-        return (self.Key.from_buffer_copy(raw) for raw in self.map.keys())  # noqa: SIM118 - a map, not a dict
+        # The keys as they are now, as one list: the BPF program may change the map while the caller
+        # walks it, and walking the kernel's key order meanwhile can skip or repeat keys.
+        return iter(self._list_keys())
 
     def __len__(self) -> int:
-        return len(self.map.keys())
+        raw = self._batch_keys_raw()
+        if raw is not None:
+            return len(raw) // self.map.key_size
+        return len(self.map.keys())  # noqa: SIM118 - a map, not a dict
 
     def iter(self) -> Iterator[Any]:
         return iter(self)
@@ -272,7 +275,7 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         return self._read_all()
 
     def values(self) -> list[Any]:  # type: ignore[override]
-        return [value for _, value in self._read_all()]
+        return self._read_values()
 
     def clear(self) -> None:
         # Key by key rather than MutableMapping's popitem loop, which races with the BPF program.

@@ -11,12 +11,60 @@ zeroed.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .errors import KernelFeatureError
 
-__all__ = ["BatchOps"]
+__all__ = ["BatchOps", "Layout", "cdata_items", "cdata_list"]
+
+# Where one entry's bytes are in a batch buffer: (stride, part_size, parts, part_stride). Entry i starts
+# at i * stride and is `parts` pieces of `part_size` bytes, `part_stride` apart (per-CPU values: one
+# piece per CPU), laid end to end in its object; the object's bytes past them stay zero.
+Layout = tuple[int, int, int, int]
+
+# Map types whose keys are listed faster by a batch read than by one get_next_key syscall per key:
+# HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH.
+_KEYS_BY_BATCH = frozenset({1, 5, 9, 10})
+
+
+def _py_cdata_list(ctype: Any, data: bytes, layout: Layout) -> list[Any]:
+    stride, part, parts, part_stride = layout
+    size = ctypes.sizeof(ctype)
+    objects = []
+    for start in range(0, len(data) - stride + 1, stride):
+        raw = b"".join(data[start + i * part_stride : start + i * part_stride + part] for i in range(parts))
+        objects.append(ctype.from_buffer_copy(raw.ljust(size, b"\0")))
+    return objects
+
+
+def _py_cdata_items(
+    key_type: Any, keys: bytes, key_layout: Layout, value_type: Any, values: bytes, value_layout: Layout
+) -> list[tuple[Any, Any]]:
+    pairs = zip(_py_cdata_list(key_type, keys, key_layout), _py_cdata_list(value_type, values, value_layout))
+    return list(pairs)
+
+
+def _makers() -> tuple[Callable[..., list[Any]], Callable[..., list[tuple[Any, Any]]]]:
+    """The core's cdata_list and cdata_items, which make the objects of a batch buffer without a Python
+    call per object; where the core is not built (tests of the tables alone), the same in Python."""
+    try:
+        from . import _core
+    except ImportError:
+        return _py_cdata_list, _py_cdata_items
+    return _core.cdata_list, _core.cdata_items
+
+
+def cdata_list(ctype: Any, data: bytes, layout: Layout) -> list[Any]:
+    """Every entry of a batch buffer as an instance of ``ctype`` (as ``from_buffer_copy`` makes one)."""
+    return _makers()[0](ctype, data, layout)
+
+
+def cdata_items(
+    key_type: Any, keys: bytes, key_layout: Layout, value_type: Any, values: bytes, value_layout: Layout
+) -> list[tuple[Any, Any]]:
+    """Every entry of a batch read as a (key, value) pair of ctypes objects."""
+    return _makers()[1](key_type, keys, key_layout, value_type, values, value_layout)
 
 
 class BatchOps:
@@ -28,8 +76,8 @@ class BatchOps:
     Leaf: Any
     max_entries: int
     _zeroes_on_delete = False  # arrays: deleting means writing zeros
-    # ... and the table's hooks: _as_key, _present, _store, _encode_batch_value, _decode_batch_values,
-    # iteritems (see rbcc.tablebase.Table).
+    # ... and the table's hooks: _as_key, _present, _presents_values, _store, _encode_batch_value,
+    # _value_layout, iteritems, itervalues (see rbcc.tablebase.Table).
 
     # -- the public methods, as bcc has them --
 
@@ -74,22 +122,60 @@ class BatchOps:
     def _batch_keys(self, items: Any, what: str) -> list[Any]:
         return [self._as_key(key) for key in self._batch_sequence(items, what)]
 
-    def _decode_pairs(self, raw_keys: bytes, raw_values: bytes) -> list[tuple[Any, Any]]:
+    def _key_layout(self) -> Layout:
         key_size = self.map.key_size
-        count = len(raw_keys) // key_size if key_size else 0
-        if not count:
+        return (key_size, min(ctypes.sizeof(self.Key), key_size), 1, 0)
+
+    def _value_stride(self, raw_keys: bytes, raw_values: bytes) -> int:
+        count = len(raw_keys) // self.map.key_size if self.map.key_size else 0
+        return len(raw_values) // count if count else 0
+
+    def _decode_pairs(self, raw_keys: bytes, raw_values: bytes) -> list[tuple[Any, Any]]:
+        stride = self._value_stride(raw_keys, raw_values)
+        if not stride:
             return []
-        key = self.Key
-        keys = [key.from_buffer_copy(raw_keys, i * key_size) for i in range(count)]
-        values = self._decode_batch_values(raw_values, count, len(raw_values) // count)
-        present = self._present
-        return [(k, present(v)) for k, v in zip(keys, values, strict=True)]
+        pairs = cdata_items(self.Key, raw_keys, self._key_layout(), self.Leaf, raw_values, self._value_layout(stride))
+        if self._presents_values():
+            present = self._present
+            return [(k, present(v)) for k, v in pairs]
+        return pairs
 
     def _read_all(self) -> list[tuple[Any, Any]]:
         try:
             return self._decode_pairs(*self.map.lookup_batch())
         except KernelFeatureError:
             return list(self.iteritems())
+
+    def _read_values(self) -> list[Any]:
+        try:
+            raw_keys, raw_values = self.map.lookup_batch()
+        except KernelFeatureError:
+            return list(self.itervalues())
+        stride = self._value_stride(raw_keys, raw_values)
+        if not stride:
+            return []
+        values = cdata_list(self.Leaf, raw_values, self._value_layout(stride))
+        if self._presents_values():
+            present = self._present
+            return [present(v) for v in values]
+        return values
+
+    def _batch_keys_raw(self) -> bytes | None:
+        """A hash map's keys laid end to end, read in batches (far fewer syscalls than get_next_key
+        per key); None for the other maps, or where the kernel has no batch reads."""
+        if self.map.map_type not in _KEYS_BY_BATCH:
+            return None
+        try:
+            return self.map.lookup_batch()[0]
+        except KernelFeatureError:
+            return None
+
+    def _list_keys(self) -> list[Any]:
+        raw = self._batch_keys_raw()
+        if raw is None:
+            key = self.Key
+            return [key.from_buffer_copy(k) for k in self.map.keys()]  # noqa: SIM118 - a map, not a dict
+        return cdata_list(self.Key, raw, self._key_layout())
 
     def _read_and_delete(self) -> list[tuple[Any, Any]]:
         if not self._zeroes_on_delete:

@@ -130,8 +130,16 @@ class FakeBPF:
     def _register_perf_buffer(self, name: str, buffer: Any) -> None:
         self.perf_buffers[name] = buffer
 
-    def _register_ring_buffer(self, name: str, map: Any, callback: Callable[[bytes], int]) -> None:
-        self.ring_buffers[name] = (map, callback)
+    def _register_ring_buffer(
+        self,
+        name: str,
+        map: Any,
+        callback: Callable[..., Any],
+        record_size: int | None = None,
+        ctx: Any = None,
+        on_error: Callable[[Any, BaseException], None] | None = None,
+    ) -> None:
+        self.ring_buffers[name] = (map, callback, ctx, on_error)
 
 
 class FakePerfBuffer:
@@ -143,9 +151,10 @@ class FakePerfBuffer:
         page_cnt: int,
         record_size: int | None = None,
         wakeup_events: int = 1,
+        on_error: Any = None,
     ) -> None:
         self.map, self.callback, self.lost_callback, self.page_cnt = map, callback, lost_callback, page_cnt
-        self.record_size, self.wakeup_events = record_size, wakeup_events
+        self.record_size, self.wakeup_events, self.on_error = record_size, wakeup_events, on_error
 
 
 class FakeCore:

@@ -123,6 +123,8 @@ def test_perf_buffer_delivers_exactly_the_events() -> None:
         sizes = set()
 
         def on_event(cpu: int, data: int, size: int) -> None:
+            # bcc's callbacks get the record's address as a plain int (a ctypes c_void_p argument)
+            assert type(data) is int and type(cpu) is int
             # Copy the fields out now: the record's memory is only valid during the callback.
             got.append((_fields(b["events"].event(data)), _fields(ctypes.cast(data, ctypes.POINTER(Event)).contents)))
             sizes.add(size)
@@ -161,7 +163,7 @@ def test_ring_buffer_delivers_exactly_the_events(text: str) -> None:
         contexts = []
 
         def on_event(ctx: object, data: int, size: int) -> None:
-            assert size == ctypes.sizeof(Event)
+            assert size == ctypes.sizeof(Event) and type(data) is int
             contexts.append(ctx)
             got.append((_fields(b["events"].event(data)), _fields(ctypes.cast(data, ctypes.POINTER(Event)).contents)))
 
@@ -292,3 +294,114 @@ def test_an_exception_in_a_callback_is_printed_and_polling_goes_on(
     err = capsys.readouterr().err
     assert "ValueError: bad first record" in err
     assert err.count("Traceback") == 1
+
+
+@pytest.mark.parametrize("kind", ["perf", "ring"])
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_in_a_callback_ends_the_poll_and_loses_nothing(kind: str, stop: type) -> None:
+    # Ctrl-C while a callback runs (or sys.exit in one) ends the poll at once; a tool that catches it
+    # and polls again gets the records after it, each once
+    with BPF(text=PERF if kind == "perf" else RINGBUF_OUTPUT, cflags=target_cflags()) as b:
+        seqs: list[int] = []
+
+        def on_event(*args: int) -> None:
+            seq = b["events"].event(args[1]).seq
+            seqs.append(seq)
+            if seq == 2:
+                raise stop()
+
+        if kind == "perf":
+            b["events"].open_perf_buffer(on_event)
+            poll = b.perf_buffer_poll
+        else:
+            b["events"].open_ring_buffer(on_event)
+            poll = b.ring_buffer_poll
+        with pinned_to_one_cpu():  # one perf ring: the records come in order
+            for _ in range(N):
+                os.getppid()
+        with pytest.raises(stop):
+            poll_until(poll, lambda: False)
+        assert seqs == [0, 1, 2]
+        assert poll_until(poll, lambda: len(seqs) >= N)
+        poll(100)
+    assert seqs == list(range(N))
+
+
+def test_a_negative_return_ends_a_ring_buffer_drain() -> None:
+    # as in bcc, the callback's return goes to libbpf: a negative one stops the drain, which is no error
+    with BPF(text=RINGBUF_OUTPUT, cflags=target_cflags()) as b:
+        seqs: list[int] = []
+
+        def on_event(ctx: object, data: int, size: int) -> int:
+            seqs.append(b["events"].event(data).seq)
+            return -1 if len(seqs) == 2 else 0
+
+        b["events"].open_ring_buffer(on_event)
+        for _ in range(5):
+            os.getppid()
+        assert b.ring_buffer_consume() == 2
+        assert b.ring_buffer_consume() == 3
+    assert seqs == list(range(5))
+
+
+@pytest.mark.parametrize("kind", ["perf", "ring"])
+def test_a_callback_that_polls_its_own_buffer_gets_an_error(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # libbpf's drains are not reentrant: polling again from inside one is refused, not a crash
+    with BPF(text=PERF if kind == "perf" else RINGBUF_OUTPUT, cflags=target_cflags()) as b:
+        seqs: list[int] = []
+        poll = b.perf_buffer_poll if kind == "perf" else b.ring_buffer_poll
+
+        def on_event(*args: int) -> None:
+            seqs.append(b["events"].event(args[1]).seq)
+            poll(0)
+
+        if kind == "perf":
+            b["events"].open_perf_buffer(on_event)
+        else:
+            b["events"].open_ring_buffer(on_event)
+        for _ in range(3):
+            os.getppid()
+        assert poll_until(poll, lambda: len(seqs) >= 3)
+    assert sorted(seqs) == [0, 1, 2]
+    err = capsys.readouterr().err
+    assert err.count("BPFError: this buffer is being drained by the poll that called this callback") == 3
+
+
+@pytest.mark.parametrize("kind", ["perf", "ring"])
+def test_buffers_are_polled_from_another_thread(kind: str) -> None:
+    # the core's buffers are not tied to the thread that opened them; two threads take turns (the
+    # record is cast by hand: the loaded object itself, which event() asks for the type, still is)
+    with BPF(text=PERF if kind == "perf" else RINGBUF_OUTPUT, cflags=target_cflags()) as b:
+        seqs: list[tuple[int, str]] = []
+
+        def on_event(*args: int) -> None:
+            seqs.append((ctypes.cast(args[1], ctypes.POINTER(Event)).contents.seq, threading.current_thread().name))
+
+        if kind == "perf":
+            b["events"].open_perf_buffer(on_event)
+            poll = b.perf_buffer_poll
+        else:
+            b["events"].open_ring_buffer(on_event)
+            poll = b.ring_buffer_poll
+        done = threading.Event()
+
+        def poller() -> None:
+            while not done.is_set():
+                poll(50)
+
+        threads = [threading.Thread(target=poller, name=f"poller{i}") for i in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(N):
+                os.getppid()
+                time.sleep(0.01)
+            deadline = time.monotonic() + 3
+            while len(seqs) < N and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+    assert sorted(seq for seq, _ in seqs) == list(range(N))
+    assert {name for _, name in seqs} <= {"poller0", "poller1"}

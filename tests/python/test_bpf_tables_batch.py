@@ -4,6 +4,7 @@ path for map types the kernel has no batch command for."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Iterator
 
@@ -298,3 +299,43 @@ def test_items_read_in_batches_match_entry_by_entry(bpf: BPF, name: str) -> None
     assert one_by_one, name
     assert sorted((bytes(k), bytes(v)) for k, v in t.items()) == sorted(one_by_one)
     assert sorted(bytes(v) for v in t.values()) == sorted(v for _, v in one_by_one)
+
+
+@pytest.mark.parametrize("name", ["h", "pch", "lpch", "arr", "parr", "sh"])
+def test_batch_reads_give_the_types_entry_by_entry_reads_give(bpf: BPF, name: str) -> None:
+    # items(), values(), keys(), iteration and len() read in batches (keys too, for the hash maps),
+    # and return what bcc returns: instances of the table's Key and Leaf (per-CPU: sLeaf * CPUs)
+    for _ in range(3):
+        os.getppid()
+    t = bpf[name]
+    if name == "h":
+        t.items_update_batch(list(range(2000)), list(range(2000)))
+    elif name == "lpch":
+        t.items_update_batch([1, 2], [(t.sLeaf * t.total_cpu)(*range(t.total_cpu))] * 2)
+    one_by_one = list(t.iteritems())
+    keys = {bytes(k) for k, _ in one_by_one}
+    assert one_by_one
+    for k, v in t.items():
+        assert type(k) is t.Key and type(v) is t.Leaf
+    assert all(type(v) is t.Leaf for v in t.values())
+    assert [type(k) for k in t.keys()] == [t.Key] * len(keys)
+    assert {bytes(k) for k in t} == {bytes(k) for k in t.keys()} == keys
+    assert len(t) == len(keys)
+    if t.map.map_type in (1, 5, 10):  # hash maps: the batch listing is the kernel's get_next_key listing
+        assert sorted(t.map.keys()) == sorted(keys)
+
+
+def test_batch_reads_of_a_hash_are_bccs_ctypes() -> None:
+    with BPF(text="BPF_HASH(counts, u32, u64); BPF_PERCPU_HASH(pc, u32, u32);") as b:
+        counts, pc = b["counts"], b["pc"]
+        counts.items_update_batch([1, 2], [10, 20])
+        assert sorted((type(k), k.value, type(v), v.value) for k, v in counts.items()) == [
+            (ctypes.c_uint, 1, ctypes.c_ulong, 10),
+            (ctypes.c_uint, 2, ctypes.c_ulong, 20),
+        ]
+        assert sorted(v.value for v in counts.values()) == [10, 20]
+        assert sorted(k.value for k in counts) == [1, 2]
+        pc[ctypes.c_uint(3)] = (pc.sLeaf * pc.total_cpu)(*range(pc.total_cpu))
+        ((key, value),) = pc.items()
+        assert (type(key), key.value) == (ctypes.c_uint, 3)
+        assert value._type_ is ctypes.c_uint and list(value) == list(range(pc.total_cpu))

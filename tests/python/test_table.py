@@ -428,29 +428,45 @@ def event_bytes(pid: int, ts: int, comm: bytes) -> bytes:
     return struct.pack("<I4xQ8s", pid, ts, comm)
 
 
-def test_perf_buffer_delivers_pointer(monkeypatch: pytest.MonkeyPatch) -> None:
+def in_memory(raw: bytes) -> tuple[Any, int, int]:
+    """``raw`` where the core's callbacks find a record: (the buffer to keep alive, its address, size)."""
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    return buf, ctypes.addressof(buf), len(raw)
+
+
+def test_perf_buffer_hands_the_callback_to_the_core() -> None:
     bpf = FakeBPF()
     t = table.table_for(bpf, FakeMap(PERF, max_entries=NCPU, key_desc=U32, value_desc=U32), "events")
     assert type(t) is table.PerfEventArray
-    got: list[tuple[Any, ...]] = []
-
-    class Event(ctypes.Structure):
-        _fields_ = [("pid", ctypes.c_uint32), ("ts", ctypes.c_uint64), ("comm", ctypes.c_char * 8)]
 
     def callback(cpu: int, data: Any, size: int) -> None:
-        ev = t.event(data)
-        mine = ctypes.cast(data, ctypes.POINTER(Event)).contents
-        got.append((cpu, size, ev.pid, ev.ts, ev.comm, mine.pid, ctypes.string_at(data, 4)))
+        pass
 
     lost: list[int] = []
     t.open_perf_buffer(callback, page_cnt=16, lost_cb=lost.append, wakeup_events=8)
     buffer = bpf.perf_buffers["events"]
     assert isinstance(buffer, FakePerfBuffer) and buffer.page_cnt == 16 and buffer.map is t.map
     assert (buffer.wakeup_events, buffer.record_size) == (8, None)
-    buffer.callback(2, event_bytes(99, 123, b"bash"))
+    # the core calls the user's callback itself, with bcc's (cpu, address, size), and hands what it
+    # raises to the table's handler
+    assert buffer.callback is callback and buffer.on_error is table._callback_failed
     buffer.lost_callback(1, 7)
-    assert got == [(2, 24, 99, 123, b"bash", 99, struct.pack("<I", 99))]
     assert lost == [7]
+
+
+def test_event_at_an_address_reads_the_record_in_place() -> None:
+    t = table.table_for(FakeBPF(), FakeMap(PERF, max_entries=NCPU), "events")
+    keep, addr, _ = in_memory(event_bytes(99, 123, b"bash"))
+    for _ in range(2):  # the first call builds the type, the next takes the fast path
+        ev = t.event(addr)
+        assert (ev.pid, ev.ts, ev.comm) == (99, 123, b"bash")
+        assert ctypes.addressof(ev) == addr
+    # as bcc's ctypes callback argument would be, too
+    assert t.event(ctypes.c_void_p(addr)).pid == 99
+    assert t.event(ctypes.cast(addr, ctypes.POINTER(ctypes.c_char))).ts == 123
+    with pytest.raises(ValueError, match="NULL"):
+        t.event(0)
+    del keep
 
 
 def test_perf_buffer_without_lost_cb_and_bad_page_cnt() -> None:
@@ -474,36 +490,40 @@ def test_event_type_unknown_says_what_to_do() -> None:
         t.event(b"")
 
 
-def test_ring_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ring_buffer_hands_the_callback_to_the_core() -> None:
     bpf = FakeBPF()
     m = FakeMap(RINGBUF, key_size=0, value_size=0, max_entries=4096)
     t = table.table_for(bpf, m, "rb")
     assert type(t) is table.RingBuf and len(t) == 0 and list(t) == []
-    got: list[tuple[Any, ...]] = []
 
     def callback(ctx: Any, data: Any, size: int) -> Any:
-        ev = t.event(data)
-        got.append((ctx, size, ev.pid, ev.comm))
-        return None if ev.pid == 1 else 3
+        return 0
 
     t.open_ring_buffer(callback, ctx="c")
-    registered_map, trampoline = bpf.ring_buffers["rb"]
-    assert registered_map is m
-    assert trampoline(event_bytes(1, 0, b"a")) == 0
-    assert trampoline(event_bytes(2, 0, b"b")) == 3
-    assert got == [("c", 24, 1, b"a"), ("c", 24, 2, b"b")]
+    assert bpf.ring_buffers["rb"] == (m, callback, "c", table._callback_failed)
 
 
-def test_callback_broken_pipe_exits_quietly() -> None:
-    bpf = FakeBPF()
-    t = table.table_for(bpf, FakeMap(PERF, max_entries=NCPU), "events")
+def test_callback_exception_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    def on_event(cpu: int, data: int, size: int) -> None:
+        raise ValueError("bad record")
 
-    def callback(cpu: int, data: Any, size: int) -> None:
-        raise BrokenPipeError(32, "Broken pipe")
+    try:
+        on_event(0, 0, 0)
+    except ValueError as e:
+        table._callback_failed(on_event, e)
+    err = capsys.readouterr().err
+    assert "Exception in event callback test_callback_exception_is_printed.<locals>.on_event" in err
+    assert "Traceback (most recent call last):" in err and 'raise ValueError("bad record")' in err
+    assert err.rstrip().endswith("ValueError: bad record")
 
-    t.open_perf_buffer(callback)
+
+def test_callback_broken_pipe_exits_quietly(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        bpf.perf_buffers["events"].callback(0, b"x")
+        table._callback_failed(print, BrokenPipeError(32, "Broken pipe"))
+    assert capsys.readouterr().err == ""
+    lost = table._lost_trampoline(lambda count: print(1 / count))
+    lost(0, 0)  # a lost callback's exception is printed too, and the poll goes on
+    assert "ZeroDivisionError" in capsys.readouterr().err
 
 
 # -- factory --
@@ -719,6 +739,7 @@ def test_delete_all_finishes_one_by_one_when_the_program_deleted_a_key_first() -
 
     t.map.lookup_batch = racing_lookup
     t.items_delete_batch()
+    t.map.lookup_batch = real_lookup
     assert len(t) == 0
 
 
