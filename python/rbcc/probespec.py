@@ -7,6 +7,10 @@ their grammars, typed descriptions of what they ask for, and the BPF C that does
 
 A malformed spec raises :class:`~rbcc.errors.ProbeSpecError` naming the problem, with the spec quoted
 and a caret under the offending position. The C generators live in :mod:`rbcc.probegen`.
+
+Specs are untrusted input that becomes C: every predicate, argument, expression, filter and signature is
+checked by :mod:`rbcc.ctokens` to be one C expression (or one parameter list) that cannot leave its place
+in the program.
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from typing import NoReturn
 
-from .errors import ProbeSpecError
+from .ctokens import FLAT, WS, Token, check_expression, check_parameters, tokenize
+from .ctokens import closing as _closing
+from .ctokens import fail as _fail
+from .ctokens import find_top as _find_top
+from .ctokens import skip_ws as _skip_ws
+from .ctokens import split as _split
+from .ctokens import string_end as _string_end
 
 __all__ = [
     "ArgdistSpec",
@@ -34,9 +43,6 @@ __all__ = [
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # function symbols: C identifiers plus what compilers and linkers add (foo.isra.0, memcpy@GLIBC, C++ names)
 _SYMBOL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$@]*")
-_WS = " \t\n\r\v\f"
-_OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = {")": "(", "]": "[", "}": "{"}
 
 # trace's special names ($task etc.) as C: what bcc's trace offers in predicates and arguments
 TRACE_VARIABLES = {
@@ -49,100 +55,6 @@ TRACE_VARIABLES = {
     "$retval": "PT_REGS_RC(ctx)",
 }
 ARGDIST_VARIABLES = ("$PID", "$retval", "$latency", "$entry")
-
-
-def _fail(spec: str, position: int, message: str) -> NoReturn:
-    raise ProbeSpecError(message, spec, max(0, min(position, len(spec))))
-
-
-def _skip_ws(spec: str, i: int, end: int | None = None) -> int:
-    end = len(spec) if end is None else end
-    while i < end and spec[i] in _WS:
-        i += 1
-    return i
-
-
-def _string_end(spec: str, start: int, end: int) -> int:
-    """The index of the quote closing the C string or char literal opened at ``start``."""
-    quote = spec[start]
-    i = start + 1
-    while i < end:
-        if spec[i] == "\\":
-            i += 2
-            continue
-        if spec[i] == quote:
-            return i
-        i += 1
-    what = "format string" if quote == '"' else "character literal"
-    _fail(spec, start, f"unterminated {what}: no closing {quote}")
-
-
-def _closing(spec: str, start: int, end: int) -> int:
-    """The index of the bracket closing the one at ``start``, over nested brackets and C literals."""
-    stack = [start]
-    i = start + 1
-    while i < end:
-        c = spec[i]
-        if c in "\"'":
-            i = _string_end(spec, i, end)
-        elif c in _OPEN:
-            stack.append(i)
-        elif c in _CLOSE:
-            opened = stack.pop()
-            if spec[opened] != _CLOSE[c]:
-                _fail(spec, i, f"'{c}' does not close the '{spec[opened]}' before it")
-            if not stack:
-                return i
-        i += 1
-    _fail(spec, stack[-1], f"unmatched '{spec[stack[-1]]}'")
-
-
-def _split(spec: str, start: int, end: int, sep: str) -> list[tuple[str, int]]:
-    """``spec[start:end]`` split at the ``sep`` characters outside brackets and literals: (text, where the
-    text starts, its surrounding blanks skipped)."""
-    parts = []
-    i = piece = start
-    while i < end:
-        c = spec[i]
-        if c in "\"'":
-            i = _string_end(spec, i, end)
-        elif c in _OPEN:
-            i = _closing(spec, i, end)
-        elif c in _CLOSE:
-            _fail(spec, i, f"unmatched '{c}'")
-        elif c == sep:
-            parts.append(piece)
-            piece = i + 1
-        i += 1
-    parts.append(piece)
-    bounds = [*parts[1:], end + 1]
-    out = []
-    for begin, stop in zip(parts, bounds, strict=True):
-        first = _skip_ws(spec, begin, stop - 1)
-        out.append((spec[first : stop - 1].rstrip(_WS), first))
-    return out
-
-
-def _code_words(text: str) -> list[tuple[str, int]]:
-    """The ``$name``/identifier words of a C expression outside its literals, with their offsets."""
-    words = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c in "\"'":
-            j = i + 1
-            while j < len(text) and text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            continue
-        m = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*|\d[\w.]*").match(text, i)
-        if m:
-            if not m.group().startswith(tuple("0123456789")):
-                words.append((m.group(), i))
-            i = m.end()
-        else:
-            i += 1
-    return words
 
 
 @dataclass(frozen=True)
@@ -172,12 +84,18 @@ class ProbePoint:
 
 @dataclass(frozen=True)
 class Expr:
-    """A C expression of a spec as written (``@user`` marks removed), where it starts in the spec, and
-    whether it was marked ``@user`` (a kernel probe's argument that points to user memory)."""
+    """A C expression of a spec as written (``@user`` marks removed, line breaks as blanks), where it starts
+    in the spec, whether it was marked ``@user`` (a kernel probe's argument that points to user memory),
+    and how many characters of the spec it takes (0 for an expression the spec implies)."""
 
     text: str
     position: int
     user: bool = False
+    length: int = 0
+
+    def written(self, spec: str) -> str:
+        """The expression as the spec has it."""
+        return spec[self.position : self.position + self.length]
 
 
 @dataclass(frozen=True)
@@ -227,6 +145,7 @@ class TraceSpec:
     conversions: tuple[Conversion, ...] = ()
     arguments: tuple[Expr, ...] = ()
     format_position: int = 0
+    signature_position: int = 0
 
     @property
     def display(self) -> str:
@@ -325,45 +244,62 @@ def _trace_point(spec: str, start: int, end: int) -> ProbePoint:
     return ProbePoint(kind, library=library, function=function, offset=offset)
 
 
-def _trace_expr(spec: str, point: ProbePoint, text: str, position: int) -> Expr:
+def _expression(spec: str, start: int, stop: int, tokens: list[Token], cut: list[Token] | None = None) -> Expr:
+    """``spec[start:stop]``, checked to be one C expression (see rbcc.ctokens) once the ``cut`` tokens are
+    left out (trace's @user marks), as an Expr whose text has them left out and line breaks as blanks."""
+    check_expression(spec, tokens, stop)
+    _check_strcmp(spec, tokens)
+    text = spec[start:stop]
+    for t in reversed(cut or []):
+        text = text[: t.start - start] + text[t.end - start :]
+    return Expr(text.translate(FLAT), start, bool(cut), stop - start)
+
+
+def _check_strcmp(spec: str, tokens: list[Token]) -> None:
+    """STRCMP("text", expr) is rewritten by pattern (rbcc.utils.StrcmpRewrite), which reads the literal up to
+    its first quote: anything else in that place would be read differently from what it is."""
+    for k, t in enumerate(tokens):
+        if t.kind != "name" or t.text != "STRCMP":
+            continue
+        shape = [x.text if x.kind == "punct" else x.kind for x in tokens[k + 1 : k + 4]]
+        if shape != ["(", "string", ","]:
+            _fail(spec, t.start, 'STRCMP takes a string literal and a pointer: STRCMP("text", arg1)')
+        if not re.fullmatch(r'"[^"]+"', tokens[k + 2].text):
+            _fail(spec, tokens[k + 2].start, "STRCMP's string must not be empty, have a prefix or hold a '\"'")
+
+
+def _trace_expr(spec: str, point: ProbePoint, start: int, stop: int) -> Expr:
     """An expression of trace with its special names checked against the probe type."""
-    user = False
-    for m in re.finditer(r"@user\b", text):
-        if not re.search(r"\barg\d+$", text[: m.start()]):
-            _fail(spec, position + m.start(), "@user follows an argument: arg1@user ... arg6@user")
-        user = True
-    # blanks where the @user marks were keep the offsets of what follows
-    for word, at in _code_words(text.replace("@user", "     ")):
-        where = position + at
-        if word.startswith("$") and word not in TRACE_VARIABLES:
+    tokens = tokenize(spec, start, stop)
+    marks = [k for k, t in enumerate(tokens) if t.punct("@")]
+    for k in marks:
+        at, before, after = tokens[k], tokens[k - 1] if k else None, tokens[k + 1] if k + 1 < len(tokens) else None
+        if (
+            before is None
+            or after is None
+            or not (before.end == at.start == after.start - 1)
+            or not re.fullmatch(r"arg\d+", before.text)
+            or after.text != "user"
+        ):
+            _fail(spec, at.start, "@user follows an argument: arg1@user ... arg6@user")
+    cut = [tokens[k + d] for k in marks for d in (0, 1)]
+    kept = [t for t in tokens if t not in cut]
+    expr = _expression(spec, start, stop, kept, cut)
+    for t in kept:
+        word = t.text
+        if t.kind == "var" and word not in TRACE_VARIABLES:
             names = ", ".join(TRACE_VARIABLES)
-            _fail(spec, where, f"unknown special variable '{word}': trace knows {names}")
+            _fail(spec, t.start, f"unknown special variable '{word}': trace knows {names}")
         if word in ("retval", "$retval") and point.kind != "r":
-            _fail(spec, where, f"'{word}' is only known in return probes (r:...)")
-        m = re.fullmatch(r"arg(\d+)", word)
+            _fail(spec, t.start, f"'{word}' is only known in return probes (r:...)")
+        m = re.fullmatch(r"arg(\d+)", word) if t.kind == "name" else None
         if m:
-            n = int(m.group(1))
             if point.kind == "t":
-                _fail(spec, where, f"tracepoints have no '{word}': their fields are args->name")
+                _fail(spec, t.start, f"tracepoints have no '{word}': their fields are args->name")
             limit = 12 if point.kind == "u" else 6
-            if not 1 <= n <= limit:
-                _fail(spec, where, f"'{word}': arguments are arg1 to arg{limit}")
-    return Expr(text.replace("@user", ""), position, user)
-
-
-def _find_top(spec: str, start: int, end: int, char: str) -> int | None:
-    """The first ``char`` in ``spec[start:end]`` outside brackets and literals."""
-    i = start
-    while i < end:
-        c = spec[i]
-        if c == char:
-            return i
-        if c in "\"'":
-            i = _string_end(spec, i, end)
-        elif c in _OPEN:
-            i = _closing(spec, i, end)
-        i += 1
-    return None
+            if len(m.group(1)) > 2 or not 1 <= int(m.group(1)) <= limit:
+                _fail(spec, t.start, f"'{word}': arguments are arg1 to arg{limit}")
+    return expr
 
 
 def parse_trace(spec: str) -> TraceSpec:
@@ -371,18 +307,21 @@ def parse_trace(spec: str) -> TraceSpec:
     n = len(spec)
     start = _skip_ws(spec, 0)
     end = start
-    while end < n and spec[end] not in _WS + "(":
+    while end < n and spec[end] not in WS + "(":
         end += 1
     if end == start:
         _fail(spec, start, "expected a probe: function, lib:function, t:category:event or u:lib:probe")
     point = _trace_point(spec, start, end)
     i = end
     signature = None
+    signature_at = 0
     if i < n and spec[i] == "(":
         close = _closing(spec, i, n)
         if point.kind in "tu":
             _fail(spec, i, "tracepoint and USDT probes take no signature: use args->field or arg1, arg2, ...")
-        signature = spec[i + 1 : close].strip()
+        check_parameters(spec, i + 1, close)
+        signature_at = _skip_ws(spec, i + 1, close)
+        signature = spec[signature_at:close].rstrip(WS).translate(FLAT)
         i = close + 1
     i = _skip_ws(spec, i)
     predicate = None
@@ -391,7 +330,7 @@ def parse_trace(spec: str) -> TraceSpec:
         inner = _skip_ws(spec, i + 1, close)
         if inner == close:
             _fail(spec, i, "empty predicate")
-        predicate = _trace_expr(spec, point, spec[inner:close].rstrip(_WS), inner)
+        predicate = _trace_expr(spec, point, inner, len(spec[:close].rstrip(WS)))
         i = close + 1
     i = _skip_ws(spec, i)
     fmt = None
@@ -411,13 +350,14 @@ def parse_trace(spec: str) -> TraceSpec:
             for text, at in _split(spec, i + 1, n, ","):
                 if not text:
                     _fail(spec, at, "empty argument")
-                arguments.append(_trace_expr(spec, point, text, at))
+                arguments.append(_trace_expr(spec, point, at, at + len(text)))
     if len(arguments) > len(conversions):
         _fail(spec, arguments[len(conversions)].position, "more arguments than % specifiers in the format")
     if len(arguments) < len(conversions):
         conv = conversions[len(arguments)]
         _fail(spec, conv.position, f"format specifier '{conv.text}' has no argument")
-    return TraceSpec(spec, point, signature, predicate, fmt, tuple(conversions), tuple(arguments), fmt_at)
+    exprs = tuple(arguments)
+    return TraceSpec(spec, point, signature, predicate, fmt, tuple(conversions), exprs, fmt_at, signature_at)
 
 
 def _conversions(spec: str, fmt: str, position: int) -> list[Conversion]:
@@ -464,6 +404,7 @@ class ArgdistSpec:
     filter: Expr | None
     label: str | None
     default_expr: bool
+    signature_position: int = 0
 
     @property
     def title(self) -> str:
@@ -471,6 +412,7 @@ class ArgdistSpec:
 
 
 def _params(spec: str, signature: str, position: int) -> tuple[Param, ...]:
+    check_parameters(spec, position, position + len(signature))
     if not signature.strip() or signature.strip() == "void":
         return ()
     params = []
@@ -479,7 +421,7 @@ def _params(spec: str, signature: str, position: int) -> tuple[Param, ...]:
         kind = text[: m.start()].strip() if m else ""
         if m is None or not kind or not re.search(r"[\w*]$", kind):
             _fail(spec, at + len(text), "a parameter is 'type name', e.g. int fd or const char *path")
-        params.append(Param(kind, m.group(1)))
+        params.append(Param(re.sub(r"\s+", " ", kind), m.group(1)))
     return tuple(params)
 
 
@@ -488,17 +430,26 @@ def parse_argdist(spec: str, kind: str = "freq") -> ArgdistSpec:
     if kind not in ("freq", "hist"):
         raise ValueError(f"argdist probes are 'freq' or 'hist', not {kind!r}")
     n = len(spec)
+    # the probe type and the library (a path, which may hold '//' or quotes) end at the first two ':';
+    # the rest is C, where the separators are found outside brackets and literals
+    first = spec.find(":")
+    second = spec.find(":", first + 1) if first >= 0 else -1
+    if second < 0:
+        hash_at = spec.find("#")
+        _fail(spec, n if hash_at < 0 else hash_at, "expected {p,r,t,u}:{[library],category}:function(signature)")
     label = None
     end = n
-    hash_at = _find_top(spec, 0, n, "#")
+    hash_at = _find_top(spec, second + 1, n, "#")
     if hash_at is not None:
         end = hash_at
         label = spec[end + 1 :].strip()
         if not label:
             _fail(spec, end, "empty #label")
-    parts = _split(spec, 0, end, ":")
-    if len(parts) < 3:
-        _fail(spec, end, "expected {p,r,t,u}:{[library],category}:function(signature)")
+    parts = []
+    for a, b in ((0, first), (first + 1, second)):
+        at = _skip_ws(spec, a, b)
+        parts.append((spec[at:b].rstrip(WS), at))
+    parts += _split(spec, second + 1, end, ":")
     if len(parts) > 6:
         _fail(spec, parts[6][1] - 1, "too many ':'-separated parts")
     (ptype, ptype_at), (library, library_at), (func_text, func_at) = parts[:3]
@@ -509,8 +460,8 @@ def parse_argdist(spec: str, kind: str = "freq") -> ArgdistSpec:
         paren = func_text.find("(")
         where = func_at + (paren if paren >= 0 else len(func_text))
         _fail(spec, where, "the function needs its signature in parentheses: func() or func(int fd, ...)")
-    function, signature = m.group(1), m.group(2).strip()
-    sig_at = func_at + m.start(2) + (len(m.group(2)) - len(m.group(2).lstrip()))
+    function, signature = m.group(1), m.group(2).strip(WS)
+    sig_at = func_at + m.start(2) + (len(m.group(2)) - len(m.group(2).lstrip(WS)))
     if ptype == "t":
         _check_ident(spec, library, library_at, "tracepoint category")
         _check_ident(spec, function, func_at, "tracepoint event")
@@ -540,7 +491,7 @@ def parse_argdist(spec: str, kind: str = "freq") -> ArgdistSpec:
         for t, at in _split(spec, exprs_at, exprs_at + len(exprs_text), ","):
             if not t:
                 _fail(spec, at, "missing expression")
-            exprs.append(_argdist_expr(spec, point, params, t, at))
+            exprs.append(_argdist_expr(spec, point, params, at, at + len(t)))
         if len(exprs) != len(types):
             _fail(spec, exprs_at, f"{len(types)} type(s) but {len(exprs)} expression(s)")
         if kind == "hist" and len(exprs) > 1:
@@ -557,29 +508,35 @@ def parse_argdist(spec: str, kind: str = "freq") -> ArgdistSpec:
         text, at = parts[5]
         if not text:
             _fail(spec, at, "empty filter")
-        filt = _argdist_expr(spec, point, params, text, at)
-    return ArgdistSpec(spec, kind, point, signature, params, tuple(types), tuple(exprs), filt, label or None, default)
+        filt = _argdist_expr(spec, point, params, at, at + len(text))
+    return ArgdistSpec(
+        spec, kind, point, signature.translate(FLAT), params, tuple(types), tuple(exprs), filt, label, default, sig_at
+    )
 
 
-def _argdist_expr(spec: str, point: ProbePoint, params: tuple[Param, ...], text: str, position: int) -> Expr:
-    for word, at in _code_words(text):
-        where = position + at
-        if not word.startswith("$"):
-            m = re.fullmatch(r"arg(\d+)", word)
-            if m and point.kind == "t":
-                _fail(spec, where, f"tracepoints have no '{word}': their fields are args->name")
+def _argdist_expr(spec: str, point: ProbePoint, params: tuple[Param, ...], start: int, stop: int) -> Expr:
+    tokens = tokenize(spec, start, stop)
+    expr = _expression(spec, start, stop, tokens)
+    for k, t in enumerate(tokens):
+        word = t.text
+        if t.kind == "name":
+            if point.kind == "t" and re.fullmatch(r"arg\d+", word):
+                _fail(spec, t.start, f"tracepoints have no '{word}': their fields are args->name")
+            continue
+        if t.kind != "var":
             continue
         if word not in ARGDIST_VARIABLES:
-            _fail(spec, where, f"unknown special variable '{word}': argdist knows {', '.join(ARGDIST_VARIABLES)}")
+            _fail(spec, t.start, f"unknown special variable '{word}': argdist knows {', '.join(ARGDIST_VARIABLES)}")
         if word != "$PID" and point.kind != "r":
-            _fail(spec, where, f"'{word}' is only known in return probes (r:...)")
+            _fail(spec, t.start, f"'{word}' is only known in return probes (r:...)")
         if word == "$entry":
-            m = re.compile(r"\$entry\(\s*([A-Za-z_]\w*)\s*\)").match(text, at)
-            if m is None:
-                _fail(spec, where, "$entry takes a parameter name: $entry(name)")
-            if m.group(1) not in {p.name for p in params}:
-                _fail(spec, position + m.start(1), f"$entry({m.group(1)}): the signature has no such parameter")
-    return Expr(text, position)
+            shape = [x.text if x.kind == "punct" else x.kind for x in tokens[k + 1 : k + 4]]
+            if shape != ["(", "name", ")"]:
+                _fail(spec, t.start, "$entry takes a parameter name: $entry(name)")
+            name = tokens[k + 2]
+            if name.text not in {p.name for p in params}:
+                _fail(spec, name.start, f"$entry({name.text}): the signature has no such parameter")
+    return expr
 
 
 @dataclass(frozen=True)
@@ -625,8 +582,8 @@ def parse_pattern(spec: str, use_regex: bool = False) -> PatternSpec:
             _fail(spec, library_at, "a USDT pattern needs the library or program: u:library:probe")
     if not pattern:
         _fail(spec, pattern_at, "missing pattern")
-    if any(c in _WS for c in name):
-        _fail(spec, name_at + next(i for i, c in enumerate(name) if c in _WS), "blank in the pattern")
+    if any(c in WS for c in name):
+        _fail(spec, name_at + next(i for i, c in enumerate(name) if c in WS), "blank in the pattern")
     if use_regex:
         regex = name
         try:

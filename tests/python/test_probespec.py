@@ -315,3 +315,166 @@ def test_fuzz_arbitrary_text_raises_only_probe_spec_errors(text: str, flag: bool
 @given(st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join), st.booleans())
 def test_fuzz_grammar_tokens_raise_only_probe_spec_errors(text: str, flag: bool) -> None:
     _only_probe_spec_errors(text, flag)
+
+
+# -- probe specs are untrusted: an expression is one C expression, and nothing else ---------------------
+
+_ISSUE_PREDICATE = 't:syscalls:sys_enter_getppid (1 /* ( ( */ )) bpf_trace_printk("x"); if ((1 /* ) ) */) "%d", 1'
+
+
+def _trace(spec: str) -> object:
+    return parse_trace(spec)
+
+
+def _argdist(spec: str) -> object:
+    return parse_argdist(spec)
+
+
+def _refused_at(parse: object, spec: str, at: str, words: str) -> None:
+    position, first = _caret(parse, spec)
+    assert position == spec.index(at), (position, first)
+    assert words in first, first
+
+
+@pytest.mark.parametrize(
+    ("parse", "spec", "at"),
+    [
+        (_trace, _ISSUE_PREDICATE, "/*"),
+        (_trace, 'c:f "%d %d", arg1 /* , */, arg2', "/*"),
+        (_trace, 'c:f "%d", arg1 // x', "//"),
+        (_trace, 'c:f(int x /* ( */ ) { bpf_trace_printk("x"); } int g(int y /* ) */)', "/*"),
+        (_argdist, "p:c:f(int x):int:x /* : */", "/*"),
+        (_argdist, 'p:c:f(int x):int:x:(1 /* ( */ )) bpf_trace_printk("x"); if ((1 /* ) */)', "/*"),
+        (_argdist, "p:c:f(int x /* ) */):int:x", "/*"),
+    ],
+)
+def test_comments_cannot_hide_where_an_expression_ends(parse: object, spec: str, at: str) -> None:
+    _refused_at(parse, spec, at, "comments are not allowed")
+
+
+@pytest.mark.parametrize(
+    ("parse", "spec", "at", "words"),
+    [
+        (_trace, 't:syscalls:sys_enter_getppid "%d", 1\n#include <x.h>\n', "#", "no preprocessor directives"),
+        (_trace, 'c:f (1\n#define X\n) "%d", arg1', "#", "no preprocessor directives"),
+        (_trace, "c:f(int x\n#include <x.h>\n)", "#", "no preprocessor directives"),
+        (_trace, 'c:f "%s", "a\\\n#include <x.h>"', "\\", "backslash before a line break"),
+        (_trace, 'c:f "%s", "a\n#include <x.h>"', '"a', "unterminated string literal"),
+        (_argdist, "p:c:f(int x):int:(x\n#include <x.h>\n)", "#", "no preprocessor directives"),
+        (_argdist, "p:c:f(int x):int:x:(x\n#include <x.h>\n)", "#", "no preprocessor directives"),
+        (_argdist, "p:c:f(int x):int:x:(x\n%:include <x.h>\n)", "%:", "digraph"),
+        (_argdist, "p:c:f(int x):int:x:x ==\\\n1", "\\", "backslash outside"),
+    ],
+)
+def test_a_newline_cannot_start_a_directive(parse: object, spec: str, at: str, words: str) -> None:
+    _refused_at(parse, spec, at, words)
+
+
+def test_newlines_between_tokens_are_blanks_that_stay_out_of_the_c() -> None:
+    s = parse_trace('c:f(int x,\n char *s) (x ==\n 1) "%d", x\r\n+ 1')
+    assert s.signature == "int x,  char *s" and s.predicate is not None and s.predicate.text == "x ==  1"
+    assert [a.text for a in s.arguments] == ["x  + 1"] and s.arguments[0].length == len("x\r\n+ 1")
+    a = parse_argdist("p:c:f(int x):int:x\n+ 1:x >\n 0")
+    assert a.exprs[0].text == "x + 1" and a.filter is not None and a.filter.text == "x >  0"
+
+
+@pytest.mark.parametrize(
+    ("parse", "spec", "at", "words"),
+    [
+        (_trace, 'c:f (1)) bpf_trace_printk("x"); if ((1) "%d", arg1', ") bpf", 'expected a "format string"'),
+        (_trace, 'c:f (arg1; 1) "%d", arg1', ";", "';' would end the statement"),
+        (_trace, 'c:f (({ bpf_trace_printk("x", 2); 1; }))', "{", "no blocks"),
+        (_trace, 'c:f "%d", (int){ 1 }', "{", "no blocks or compound literals"),
+        (_trace, "c:f (arg1 <% 1 %>)", "<%", "digraph"),
+        (_trace, "c:f (arg1 ??< 1 ??>)", "??<", "trigraph"),
+        (_trace, 'c:f (STRCMP("a??/", arg1))', "??/", "trigraph"),
+        (_trace, 'c:f (_Pragma("GCC poison x") 1)', "_Pragma", "preprocessor directive"),
+        (_trace, 'c:f "%d", R"(a)"[0]', '"(', "put a blank between"),
+        (_trace, 'c:f "%d", R"x(")x" + 1', ')x"', "unmatched ')'"),
+        (_trace, "c:f \"%d\", 1'0'", "'", "put a blank between"),
+        (_trace, 'c:f "%d", arg1$pid', "$pid", "put a blank between"),
+        (_trace, 'c:f "%d", arg1 \\ 1', "\\", "backslash outside"),
+        (_trace, 'c:f "%d", arg1 == \x01', "\x01", "unexpected character"),
+        (_trace, 'c:f "%d", "\x00"', "\x00", "unprintable character"),
+        (_trace, 'c:f "%d", arg1 == `x`', "`", "unexpected character"),
+        (_trace, 'c:f "%d", arg1 @user', "@", "@user follows an argument"),
+        (_argdist, "p:c:f(int x):int:x@user", "@", "'@' is not C"),
+        (_argdist, 'p:c:f(int x):int:x:x; bpf_trace_printk("x", 2)', ";", "';' would end the statement"),
+        (_argdist, "p:c:f(int x):int:x:x }", "}", "unmatched '}'"),
+        (_argdist, "p:c:f(int x):int:x:(x })", "}", "does not close"),
+        (_argdist, "p:c:f(int x):int:x:(x {})", "{", "no blocks"),
+        (_argdist, "p:c:f(int x) { return 0; } int g(int y):int:y", "{", "no place in a signature"),
+        (_argdist, "p:c:f(int x; int y):int:x", ";", "no place in a signature"),
+        (_trace, 'c:f(int x) { bpf_trace_printk("x", 2); }', "{", 'expected a "format string"'),
+        (_trace, "c:f(int x, char s[16]; evil()) (x)", ";", "no place in a signature"),
+    ],
+)
+def test_what_could_end_a_statement_or_open_a_block_is_refused(parse: object, spec: str, at: str, words: str) -> None:
+    _refused_at(parse, spec, at, words)
+
+
+@pytest.mark.parametrize(
+    ("parse", "spec", "at", "words"),
+    [
+        (_trace, 'c:f (arg1 == == 1) "%d", arg1', "== 1", "expected a value after '=='"),
+        (_trace, "c:f (arg1 2)", "2", "missing an operator between 'arg1' and '2'"),
+        (_trace, 'c:f "%d", arg1 +', "", "a value is missing"),
+        (_trace, "c:f (arg1 ? 1)", "?", "'?' without its ':'"),
+        (_trace, "c:f (arg1 : 1)", ":", "':' without a '?'"),
+        (_trace, "c:f (arg1-> == 1)", "== 1", "field name after '->'"),
+        (_trace, "c:f (arg1[] == 1)", "] ==", "empty expression"),
+        (_trace, "c:f (() + 1)", ") +", "empty parentheses"),
+        (_trace, "c:f ((arg1 == ) + 1)", ") +", "a value is missing"),
+        (_argdist, "p:c:f(int x):int:x:x == == 1", "== 1", "expected a value after '=='"),
+        (_argdist, "p:c:f(int x):int:x:x ==", "", "a value is missing"),
+        (_argdist, "p:c:f(int x):int:x ? 1 : 2", "?", "'?' without its ':'"),
+        (_argdist, "p:c:f(int x):int,int:x,x y", "y", "missing an operator"),
+    ],
+)
+def test_an_expression_is_one_expression(parse: object, spec: str, at: str, words: str) -> None:
+    position, first = _caret(parse, spec)
+    assert position == (spec.rindex(at) if at else len(spec)) and words in first, (position, first)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        'c:f ((char)arg1 != 0 ? sizeof(struct task_struct *) : -1) "%d", *(int *)arg2',
+        "c:f (STRCMP(\"a;{b}#/*\", arg1) && arg2 == '\\'') \"%s %c\", arg1, ')'",
+        'c:f ((int (*)(int))arg1 != 0) "%d %d %d", ~0ULL, !arg1, sizeof arg1',
+        'c:f "%d %d", BPF_CORE_READ(t, mm, arg_start) >> 1, (offsetof(struct x, y), 1) ',
+        'r::f (retval > 0 ? 1 : 0) "%d %d %s", $pid, $task->fs->users, "a" "b"',
+        'do_sys_open "%s %d", arg2@user, arg1[1].x->y',
+        'c:f (arg1 ?: 2) "%d %d %d", L\'x\', u8"\\x41"[0], 0x1p-3 > 1.e+5',
+        "c:f(int x, char buf[16], void (*cb)(int), ...) (x > 0 && buf[0] == '#')",
+    ],
+)
+def test_what_bcc_users_write_still_parses(spec: str) -> None:
+    parse_trace(spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "r::__kmalloc(size_t size):u64:$latency/$entry( size ):$entry(size) > 0 && (u64)$retval != 0",
+        "p:c:write(int fd, const char __user *buf):char*,int:buf,fd:STRCMP(\"a:b\", buf) || fd == (int)':'",
+        "t:syscalls:sys_enter_read():u64:args->count:(args->fd ? 1 : 0) && sizeof(struct task_struct) > 1",
+        "p:/usr//lib/libc.so.6:write(int fd):int:fd#label with // and 'quotes'",
+        "p:/tmp/it's/lib.so:write(int fd):int:fd",
+    ],
+)
+def test_what_argdist_users_write_still_parses(spec: str) -> None:
+    parse_argdist(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "at", "words"),
+    [
+        ('c:f (STRCMP(arg1, "a"))', "STRCMP", "STRCMP takes a string literal"),
+        ('c:f (STRCMP("a\\"b", arg1))', '"a', "STRCMP's string must not"),
+        ('c:f (STRCMP("", arg1))', '""', "STRCMP's string must not"),
+        ('c:f (STRCMP(L"a", arg1))', 'L"', "STRCMP's string must not"),
+    ],
+)
+def test_strcmp_takes_a_plain_string_literal(spec: str, at: str, words: str) -> None:
+    _refused_at(_trace, spec, at, words)
