@@ -10,7 +10,7 @@ and a caret under the offending position. The C generators live in :mod:`rbcc.pr
 
 Specs are untrusted input that becomes C: every predicate, argument, expression, filter and signature is
 checked by :mod:`rbcc.ctokens` to be one C expression (or one parameter list) that cannot leave its place
-in the program.
+in the program, and a format's widths and precisions are bounded (:data:`MAX_FORMAT_WIDTH`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ TRACE_VARIABLES = {
     "$retval": "PT_REGS_RC(ctx)",
 }
 ARGDIST_VARIABLES = ("$PID", "$retval", "$latency", "$entry")
+# the widest field and the most digits a % specifier of trace's format may ask for: each event is
+# formatted in Python, and '%.99999999d' would print hundreds of megabytes per event
+MAX_FORMAT_WIDTH = 255
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class Conversion:
         return f"%{flags}s" % value
 
 
-_CONVERSION = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)(ll|l|h)?([diuxXcspKU])")
+_CONVERSION = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d+))?(ll|l|h)?([diuxXcspKU])")
 
 
 @dataclass(frozen=True)
@@ -374,9 +377,14 @@ def _conversions(spec: str, fmt: str, position: int) -> list[Conversion]:
         if m is None:
             kinds = "%d %i %u %x %X %c %s %p %K %U (with h, l, ll on the numbers)"
             _fail(spec, position + i, f"unknown format specifier: trace knows {kinds}")
-        length, conv = m.group(2) or "", m.group(3)
+        length, conv = m.group(3) or "", m.group(4)
         if length and conv not in "diuxX":
             _fail(spec, position + i, f"'{m.group()}': h, l and ll go with %d %i %u %x %X only")
+        for group, what in ((1, "width"), (2, "precision")):
+            digits = m.group(group) or "0"
+            if len(digits) > 3 or int(digits) > MAX_FORMAT_WIDTH:
+                where = position + m.start(group)
+                _fail(spec, where, f"'{m.group()}': a {what} of {MAX_FORMAT_WIDTH} at most, as events are printed")
         out.append(Conversion(m.group(), conv, length, position + i))
         i = m.end()
     return out

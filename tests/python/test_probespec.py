@@ -478,3 +478,26 @@ def test_what_argdist_users_write_still_parses(spec: str) -> None:
 )
 def test_strcmp_takes_a_plain_string_literal(spec: str, at: str, words: str) -> None:
     _refused_at(_trace, spec, at, words)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "at", "words"),
+    [
+        ("%99999999999999999999d", "9", "a width of 255 at most"),
+        ("%.99999999d", "9", "a precision of 255 at most"),
+        ("%256s", "2", "a width of 255 at most"),
+        ("%-08.300llx", "3", "a precision of 255 at most"),
+        ("%" + "9" * 5000 + "d", "9", "a width of 255 at most"),  # more digits than int() takes
+    ],
+)
+def test_format_widths_and_precisions_are_bounded(fmt: str, at: str, words: str) -> None:
+    spec = f'c:f "{fmt}", arg1'
+    if fmt.startswith("%-"):
+        at = "300"
+    _refused_at(_trace, spec, at, words)
+
+
+def test_widths_up_to_the_bound_render() -> None:
+    s = parse_trace('c:f "%255d|%.255s|%-255.255x", arg1, arg2, arg3')
+    first, second, third = s.message([7, "ab", 255]).split("|")
+    assert len(first) == 255 and first.endswith("7") and second == "ab" and len(third) == 255
