@@ -13,8 +13,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import BPF, USDT
-from .errors import ProbeSpecError
-from .probegen import ArgdistProbe, TraceOptions, TraceProbe, argdist_program, trace_program, tracepoint_fields
+from .errors import CompileError, ProbeSpecError
+from .probegen import (
+    ArgdistProbe,
+    TraceOptions,
+    TraceProbe,
+    argdist_program,
+    spec_error,
+    trace_program,
+    tracepoint_fields,
+)
 from .probespec import ArgdistSpec, TraceSpec, parse_argdist, parse_trace
 
 Event = dict[str, Any]
@@ -24,6 +32,18 @@ def _usdt_context(library: str, probe: str, fn: str, pid: int | None) -> USDT:
     u = USDT(path=library, pid=pid) if pid is None else USDT(pid=pid, path=library)
     u.enable_probe(probe, fn)
     return u
+
+
+def _compile(text: str, usdt: list[USDT], probes: Sequence[TraceProbe | ArgdistProbe]) -> BPF:
+    """The program compiled and loaded; clang's complaint about a spec's expression or signature comes back
+    pointing into the spec, not at a line of C the user never wrote."""
+    try:
+        return BPF(text=text, usdt_contexts=usdt)
+    except CompileError as e:
+        located = spec_error(str(e), probes)
+        if located is None:
+            raise
+        raise located from e
 
 
 def _text(value: Any) -> str:
@@ -59,7 +79,7 @@ class TraceSession:
             for p in self.probes
             if p.spec.point.kind == "u"
         ]
-        b = BPF(text=self.text, usdt_contexts=usdt)
+        b = _compile(self.text, usdt, self.probes)
         self.bpf = b
         for probe in self.probes:
             point = probe.spec.point
@@ -222,7 +242,7 @@ class ArgdistSession:
             for p in self.probes
             if p.spec.point.kind == "u"
         ]
-        b = BPF(text=self.text, usdt_contexts=usdt)
+        b = _compile(self.text, usdt, self.probes)
         self.bpf = b
         pid = self.pid or -1
         for probe in self.probes:

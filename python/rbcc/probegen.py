@@ -5,6 +5,9 @@ nothing here touches the kernel, except reading a tracepoint's field declaration
 Strings are read from the address space they live in: uprobe and USDT arguments and syscall
 tracepoint pointers from user memory, kernel pointers from kernel memory, ``argN@user`` (or a
 ``__user`` parameter) from user memory.
+
+Each probe notes where the spec's expressions and signature landed in the C (:class:`Placed`), so that
+clang's complaints about them can point into the spec (:func:`spec_error`) rather than at generated lines.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
+from typing import TypeVar
 
+from .errors import ProbeSpecError
 from .probespec import TRACE_VARIABLES, ArgdistSpec, Expr, PatternSpec, ProbePoint, TraceSpec
 from .utils import StrcmpRewrite
 
 FieldDecls = Callable[[str, str], dict[str, str]]
+_P = TypeVar("_P")
 
 
 def tracepoint_fields(category: str, event: str) -> dict[str, str]:
@@ -35,6 +42,92 @@ def tracepoint_fields(category: str, event: str) -> dict[str, str]:
         name = re.sub(r"\[.*?\]", "", decl).split()[-1].lstrip("*") if decl.split() else ""
         out[name] = decl
     return out
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A piece of a spec in the generated C: ``written`` at ``position`` of ``spec``, which the C has as
+    ``c_text`` (aliases and STRCMP rewritten) on ``line`` (1-based) from byte ``column`` (0-based)."""
+
+    spec: str
+    position: int
+    written: str
+    c_text: str
+    line: int
+    column: int
+
+    def covers(self, column: int) -> bool:
+        return self.column <= column <= self.column + len(self.c_text.encode())
+
+    def spec_position(self, column: int) -> int:
+        """Where in the spec the C's byte ``column`` of this line comes from: the same character where the
+        C has the spec's text, else where the rewritten piece it is in starts."""
+        k = len(self.c_text.encode()[: max(0, column - self.column)].decode(errors="ignore"))
+        at = 0
+        for a, b, size in SequenceMatcher(None, self.written, self.c_text, autojunk=False).get_matching_blocks():
+            if b <= k < b + size:
+                return self.position + a + (k - b)
+            if b + size <= k:
+                at = a + size
+        return self.position + at
+
+
+class _Marks:
+    """The spec's pieces are wrapped in control characters (which rbcc.ctokens keeps out of every piece)
+    while the C is put together; :meth:`place` takes them out and notes each piece's line and column."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[int, str, int, str]] = []
+
+    def __call__(self, probe: int, spec: str, position: int, length: int, c_text: str) -> str:
+        if not length:  # not in the spec (a default expression)
+            return c_text
+        self.pieces.append((probe, spec, position, spec[position : position + length]))
+        return f"\x01{len(self.pieces) - 1}\x02{c_text}\x03"
+
+    def place(self, text: str, probes: list[_P]) -> tuple[str, list[_P]]:
+        """``text`` without the marks, and ``probes`` with the pieces each of them placed."""
+        out: list[str] = []
+        placed: dict[int, list[Placed]] = {}
+        line, line_text = 1, ""  # where the output has got to: its line, and that line's text so far
+
+        def emit(chunk: str) -> None:
+            nonlocal line, line_text
+            out.append(chunk)
+            line += chunk.count("\n")
+            line_text = chunk[chunk.rfind("\n") + 1 :] if "\n" in chunk else line_text + chunk
+
+        last = 0
+        for m in re.finditer(r"\x01(\d+)\x02([^\x03]*)\x03", text):
+            emit(text[last : m.start()])
+            probe, spec, position, written = self.pieces[int(m.group(1))]
+            placed.setdefault(probe, []).append(
+                Placed(spec, position, written, m.group(2), line, len(line_text.encode()))
+            )
+            emit(m.group(2))
+            last = m.end()
+        emit(text[last:])
+        return "".join(out), [replace(p, placed=tuple(placed.get(n, ()))) for n, p in enumerate(probes)]
+
+
+# clang's errors, as rbcc.BPF reports them for a program given as text
+_DIAGNOSTIC = re.compile(r"^<bpf text>:(\d+):(\d+): (?:fatal )?error: (.*)$", re.M)
+
+
+def spec_error(message: str, probes: Sequence[TraceProbe | ArgdistProbe]) -> ProbeSpecError | None:
+    """clang's first error (in a CompileError's ``message``) that is in a spec's expression or signature, as
+    a ProbeSpecError pointing there in the spec; None if no error is in one."""
+    placed = [piece for probe in probes for piece in probe.placed]
+    for m in _DIAGNOSTIC.finditer(message):
+        line, column, what = int(m.group(1)), int(m.group(2)) - 1, m.group(3)
+        on_line = [p for p in placed if p.line == line]
+        hit = next((p for p in on_line if p.covers(column)), None)
+        if hit is None and len(on_line) == 1:
+            # e.g. a type clash reported at the '=' the piece is assigned with: the piece is the culprit
+            hit, column = on_line[0], on_line[0].column
+        if hit is not None:
+            return ProbeSpecError(f"clang: {what}", hit.spec, hit.spec_position(column))
+    return None
 
 
 def _identifier(text: str) -> str:
@@ -89,6 +182,7 @@ class TraceProbe:
     events: str
     stacks: str
     string_fields: tuple[int, ...] = field(default=())
+    placed: tuple[Placed, ...] = ()
 
 
 def _string_read(spec: TraceSpec, expr: Expr, c_expr: str, dst: str, fields: FieldDecls | None) -> str:
@@ -141,13 +235,19 @@ def trace_program(
     probes = []
     streq = ""
     streq_index = 0
+    mark = _Marks()
     for n, spec in enumerate(specs, 1):
         name = _identifier(f"probe_{spec.display}_{n}")
         probe = TraceProbe(spec, name, f"{name}_events", f"{name}_stacks")
         probes.append(probe)
         point = spec.point
         ctx_param, ctx = _ctx_decl(point)
-        signature = ctx_param + (f", {spec.signature}" if spec.signature else "")
+        signature = ctx_param
+        if spec.signature:
+            signature += ", " + mark(n - 1, spec.text, spec.signature_position, len(spec.signature), spec.signature)
+        if opts.bin_cmp:
+            for expr in [*([spec.predicate] if spec.predicate else []), *spec.arguments]:
+                _check_needles(spec.text, expr)
         user_args = {a.text.strip() for a in spec.arguments if a.user}
         if spec.predicate is not None and spec.predicate.user:
             user_args |= set(re.findall(r"\barg\d+\b", spec.predicate.text))
@@ -164,6 +264,9 @@ def trace_program(
         if point.kind == "u":
             usdt, joined = _usdt_reads("\x00".join([predicate, *values]))
             predicate, *values = joined.split("\x00")
+        if spec.predicate:
+            predicate = mark(n - 1, spec.text, spec.predicate.position, spec.predicate.length, predicate)
+        values = [mark(n - 1, spec.text, a.position, a.length, v) for a, v in zip(spec.arguments, values, strict=True)]
         decl = []
         assign = []
         for i, (conv, expr, c_expr) in enumerate(zip(spec.conversions, spec.arguments, values, strict=True)):
@@ -213,7 +316,21 @@ int {name}({signature}) {{
     return 0;
 }}
 """
-    return streq + text, probes
+    return mark.place(streq + text, probes)
+
+
+# with -B, STRCMP's string is the bytes to compare, as a C initializer: "{0x61, 'b', 99}"
+_NEEDLE_ITEM = r"(?:-?(?:0[xX][0-9a-fA-F]+|[0-9]+)[uUlL]*|'(?:\\[^'\\]+|[^'\\])')"
+# (each blank run sits between two other characters: no two ways to match one, no backtracking blow-up)
+_NEEDLE = re.compile(rf"\{{\s*(?:{_NEEDLE_ITEM}\s*(?:,\s*{_NEEDLE_ITEM}\s*)*(?:,\s*)?)?\}}")
+
+
+def _check_needles(spec: str, expr: Expr) -> None:
+    """With -B the rewrite pastes STRCMP's string as C code (an array's initializer): it must be one."""
+    for m in re.finditer(r'STRCMP\s*\(\s*"([^"]*)"', expr.written(spec)):
+        if not _NEEDLE.fullmatch(m.group(1)):
+            where = expr.position + m.start(1)
+            raise ProbeSpecError("with -B, STRCMP's string holds the bytes as in C: \"{0x61, 'b', 99}\"", spec, where)
 
 
 @dataclass(frozen=True)
@@ -224,6 +341,7 @@ class ArgdistProbe:
     function: str
     table: str
     entry_function: str | None
+    placed: tuple[Placed, ...] = ()
 
 
 def _argdist_rewrite(text: str) -> str:
@@ -261,11 +379,13 @@ def argdist_program(
         "    u32 __pid = __pid_tgid;\n"
         "    u32 __tgid = __pid_tgid >> 32;\n"
     )
+    mark = _Marks()
     for n, spec in enumerate(specs):
         point = spec.point
         name = _identifier(f"{point.function}_probe{n}")
         table = _identifier(f"{point.function}_hash{n}")
         ctx_param, ctx = _ctx_decl(point)
+        signature = mark(n, spec.text, spec.signature_position, len(spec.signature), spec.signature)
         all_text = " ".join([e.text for e in spec.exprs] + ([spec.filter.text] if spec.filter else []))
         entry_names = sorted(set(re.findall(r"\$entry\(\s*(\w+)\s*\)", all_text)))
         if "$latency" in all_text:
@@ -284,7 +404,7 @@ def argdist_program(
                 )
                 prefix += f"    {types[pname]} *__entry_{pname} = {table}_{pname}.lookup(&__pid);\n"
                 prefix += f"    if (__entry_{pname} == 0) return 0;\n"
-            sig = f"struct pt_regs *ctx, {spec.signature}" if spec.signature else "struct pt_regs *ctx"
+            sig = f"struct pt_regs *ctx, {signature}" if spec.signature else "struct pt_regs *ctx"
             text += f"\nint {entry_fn}({sig}) {{\n{head}{filters}{collect}    return 0;\n}}\n"
         user_params = {p.name for p in spec.params if "__user" in p.type.split()}
 
@@ -300,9 +420,13 @@ def argdist_program(
         if point.kind == "u":
             usdt, joined = _usdt_reads("\x00".join([filt, *exprs]))
             filt, *exprs = joined.split("\x00")
+        if spec.filter:
+            filt = mark(n, spec.text, spec.filter.position, spec.filter.length, filt)
+        values = [mark(n, spec.text, e.position, e.length, c) for e, c in zip(spec.exprs, exprs, strict=True)]
+        # the values are parenthesized where they are assigned, as everywhere else: an expression stays one
         if spec.kind == "hist":
             text += f"BPF_HISTOGRAM({table}, {spec.types[0]});\n"
-            key = f"    {spec.types[0]} __key = {exprs[0]};\n"
+            key = f"    {spec.types[0]} __key = ({values[0]});\n"
             update = f"    {table}.atomic_increment(bpf_log2l(__key));\n"
         else:
             fields = "".join(
@@ -311,19 +435,19 @@ def argdist_program(
             )
             text += f"struct {table}_key_t {{\n{fields}}};\nBPF_HASH({table}, struct {table}_key_t, u64);\n"
             key = f"    struct {table}_key_t __key = {{}};\n"
-            for i, (t, e) in enumerate(zip(spec.types, exprs, strict=True)):
+            for i, (t, e, v) in enumerate(zip(spec.types, exprs, values, strict=True)):
                 if _is_string(t):
                     space = "user" if point.is_user or e.strip() in user_params else "kernel"
-                    key += f"    bpf_probe_read_{space}_str(&__key.v{i}.s, sizeof(__key.v{i}.s), (void *)({e}));\n"
+                    key += f"    bpf_probe_read_{space}_str(&__key.v{i}.s, sizeof(__key.v{i}.s), (void *)({v}));\n"
                 else:
-                    key += f"    __key.v{i} = {e};\n"
+                    key += f"    __key.v{i} = ({v});\n"
             update = f"    {table}.atomic_increment(__key);\n"
-        sig = ctx_param + (f", {spec.signature}" if spec.signature and point.kind == "p" else "")
+        sig = ctx_param + (f", {signature}" if spec.signature and point.kind == "p" else "")
         text += f"\nint {name}({sig}) {{\n{head}{filters}{prefix}{usdt}{key}    if (!({filt}))\n        return 0;\n"
         text += f"{update}    return 0;\n}}\n"
         del ctx
         probes.append(ArgdistProbe(spec, name, table, entry_fn))
-    return streq + text, probes
+    return mark.place(streq + text, probes)
 
 
 def _is_string(c_type: str) -> bool:

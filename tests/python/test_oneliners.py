@@ -75,3 +75,14 @@ def test_bad_specs_raise_probe_spec_errors() -> None:
     assert info.value.position == 30
     with pytest.raises(ProbeSpecError):
         rbcc.argdist(hist="t:syscalls:sys_enter_getppid()", duration=1)
+
+
+def test_clang_errors_come_back_as_probe_spec_errors() -> None:
+    count = "t:syscalls:sys_enter_read():u64:args->count:args->fdx == 1"
+    with pytest.raises(ProbeSpecError) as info:
+        rbcc.argdist(count=count, duration=1)
+    assert info.value.position == count.index("fdx") and info.value.reason.startswith("clang: no member named 'fdx'")
+    spec = 't:syscalls:sys_enter_getppid "%d", args->nope + 1'
+    with pytest.raises(ProbeSpecError) as info:
+        rbcc.trace(spec, duration=1)
+    assert info.value.position == spec.index("nope") and info.value.spec == spec

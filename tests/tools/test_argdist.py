@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from _bpfutil import run_interrupted
 from _probe_targets import READS, build, probed
-from _toolcheck import refusal_line, text_of
+from _toolcheck import refusal_line, run_rbcc, text_of
 
 from rbcc import BPF
+from rbcc.probegen import argdist_program, spec_error
+from rbcc.probespec import parse_argdist
 from rbcc.tools import argdist
 
 
@@ -25,7 +27,7 @@ def _text(*argv: str) -> str:
 def test_histograms_counts_and_entry_values_in_the_c() -> None:
     hist = _text("-H", "t:syscalls:sys_enter_read():u64:args->count:args->fd != 0")
     assert "BPF_HISTOGRAM(sys_enter_read_hash0, u64);" in hist
-    assert "u64 __key = args->count;" in hist and "if (!(args->fd != 0))" in hist
+    assert "u64 __key = (args->count);" in hist and "if (!(args->fd != 0))" in hist
     assert "int sys_enter_read_probe0(struct tracepoint__syscalls__sys_enter_read *args)" in hist
     count = _text("-p", "42", "-C", "p:c:write(int fd, char* buf, size_t len):char*,int:buf,fd:fd==1")
     assert "struct __string_t v0;" in count and "int v1;" in count
@@ -38,7 +40,48 @@ def test_histograms_counts_and_entry_values_in_the_c() -> None:
         "-C", "t:sched:sched_switch():u32:$PID"
     )
     usdt = _text("-C", "u:/bin/true:probe():u64:arg2")
-    assert "bpf_usdt_readarg(2, ctx, &__arg2);" in usdt and "__key.v0 = __arg2;" in usdt
+    assert "bpf_usdt_readarg(2, ctx, &__arg2);" in usdt and "__key.v0 = (__arg2);" in usdt
+
+
+def test_clang_errors_in_a_spec_point_into_the_spec() -> None:
+    spec = parse_argdist("r::f(size_t size, foo_t x):u64,int:$entry(size),$retval->x:size >\n bar", "freq")
+    text, probes = argdist_program([spec])
+    lines = text.splitlines()
+
+    def position(needle: str, what: str = "error") -> int | None:
+        # clang's error at the first line with the needle, in the words rbcc.BPF's CompileError has
+        n = next(n for n, line in enumerate(lines) if needle in line)
+        message = f"<bpf text>:{n + 1}:{lines[n].index(needle) + 1}: error: {what}\n        {lines[n]}"
+        e = spec_error(message, probes)
+        return None if e is None else e.position
+
+    assert position("bar") == spec.text.index("bar")
+    assert position("->x") == spec.text.index("->x")
+    assert position("PT_REGS_RC(ctx)->x") == spec.text.index("$retval")  # rewritten: where the piece starts
+    assert position("foo_t") == spec.text.index("foo_t")  # the signature, in the entry function
+    assert position("BPF_HASH") is None  # not in a spec's piece: clang's message stays as it is
+    e = spec_error(f"<bpf text>:{lines.index('    if (!(size >  bar))') + 1}:5: error: not a bool", probes)
+    assert e is not None and e.position == spec.text.index("size >") and str(e).startswith("clang: not a bool\n")
+
+
+@pytest.mark.needs_root
+def test_filter_errors_point_at_the_spec() -> None:
+    # one that does not read as an expression is refused as the spec is read
+    spec = "t:syscalls:sys_enter_read():u64:args->count:args->fd == == 1"
+    out = run_rbcc("argdist", "-C", spec, "-d", "1")
+    assert out.returncode == 1 and out.stderr.splitlines() == [
+        "argdist: expected a value after '==', not '=='",
+        f"    {spec}",
+        "    " + " " * spec.rindex("==") + "^",
+    ]
+    # one clang rejects comes back at the spec, not at a line of the generated C
+    spec = "t:syscalls:sys_enter_read():u64:args->count:args->fdx == 1"
+    out = run_rbcc("argdist", "-C", spec, "-d", "1")
+    assert out.returncode == 1 and out.stderr.splitlines() == [
+        "argdist: clang: no member named 'fdx' in 'struct tracepoint__syscalls__sys_enter_read'",
+        f"    {spec}",
+        "    " + " " * spec.index("fdx") + "^",
+    ]
 
 
 @pytest.mark.needs_root

@@ -104,6 +104,37 @@ def test_bad_specs_end_in_one_message_pointing_at_the_problem() -> None:
     ]
 
 
+def test_injected_statements_end_in_one_message_and_no_program() -> None:
+    # a predicate whose comments hide its parentheses from a plain reading once closed the generated 'if'
+    spec = 't:syscalls:sys_enter_getppid (1 /* ( ( */ )) bpf_trace_printk("x"); if ((1 /* ) ) */) "%d", 1'
+    out = run_rbcc("trace", "--ebpf", spec)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "trace: comments are not allowed in probe specs (they can hide where an expression ends)",
+        f"    {spec}",
+        "    " + " " * spec.index("/*") + "^",
+    ]
+    # and a newline in an argument once started an #include line
+    out = run_rbcc("trace", "--ebpf", 't:syscalls:sys_enter_getppid "%d", 1\n#include </etc/shadow>\n')
+    assert out.returncode == 1 and out.stdout == "" and "no preprocessor directives" in out.stderr
+    # with -B, STRCMP's string is pasted as C: an initializer, nothing more
+    needle = _text("-B", "c:f (STRCMP(\"{0x61, 'b', 99}\", arg1))")
+    assert "char needle[] = {0x61, 'b', 99};" in needle
+    with pytest.raises(ProbeSpecError, match="with -B, STRCMP's string"):
+        _text("-B", 'c:f (STRCMP("{1}; bpf_trace_printk(0, 1); char x[] = {2", arg1))')
+
+
+@pytest.mark.needs_root
+def test_clang_errors_point_at_the_spec() -> None:
+    spec = 't:syscalls:sys_enter_getppid ($pid != 0) "%d %s", args->nope, $task->comm'
+    out = run_rbcc("trace", spec)
+    assert out.returncode == 1 and out.stderr.splitlines() == [
+        "trace: clang: no member named 'nope' in 'struct tracepoint__syscalls__sys_enter_getppid'",
+        f"    {spec}",
+        "    " + " " * spec.index("nope") + "^",
+    ]
+
+
 def test_ebpf_prints_the_program_and_loads_nothing() -> None:
     out = run_rbcc("trace", "--ebpf", 't:syscalls:sys_enter_openat "%s", args->filename')
     assert out.returncode == 0, out.stderr
