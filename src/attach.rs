@@ -8,7 +8,7 @@ use crate::kernel::features;
 
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-#[pyclass(unsendable, module = "rbcc._core")]
+#[pyclass(module = "rbcc._core")]
 pub struct Link {
     link: Option<libbpf_rs::Link>,
 }

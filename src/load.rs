@@ -139,14 +139,15 @@ fn load_as(prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<
 }
 
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
-#[pyclass(unsendable, module = "rbcc._core")]
+#[pyclass(module = "rbcc._core")]
 pub struct Object {
     obj: libbpf_rs::Object,
     /// The ELF, kept to load a function again as another program type (see `with_program`).
     elf: Vec<u8>,
     /// Functions loaded on their own (function, how, object holding it), sharing the object's maps. The
     /// object holds the ELF's other functions too, unloaded.
-    extra: std::cell::RefCell<Vec<(String, LoadAs, libbpf_rs::Object)>>,
+    /// Behind a lock: any thread may attach (a script's poller thread, a notebook's cells).
+    extra: std::sync::Mutex<Vec<(String, LoadAs, libbpf_rs::Object)>>,
     /// This object's maps that later objects may use as "extern", withdrawn when it goes.
     _exports: Exports,
 }
@@ -218,16 +219,16 @@ impl Object {
         how: LoadAs,
         f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
     ) -> Result<T> {
-        let found = self.extra.borrow().iter().position(|(n, h, _)| n == name && *h == how);
-        let index = match found {
+        // held through `f`: one thread loads a function, the others then find it loaded
+        let mut extra = self.extra.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = match extra.iter().position(|(n, h, _)| n == name && *h == how) {
             Some(i) => i,
             None => {
                 let obj = self.load_again(name, how)?;
-                self.extra.borrow_mut().push((name.to_string(), how, obj));
-                self.extra.borrow().len() - 1
+                extra.push((name.to_string(), how, obj));
+                extra.len() - 1
             }
         };
-        let extra = self.extra.borrow();
         let prog = extra[index]
             .2
             .progs_mut()

@@ -1,0 +1,115 @@
+"""Every object a script holds works from any thread: bcc scripts poll in a thread while the main
+thread prints intervals, and notebooks run cells on other threads. Nothing panics, and cleanup() from
+another thread removes every probe."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _bpfutil import target_cflags
+
+from rbcc import BPF
+
+pytestmark = pytest.mark.needs_root
+
+PROGRAM = r"""
+struct event_t { u32 pid; u64 seq; };
+BPF_PERF_OUTPUT(events);
+BPF_HASH(counts, u32, u64);
+BPF_ARRAY(seq, u64, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    counts.increment(pid);
+    int zero = 0;
+    u64 *s = seq.lookup(&zero);
+    if (!s)
+        return 0;
+    struct event_t e = {.pid = pid, .seq = __sync_fetch_and_add(s, 1)};
+    events.perf_submit(args, &e, sizeof(e));
+    return 0;
+}
+int on_getpgid(void *ctx) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid == TARGET)
+        counts.increment(0);
+    return 0;
+}
+"""
+
+
+def _links() -> int:
+    """This process's BPF links: the probes it holds attached."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            count += os.readlink(fd) == "anon_inode:bpf_link"
+        except OSError:
+            pass
+    return count
+
+
+def _in_thread(f: Callable[[], object]) -> object:
+    """Run f in a thread of its own; what it raised (PanicException included) is raised here."""
+    result: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(f())
+        except BaseException as e:  # noqa: BLE001 - a pyo3 PanicException is a BaseException
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def test_a_bpf_object_is_used_and_cleaned_up_from_other_threads() -> None:
+    before = _links()
+    b = BPF(text=PROGRAM, cflags=target_cflags())
+    # attach from another thread: the function is loaded there, on first use
+    _in_thread(lambda: b.attach_tracepoint(tp="syscalls:sys_enter_getpgid", fn_name="on_getpgid"))
+    assert b.num_open_tracepoints() == 2
+    seqs: list[int] = []
+    b["events"].open_perf_buffer(lambda cpu, data, size: seqs.append(b["events"].event(data).seq))
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def poller() -> None:
+        try:
+            while not done.is_set():
+                b.perf_buffer_poll(50)
+        except BaseException as e:  # noqa: BLE001
+            failures.append(e)
+
+    thread = threading.Thread(target=poller)
+    thread.start()
+    try:
+        for _ in range(5):
+            os.getppid()
+            os.getpgid(0)
+        deadline = time.monotonic() + 5
+        while len(seqs) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # the main thread reads the table while the other polls
+        counts = {k.value: v.value for k, v in b["counts"].items()}
+    finally:
+        done.set()
+        thread.join()
+    assert failures == []
+    assert sorted(seqs) == [0, 1, 2, 3, 4]  # decoded in the poller thread
+    assert counts == {os.getpid(): 5, 0: 5}
+    assert _links() == before + 2
+    _in_thread(b.cleanup)
+    assert _links() == before
+    assert b.num_open_tracepoints() == 0
