@@ -226,6 +226,10 @@ def trace_program(
     """trace's C for its probes, and what each probe's C is named."""
     text = "#include <linux/ptrace.h>\n#include <linux/sched.h>\n"
     for include in opts.includes:
+        # a header name is pasted into an #include line: it may not end that line or the quotes
+        bad = next((i for i, c in enumerate(include) if c in '"<>\\' or not c.isprintable()), None)
+        if bad is not None:
+            raise ProbeSpecError("-I: not a header name (it would end its #include line)", include, bad)
         if include.startswith((".", "/")):
             text += f'#include "{os.path.abspath(include)}"\n'
         else:

@@ -232,3 +232,12 @@ def test_strcmp_literals_stay_literals() -> None:
     assert helpers('r:c:f (STRCMP("};#(/*", arg1) && STRCMP("\\\\", arg2))') == helpers(
         'r:c:f (STRCMP("a", arg1) && STRCMP("x", arg2))'
     )
+
+
+@pytest.mark.parametrize("header", ["x.h>\n#define y 1\n#include <z.h", 'a.h"', "a\\\n.h", "a.h\x00"])
+def test_an_include_option_cannot_end_its_include_line(header: str) -> None:
+    with pytest.raises(ProbeSpecError, match="not a header name"):
+        trace_program([parse_trace("t:syscalls:sys_enter_getppid")], TraceOptions(includes=(header,)))
+    # a real header name still comes through as one #include line
+    text = trace_program([parse_trace("t:syscalls:sys_enter_getppid")], TraceOptions(includes=("net/sock.h",)))[0]
+    assert "#include <net/sock.h>\n" in text
