@@ -17,6 +17,7 @@ import errno
 import os
 import sys
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any
@@ -306,8 +307,24 @@ def _callback_failed(fn: Callable[..., Any], exc: BaseException) -> None:
         # As bcc: the reader of our output went away (`tool | head`), so end quietly.
         sys.exit()
     name = getattr(fn, "__qualname__", repr(fn))
-    print(f"Exception in event callback {name} (ignored; polling goes on):", file=sys.stderr)
-    traceback.print_exception(type(exc), exc, exc.__traceback__)
+    try:
+        count = _failures[fn] = _failures.get(fn, 0) + 1
+    except TypeError:  # a callable that cannot be weakly referenced: counted by name
+        count = _failures_by_name[name] = _failures_by_name.get(name, 0) + 1
+    if count <= _TRACEBACKS_SHOWN:
+        print(f"Exception in event callback {name} (ignored; polling goes on):", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        if count == _TRACEBACKS_SHOWN:
+            print(f"(further exceptions in {name} are counted, and summed up at 10, 100, 1000, ...)", file=sys.stderr)
+    elif str(count).strip("0") == "1":
+        last = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        print(f"Exception in event callback {name}: {count} so far (the last: {last})", file=sys.stderr)
+
+
+# A callback that fails on every record would print a traceback per record: thousands a second.
+_TRACEBACKS_SHOWN = 3
+_failures: weakref.WeakKeyDictionary[Callable[..., Any], int] = weakref.WeakKeyDictionary()
+_failures_by_name: dict[str, int] = {}
 
 
 def _lost_trampoline(lost_cb: Callable[[int], Any]) -> Callable[[int, int], None]:

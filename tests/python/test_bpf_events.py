@@ -405,3 +405,24 @@ def test_buffers_are_polled_from_another_thread(kind: str) -> None:
                 t.join()
     assert sorted(seq for seq, _ in seqs) == list(range(N))
     assert {name for _, name in seqs} <= {"poller0", "poller1"}
+
+
+def test_a_callback_failing_on_every_record_is_summed_up_not_printed_each_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with BPF(text=PERF, cflags=target_cflags()) as b:
+        calls: list[int] = []
+
+        def on_event(*args: int) -> None:
+            calls.append(1)
+            raise ValueError(f"bad record {len(calls)}")
+
+        b["events"].open_perf_buffer(on_event)
+        for _ in range(12):
+            os.getppid()
+        assert poll_until(b.perf_buffer_poll, lambda: len(calls) >= 12)
+    err = capsys.readouterr().err
+    assert len(calls) == 12
+    assert err.count("Traceback") == 3  # the first few in full
+    assert "further exceptions in" in err
+    assert "on_event: 10 so far (the last: ValueError: bad record 10)" in err
