@@ -72,6 +72,23 @@ DEBUG_BTF = 0x20
 _s = as_str
 
 
+class _CleanedUp:
+    """What a BPF object holds in place of its loaded object after cleanup(): any use says so, instead
+    of "'NoneType' object has no attribute ..."."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        raise BPFError(
+            "this BPF object was cleaned up (cleanup() or the end of its `with` block): its programs, "
+            "maps and buffers are gone; make a new BPF(...)"
+        )
+
+
+_CLEANED_UP = _CleanedUp()
+
+
 def _program_text(text: str | bytes, filename: str) -> str:
     """Program text as str; bytes that are not UTF-8 are a CompileError at their line and column."""
     if isinstance(text, str):
@@ -489,7 +506,7 @@ class BPF(KernelFacts, ProgramFunctions):
         if self._trace is not None:
             self._trace.close()
             self._trace = None
-        self._obj = None
+        self._obj = _CLEANED_UP
 
     def __enter__(self) -> BPF:
         return self

@@ -284,7 +284,7 @@ class ProgramFunctions(ProgramConstants):
         raise NotImplementedError  # BPF's: the name checked against the program's functions
 
     def _loaded(self) -> Any:
-        if self._obj is None:
+        if not self._obj:  # None while BPF() runs; a _CleanedUp after cleanup()
             raise BPFError("this BPF object was cleaned up: its programs are unloaded")
         return self._obj
 

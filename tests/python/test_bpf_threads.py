@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _bpfutil import target_cflags
 
-from rbcc import BPF
+from rbcc import BPF, BPFError
 
 pytestmark = pytest.mark.needs_root
 
@@ -113,3 +113,12 @@ def test_a_bpf_object_is_used_and_cleaned_up_from_other_threads() -> None:
     _in_thread(b.cleanup)
     assert _links() == before
     assert b.num_open_tracepoints() == 0
+
+
+def test_using_a_cleaned_up_object_says_so() -> None:
+    with BPF(text=PROGRAM, cflags=target_cflags()) as b:
+        assert "counts" in b
+    for use in (lambda: b["counts"], lambda: "counts" in b, lambda: len(b), lambda: b.get_table("seq")):
+        with pytest.raises(BPFError, match="this BPF object was cleaned up"):
+            use()
+    b.cleanup()  # again: nothing left to do, and no error
