@@ -9,7 +9,7 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
 
-.PHONY: bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels
+.PHONY: soak bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels
 
 demo: install
 	$(PYTHON) examples/bitehist.py 2
@@ -65,6 +65,12 @@ bench: install
 	fi; \
 	$(PYTHON) tests/bench/bench_vs_bcc.py || status=1; \
 	exit $$status
+
+# Not part of the test run either: ten minutes of a ring buffer and a perf buffer under load, each drained
+# by a poller thread, reporting RSS, fds and loss (tests/bench/soak.py; SOAK_MINUTES to change).
+SOAK_MINUTES ?= 10
+soak: install
+	$(PYTHON) tests/bench/soak.py --minutes $(SOAK_MINUTES)
 
 # The tests of probe types this machine's kernel lacks (kprobes, kretprobes, fentry/fexit, LSM), run as
 # root in QEMU on Debian's stock kernel (tests/vm/run-in-vm.sh downloads and caches it). The errors file
