@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         for t in threads:
             t.join()
+        for _ in range(3):  # whatever arrived after the pollers' last look
+            b.perf_buffer_poll(100)
+            b.ring_buffer_poll(100)
     calls = sum(v.value for v in b["calls"].values())
     dropped = b["ring_dropped"][0].value
     last = (rss_kib(), fds())
