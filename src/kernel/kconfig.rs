@@ -17,7 +17,7 @@ pub fn kconfig_h(kernel_dir: &Path) -> Result<PathBuf> {
             None => ("nowhere: the kernel exposes no config".to_string(), String::new()),
         };
         let body = format!("/* The kernel's configuration, from {source} */\n{text}");
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let tmp = path.with_extension(format!("tmp{}-{:?}", std::process::id(), std::thread::current().id()));
         fs::write(&tmp, body).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
         fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
     }

@@ -122,3 +122,24 @@ def test_using_a_cleaned_up_object_says_so() -> None:
         with pytest.raises(BPFError, match="this BPF object was cleaned up"):
             use()
     b.cleanup()  # again: nothing left to do, and no error
+
+
+def test_threads_compiling_one_new_program_at_once_all_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fresh cache: the threads race for the kernel's headers, the PCH builds and the one cache entry
+    monkeypatch.setenv("RBCC_CACHE_DIR", str(tmp_path / "cache"))
+    text = PROGRAM + f"\n// {time.time_ns()}\n"
+    results: list[object] = []
+
+    def compile_and_count() -> None:
+        try:
+            with BPF(text=text, cflags=target_cflags()) as b:
+                results.append(sorted(b))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            results.append(e)
+
+    threads = [threading.Thread(target=compile_and_count) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [["counts", "events", "seq"]] * 8
