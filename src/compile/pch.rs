@@ -114,8 +114,16 @@ const BUILD_LOCK_LIFE: Duration = Duration::from_secs(120);
 fn build_in_background(header: &Path, pch: &Path, flags: &[String]) {
     let lock = pch.with_extension("building");
     let take = || fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_ok();
+    // abandoned: its builder is gone (the lock holds clang's pid), or it is older than a build can be
     let abandoned = || {
-        fs::metadata(&lock).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default() > BUILD_LOCK_LIFE)
+        let builder_gone = fs::read_to_string(&lock)
+            .ok()
+            .and_then(|pid| pid.trim().parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        builder_gone
+            || fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > BUILD_LOCK_LIFE)
     };
     let taken = take() || (abandoned() && fs::remove_file(&lock).is_ok() && take());
     if !taken {
@@ -137,6 +145,7 @@ fn build_in_background(header: &Path, pch: &Path, flags: &[String]) {
     }
     match cmd.spawn() {
         Ok(mut child) => {
+            let _ = fs::write(&lock, child.id().to_string());
             let spawned = std::thread::Builder::new().name("rbcc-pch".into()).spawn(move || {
                 let _ = child.wait();
                 let _ = fs::remove_file(&lock);
