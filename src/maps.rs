@@ -24,7 +24,7 @@ const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
 const ENOTSUPP: i32 = 524;
 
 /// Entries asked for per batch syscall; the buffers grow past it as the map yields more.
-const BATCH_CHUNK: usize = 1024;
+const BATCH_CHUNK: usize = 16384;
 
 #[pyclass(module = "rbcc._core")]
 pub struct Map {
