@@ -22,6 +22,7 @@ from .errors import (
     VerifierError,
 )
 from .facts import KernelFacts
+from .kprobes import KprobeGroup, attach_kprobes
 from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .programs import BPFAttachType, BPFProgType, ProgramFunctions, XDPAction, XDPFlags
 from .table import TableLike, table_for
@@ -177,17 +178,20 @@ class BPF(KernelFacts, ProgramFunctions):
         if links is None:
             raise BPFError(f"{kind} {key!r} is not attached")
         for link in links:
-            link.detach()
+            if isinstance(link, KprobeGroup):
+                link.remove(key)  # the group's other functions stay attached
+            else:
+                link.detach()
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
-        for ev in self._kprobe_targets(event, event_re):
-            self._add_link("kprobe", ev, self._obj.attach_kprobe(fn, ev, False))
+        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=False):
+            self._add_link("kprobe", ev, link)
 
     def attach_kretprobe(self, event: Text = "", fn_name: Text = "", event_re: Text = "", maxactive: int = 0) -> None:
         fn = self._program(fn_name)
-        for ev in self._kprobe_targets(event, event_re):
-            self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
+        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=True):
+            self._add_link("kretprobe", ev, link)
 
     def _kprobe_targets(self, event: Text, event_re: Text) -> list[str]:
         if not event_re:
