@@ -174,14 +174,15 @@ class BPF(KernelFacts, ProgramFunctions):
         self._links.setdefault((kind, key), []).append(link)
 
     def _remove_links(self, kind: str, key: str) -> None:
-        links = self._links.pop((kind, key), None)
+        links = self._links.get((kind, key))
         if links is None:
             raise BPFError(f"{kind} {key!r} is not attached")
         for link in links:
             if isinstance(link, KprobeGroup):
-                link.remove(key)  # the group's other functions stay attached
+                link.remove(key)  # the group's other functions stay attached (if that fails, all do)
             else:
                 link.detach()
+        del self._links[(kind, key)]
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
