@@ -56,16 +56,63 @@ fn attaching_link(
     })
 }
 
+fn kprobe_kind(retprobe: bool) -> &'static str {
+    if retprobe {
+        "kretprobe"
+    } else {
+        "kprobe"
+    }
+}
+
+fn no_kprobes(kind: &str, what: &str) -> Error {
+    Error::KernelFeature(format!(
+        "cannot attach {kind} to {what}: {}; {}",
+        features::NO_KPROBES,
+        features::KPROBE_ALTERNATIVE
+    ))
+}
+
 pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
-    let kind = if retprobe { "kretprobe" } else { "kprobe" };
+    let kind = kprobe_kind(retprobe);
     if !features::has_kprobes() {
-        return Err(Error::KernelFeature(format!(
-            "cannot attach {kind} to {func}: {}; {}",
-            features::NO_KPROBES,
-            features::KPROBE_ALTERNATIVE
-        )));
+        return Err(no_kprobes(kind, func));
     }
     attaching(|| format!("cannot attach {kind} to {func}"), || prog.attach_kprobe(retprobe, func))
+}
+
+fn functions(funcs: &[String]) -> String {
+    match funcs {
+        [one] => one.clone(),
+        [first, .., last] => format!("{} functions ({first} ... {last})", funcs.len()),
+        [] => "no function".to_string(),
+    }
+}
+
+/// Whether this kernel can attach `funcs` through one kprobe multi link; if not, the error says what
+/// it lacks. Checked before the program is loaded for such a link.
+pub fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
+    let kind = kprobe_kind(retprobe);
+    if !features::has_kprobes() {
+        return Err(no_kprobes(kind, &functions(funcs)));
+    }
+    if !features::has_kprobe_multi() {
+        return Err(Error::KernelFeature(format!(
+            "cannot attach {kind} to {} through one link: {}",
+            functions(funcs),
+            features::NO_KPROBE_MULTI
+        )));
+    }
+    Ok(())
+}
+
+/// One kprobe multi link on every function of `funcs`: one fd and one kernel object however many
+/// functions, attached in one call. `prog` must have been loaded for it (expected attach type
+/// BPF_TRACE_KPROBE_MULTI).
+pub fn kprobe_multi(prog: &libbpf_rs::ProgramMut<'_>, funcs: &[String], retprobe: bool) -> Result<Link> {
+    attaching(
+        || format!("cannot attach {} to {} through one kprobe multi link", kprobe_kind(retprobe), functions(funcs)),
+        || prog.attach_kprobe_multi(retprobe, funcs.to_vec()),
+    )
 }
 
 pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {

@@ -31,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(attach::perf_event_open, m)?)?;
     m.add_function(wrap_pyfunction!(py::tracefs, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_kprobes, m)?)?;
+    m.add_function(wrap_pyfunction!(py::has_kprobe_multi, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_fentry, m)?)?;
     m.add_function(wrap_pyfunction!(py::has_lsm, m)?)?;
     m.add_function(wrap_pyfunction!(py::kernel_struct_has_field, m)?)?;

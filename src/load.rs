@@ -388,6 +388,15 @@ impl Object {
         Ok(self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| attach::kprobe(p, func, retprobe))?)
     }
 
+    /// Attach `prog` to every function of `funcs` through one kprobe multi link (see
+    /// `has_kprobe_multi`), the function loaded for that link.
+    fn attach_kprobe_multi(&self, prog: &str, funcs: Vec<String>, retprobe: bool) -> PyResult<Link> {
+        // The kernel checks at attach that the program was loaded for a multi link.
+        let how = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_KPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
+        attach::check_kprobe_multi(&funcs, retprobe)?;
+        Ok(self.with_loaded(prog, how, |p| attach::kprobe_multi(p, &funcs, retprobe))?)
+    }
+
     fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
         Ok(self.with_program(prog, LoadAs::of(ProgramType::Tracepoint), |p| attach::tracepoint(p, category, name))?)
     }

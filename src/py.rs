@@ -41,6 +41,12 @@ pub fn has_kprobes() -> bool {
     crate::kernel::features::has_kprobes()
 }
 
+/// Whether this kernel has kprobe multi links (one link, many kernel functions), probed once.
+#[pyfunction]
+pub fn has_kprobe_multi() -> bool {
+    crate::kernel::features::has_kprobe_multi()
+}
+
 /// Whether fentry/fexit programs (bcc's kfuncs) load and attach here, probed once.
 #[pyfunction]
 pub fn has_fentry() -> bool {

@@ -22,6 +22,7 @@ from .errors import (
     VerifierError,
 )
 from .facts import KernelFacts
+from .kprobes import KprobeGroup, attach_kprobes
 from .perf import PerfHWConfig, PerfSWConfig, PerfType
 from .programs import BPFAttachType, BPFProgType, ProgramFunctions, XDPAction, XDPFlags
 from .table import TableLike, table_for
@@ -190,21 +191,25 @@ class BPF(KernelFacts, ProgramFunctions):
         self._links.setdefault((kind, key), []).append(link)
 
     def _remove_links(self, kind: str, key: str) -> None:
-        links = self._links.pop((kind, key), None)
+        links = self._links.get((kind, key))
         if links is None:
             raise BPFError(f"{kind} {key!r} is not attached")
         for link in links:
-            link.detach()
+            if isinstance(link, KprobeGroup):
+                link.remove(key)  # the group's other functions stay attached (if that fails, all do)
+            else:
+                link.detach()
+        del self._links[(kind, key)]
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
-        for ev in self._kprobe_targets(event, event_re):
-            self._add_link("kprobe", ev, self._obj.attach_kprobe(fn, ev, False))
+        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=False):
+            self._add_link("kprobe", ev, link)
 
     def attach_kretprobe(self, event: Text = "", fn_name: Text = "", event_re: Text = "", maxactive: int = 0) -> None:
         fn = self._program(fn_name)
-        for ev in self._kprobe_targets(event, event_re):
-            self._add_link("kretprobe", ev, self._obj.attach_kprobe(fn, ev, True))
+        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=True):
+            self._add_link("kretprobe", ev, link)
 
     def _kprobe_targets(self, event: Text, event_re: Text) -> list[str]:
         if not event_re:

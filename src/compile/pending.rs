@@ -50,13 +50,18 @@ pub fn start(work: &Path, source_name: &str, object: &Path, flags: &[String]) ->
     // pipe until the program is written.
     let mut cmd = driver::command(flags, &["-c"], &unit, object)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-    // SAFETY: the closure runs between fork and exec and calls only prctl and setrlimit, which are
-    // async-signal-safe.
+    // SAFETY: the closure runs between fork and exec and calls only prctl, getppid and setrlimit, which
+    // are async-signal-safe.
     // A clang waiting on the FIFO would wait forever if this process died (SIGKILL) before writing
     // it: it dies with the thread that started it, which waits for it.
+    let parent = std::process::id() as libc::pid_t;
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if libc::getppid() != parent {
+                // the parent died before prctl: no signal will come, so do not start at all
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
             super::isolate::limit_resources();
             Ok(())
         });

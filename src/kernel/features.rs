@@ -1,5 +1,6 @@
 //! What this kernel can attach, decided by probing the kernel, never by its version number.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 /// kprobes exist when the kernel registers the kprobe PMU or offers tracefs kprobe_events.
@@ -22,6 +23,9 @@ pub const NO_KPROBES: &str = "this kernel has no kprobes (CONFIG_KPROBES is not 
 pub const KPROBE_ALTERNATIVE: &str =
     "use a tracepoint instead (TRACEPOINT_PROBE(category, event) or attach_tracepoint; see BPF.get_tracepoints()), \
      or a raw tracepoint (RAW_TRACEPOINT_PROBE)";
+
+pub const NO_KPROBE_MULTI: &str = "this kernel has no kprobe multi links (they need Linux 5.18 or later built \
+     with CONFIG_FPROBE); attach one kprobe per function instead";
 
 /// fentry/fexit (bcc's kfuncs) work when a trivial fentry program both loads and attaches: some
 /// kernels have the program type but refuse it (this project's CI kernel answers EPERM).
@@ -58,31 +62,69 @@ fn probe_btf_program(kind: BtfProgram, target: &std::ffi::CStr) -> bool {
     if btf_id <= 0 {
         return false;
     }
+    let Some(prog) = load_trivial(prog_type, attach_type, btf_id as u32) else {
+        return false;
+    };
+    // SAFETY: prog is a loaded program's fd; a NULL opts asks for the defaults.
+    let link = unsafe { sys::bpf_link_create(prog.as_raw_fd(), 0, attach_type, std::ptr::null()) };
+    if link >= 0 {
+        // SAFETY: the link fd was opened here and is not used again.
+        unsafe { libc::close(link) };
+    }
+    link >= 0
+}
+
+/// Load `r0 = 0; exit` as `prog_type`, expecting `attach_type` (on `attach_btf_id` when not 0).
+fn load_trivial(prog_type: u32, attach_type: u32, attach_btf_id: u32) -> Option<OwnedFd> {
+    use libbpf_sys as sys;
     let mut insns = [sys::bpf_insn::default(), sys::bpf_insn::default()];
     insns[0].code = 0xb7; // mov r0, 0
     insns[1].code = 0x95; // exit
     let mut opts = sys::bpf_prog_load_opts {
         sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
         expected_attach_type: attach_type,
-        attach_btf_id: btf_id as u32,
+        attach_btf_id,
         ..Default::default()
     };
     // SAFETY: insns and opts are valid for the call; the license is a NUL-terminated literal.
-    let prog =
-        unsafe { sys::bpf_prog_load(prog_type, std::ptr::null(), c"GPL".as_ptr(), insns.as_ptr(), 2, &mut opts) };
-    if prog < 0 {
-        return false;
-    }
-    // SAFETY: prog is the fd just loaded; a NULL opts asks for the defaults.
-    let link = unsafe { sys::bpf_link_create(prog, 0, attach_type, std::ptr::null()) };
-    // SAFETY: both fds (when valid) were opened here and are not used again.
-    unsafe {
+    let fd = unsafe { sys::bpf_prog_load(prog_type, std::ptr::null(), c"GPL".as_ptr(), insns.as_ptr(), 2, &mut opts) };
+    // SAFETY: a non-negative fd is a new descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// kprobe multi links (one link attaching a program to many kernel functions, through fprobe) exist
+/// when the kernel gets as far as reading a link's address list: given one it cannot read, such a
+/// kernel answers EFAULT; one without them answers EINVAL (an unknown attach type) or EOPNOTSUPP
+/// (built without CONFIG_FPROBE). Nothing is attached.
+pub fn has_kprobe_multi() -> bool {
+    use libbpf_sys as sys;
+    static CACHE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CACHE.get_or_init(|| {
+        let Some(prog) = load_trivial(sys::BPF_PROG_TYPE_KPROBE, sys::BPF_TRACE_KPROBE_MULTI, 0) else {
+            return false;
+        };
+        let mut opts = sys::bpf_link_create_opts {
+            sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
+            ..Default::default()
+        };
+        opts.__bindgen_anon_1.kprobe_multi = sys::bpf_link_create_opts__bindgen_ty_1__bindgen_ty_2 {
+            cnt: 1,
+            // an address in the never-mapped first page: the kernel's copy of the list faults
+            addrs: std::ptr::without_provenance(8),
+            ..Default::default()
+        };
+        // SAFETY: prog is a loaded program's fd and opts is valid for the call; libbpf passes the
+        // address list to the kernel without reading it, and the kernel's copy checks the address.
+        let link = unsafe { sys::bpf_link_create(prog.as_raw_fd(), 0, sys::BPF_TRACE_KPROBE_MULTI, &opts) };
         if link >= 0 {
-            libc::close(link);
+            // SAFETY: the link fd was opened here and is not used again (a kernel that read the
+            // address list anyway and attached: multi links work).
+            unsafe { libc::close(link) };
+            return true;
         }
-        libc::close(prog);
-    }
-    link >= 0
+        // libbpf returns -errno
+        link == -libc::EFAULT
+    })
 }
 
 pub const NO_FENTRY: &str = "this kernel refuses fentry/fexit programs (bcc's KFUNC_PROBE/KRETFUNC_PROBE)";

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,7 @@ def test_kprobe_arguments_in_bcc_style(tmp_path: Path) -> None:
 @pytest.mark.needs_kprobes
 def test_kprobe_event_re_attaches_every_match() -> None:
     text = NANOSLEEPS.replace("kprobe__do_nanosleep", "on_sleep")
+    before = bpf_links()
     with BPF(text=text, cflags=target_cflags()) as b:
         b.attach_kprobe(event_re="^(do_nanosleep|hrtimer_nanosleep)$", fn_name="on_sleep")
         assert b.num_open_kprobes() == 2
@@ -185,6 +187,80 @@ def test_kprobe_event_re_attaches_every_match() -> None:
         assert b["naps"][0].value == 2 * NAPS
         b.detach_kprobe(event="do_nanosleep")
         assert b.num_open_kprobes() == 1
+        # with one multi link for both, the other function's probe stays attached
+        for _ in range(NAPS):
+            _nap()
+        assert b["naps"][0].value == 3 * NAPS
+    assert "kprobe_multi" not in bpf_links() - before
+
+
+def test_kprobe_multi_detection_agrees_with_the_kernel_config() -> None:
+    # kprobe multi links came with fprobe (Linux 5.18), on which they are built. Debian builds 6.1
+    # without it and 6.12 with it: make test-kernels sees both ways.
+    config = kernel_config()
+    assert rbcc._core.has_kprobe_multi() == (config.get("CONFIG_FPROBE") == "y" == config.get("CONFIG_BPF_EVENTS"))
+
+
+def bpf_links() -> Counter[str]:
+    """The BPF links this process holds, by type, as the kernel describes its fds in /proc/self/fdinfo."""
+    kinds: Counter[str] = Counter()
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:
+            continue  # the listing's own fd, closed by now
+        kinds.update(line.split()[1] for line in info.splitlines() if line.startswith("link_type:"))
+    return kinds
+
+
+CALLS = r"""
+BPF_HASH(calls, u64, u64);
+BPF_HASH(returns, u64, u64);
+int on_call(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    u64 ip = bpf_get_func_ip(ctx);  // the function's address, for a kprobe and a kretprobe alike
+    calls.atomic_increment(ip);
+    return 0;
+}
+int on_return(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    u64 ip = bpf_get_func_ip(ctx);
+    returns.atomic_increment(ip);
+    return 0;
+}
+"""
+CALLED = ("vfs_read", "vfs_write", "do_nanosleep")
+
+
+@pytest.mark.needs_kprobes
+def test_kprobe_event_re_uses_one_multi_link_where_the_kernel_has_them() -> None:
+    pattern = f"^({'|'.join(CALLED)})$"
+    before = bpf_links()
+    with BPF(text=CALLS, cflags=target_cflags()) as b:
+        b.attach_kprobe(event_re=pattern, fn_name="on_call")
+        b.attach_kretprobe(event_re=pattern, fn_name="on_return")
+        added = bpf_links() - before
+        # bcc counts a probe per function, however they are attached
+        assert b.num_open_kprobes() == 2 * len(CALLED)
+        if rbcc._core.has_kprobe_multi():
+            assert added == Counter(kprobe_multi=2)  # one for the kprobes, one for the kretprobes
+        else:
+            assert "kprobe_multi" not in added
+        with open("/dev/zero", "rb", buffering=0) as zero, open("/dev/null", "wb", buffering=0) as null:
+            for _ in range(NAPS):
+                zero.read(10)
+                null.write(b"x")
+                _nap()
+        for table in ("calls", "returns"):
+            seen = {b.ksym(k.value).decode(): v.value for k, v in b[table].items()}
+            assert {f: seen.get(f, 0) >= NAPS for f in CALLED} == dict.fromkeys(CALLED, True), (table, seen)
+        b.detach_kprobe(event="vfs_read")
+        assert b.num_open_kprobes() == 2 * len(CALLED) - 1
+        if rbcc._core.has_kprobe_multi():
+            assert bpf_links() - before == Counter(kprobe_multi=2)  # the others, through a new link
+    assert "kprobe_multi" not in bpf_links() - before
 
 
 OPENS_LSM = r"""

@@ -4,6 +4,7 @@ test does itself on an ext4 file system of its own."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -36,16 +37,22 @@ def test_without_kprobes_it_says_so_in_one_line() -> None:
 HEADER = ["HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB"]
 
 
+def wait_for_a_line_after(moment: float, lines: list[tuple[float, str]], what: str) -> None:
+    """Wait (10 s at most) until the tool prints a line after ``moment``: its counts include what came
+    before."""
+    deadline = moment + 10
+    while not any(at > moment for at, _ in lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(at > moment for at, _ in lines), (f"no interval after {what}", lines)
+
+
 @pytest.mark.needs_kprobes
 def test_counts_a_file_written_then_read_from_disk_and_from_the_cache() -> None:
     pages = 1024
     with ext4_dir() as root:
-        tool = spawn_rbcc(
-            "tool",
-            "cachestat",
-            "1",
-            "4",
-        )
+        # every second until interrupted: however slow the guest (two VMs share make test-kernels'
+        # CPUs), the lines printed after the reads end count all of them
+        tool = spawn_rbcc("tool", "cachestat", "1")
         try:
             assert tool.stdout is not None and tool.stderr is not None
             header = tool.stdout.readline()
@@ -57,15 +64,14 @@ def test_counts_a_file_written_then_read_from_disk_and_from_the_cache() -> None:
             reader.start()
             # one interval: the pages written (each a buffer made dirty), then written back and dropped
             write_fresh(root / "data", pages)
-            written = time.monotonic()
-            deadline = written + 10
-            while not any(at > written for at, _ in lines) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert any(at > written for at, _ in lines), ("no interval after the writing", lines)
-            # a later one: each page read from the disk (added to the cache: a miss), then again from
+            wait_for_a_line_after(time.monotonic(), lines, "the writing")
+            # later ones: each page read from the disk (added to the cache: a miss), then again from
             # the cache (a hit)
             read_each_page(root / "data", pages)
             read_each_page(root / "data", pages)
+            wait_for_a_line_after(time.monotonic(), lines, "the reading")
+            time.sleep(0.2)  # into the next interval's sleep, where Ctrl-C ends the tool
+            tool.send_signal(signal.SIGINT)
             assert tool.wait(timeout=30) == 0, tool.stderr.read()
         finally:
             if tool.poll() is None:
@@ -73,7 +79,7 @@ def test_counts_a_file_written_then_read_from_disk_and_from_the_cache() -> None:
                 tool.wait()
         reader.join(timeout=10)
     out = [line for _, line in lines]
-    assert out[-1] == "Detaching...\n" and len(out) == 5, out
+    assert out[-1] == "Detaching...\n" and len(out) >= 4, out
     rows = [[float(v.rstrip("%")) for v in line.split()] for line in out[:-1]]
     hits, misses, dirties = (sum(row[i] for row in rows) for i in range(3))
     # Counted system-wide: other work only adds, but for a few metadata buffers (the journal's) made

@@ -14,6 +14,10 @@
 # default: the one linux-image-amd64 depends on), RBCC_VM_MEM (2G), RBCC_VM_CPUS (host's), RBCC_VM_TIMEOUT
 # (seconds for the whole guest command, default 1800), RBCC_VM_ENV (space-separated NAME=VALUE pairs
 # exported in the guest).
+#
+# Runs may overlap (test-kernels.sh boots several kernels at once), in the same work directory: the
+# downloads and boot files are made under a lock, and each run has its own directory for its command and
+# exit status.
 set -euo pipefail
 
 [ $# -gt 0 ] || { echo "usage: $0 CMD [ARG...]" >&2; exit 2; }
@@ -24,16 +28,23 @@ GUEST_TIMEOUT=${RBCC_VM_TIMEOUT:-1800}
 say() { echo "[vm] $*" >&2; }
 mkdir -p "$W"/{deb,boot,out}
 export DEBIAN_FRONTEND=noninteractive
+. "$(dirname "$0")/kernels.sh"
+
+# Until the boot files are ready, one run at a time: another one may be installing QEMU (apt's lock
+# refuses a second), downloading the same busybox, or writing the same initramfs.
+exec 9>"$W/.lock"
+flock 9
 
 # -- host tools: QEMU, and the apt lists to find the guest's packages
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v xz >/dev/null || missing+=(xz-utils)
 command -v cpio >/dev/null || missing+=(cpio)
-if [ ${#missing[@]} -gt 0 ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
-  [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+vm_apt_lists
 
 # -- the guest kernel and busybox: downloaded once, unpacked under $W
 fetch() {  # fetch PACKAGE -> directory holding its unpacked contents
@@ -47,9 +58,10 @@ fetch() {  # fetch PACKAGE -> directory holding its unpacked contents
   fi
   echo "$dir"
 }
-KPKG=${RBCC_VM_KERNEL:-$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)}
-KREL=${KPKG#linux-image-}
+KPKG=${RBCC_VM_KERNEL:-$(vm_default_kernel)}
 KDIR=$(fetch "$KPKG")
+# the release the package holds (an -unsigned package's name is not its kernel's release)
+KREL=$(basename "$(ls -d "$KDIR"/lib/modules/*/ | head -1)")
 BUSYBOX=$(fetch busybox-static)/bin/busybox
 MODS=$KDIR/lib/modules/$KREL
 
@@ -74,7 +86,7 @@ fi
 #    and runs the command
 INITRD=$W/boot/initrd-$KREL.gz
 if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
-  R=$W/boot/root && rm -rf "$R" && mkdir -p "$R"/{bin,dev,proc,sys,host,mods}
+  R=$W/boot/root-$KREL && rm -rf "$R" && mkdir -p "$R"/{bin,dev,proc,sys,host,mods}
   cp "$BUSYBOX" "$R/bin/busybox"
   order=()
   module() {  # copy module $1 (decompressed) after the modules it depends on
@@ -97,6 +109,7 @@ mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /de
 for m in $(cat /mods/order); do insmod /mods/$m.ko || echo "[vm] insmod $m failed"; done
 arg() { sed -n "s/.*rbcc\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 W=$(arg w)
+O=$(arg out)
 opts=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o $opts,ro,cache=loose hostroot /host || { echo "[vm] cannot mount the host's /"; poweroff -f; }
 mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -t devtmpfs dev /host/dev
@@ -109,14 +122,21 @@ mount -t 9p -o $opts,cache=mmap work /host$W || echo "[vm] cannot mount $W"
 ip link set lo up 2>/dev/null
 ulimit -l unlimited
 echo "[vm] guest $(uname -r) ready after $(cut -d' ' -f1 /proc/uptime)s"
-timeout -s KILL "$(arg timeout)" chroot /host /bin/sh "$W/out/command.sh"
-echo $? > /host$W/out/rc
+timeout -s KILL "$(arg timeout)" chroot /host /bin/sh "$O/command.sh"
+echo $? > /host$O/rc
 sync
 poweroff -f
 INIT
   chmod +x "$R/init"
-  (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 > "$INITRD")
+  (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 > "$INITRD.tmp") && mv "$INITRD.tmp" "$INITRD"
+  rm -rf "$R"
 fi
+exec 9>&-  # the lock's fd, closed: the next run may go on
+
+# -- this run's own directory under $W (the guest sees $W): its command and exit status
+O=$(mktemp -d "$W/out/run.XXXXXX")
+trap 'rm -rf "$O"' EXIT
+trap 'exit 130' INT TERM
 
 # -- the command, run from the same directory in the guest
 {
@@ -129,8 +149,7 @@ fi
   echo "cd $(printf %q "$PWD")"
   printf '%q ' "$@"
   echo
-} > "$W/out/command.sh"
-rm -f "$W/out/rc"
+} > "$O/command.sh"
 
 ACCEL=(-accel tcg,thread=multi -cpu max)
 BIOS=()
@@ -138,12 +157,12 @@ BIOS=()
 say "booting $KREL (TCG, $CPUS CPUs, $MEM)"
 timeout -k 10 $((GUEST_TIMEOUT + 120)) qemu-system-x86_64 "${ACCEL[@]}" "${BIOS[@]}" -m "$MEM" -smp "$CPUS" \
   -nographic -no-reboot -nic none -kernel "$KERNEL" -initrd "$INITRD" \
-  -append "console=ttyS0 quiet panic=-1 mitigations=off rbcc.w=$W rbcc.timeout=$GUEST_TIMEOUT" \
+  -append "console=ttyS0 quiet panic=-1 mitigations=off rbcc.w=$W rbcc.out=$O rbcc.timeout=$GUEST_TIMEOUT" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs local,path="$W",mount_tag=work,security_model=none,multidevs=remap \
   < /dev/null | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' || true
-if [ ! -s "$W/out/rc" ]; then
-  say "the VM did not finish the command"
+if [ ! -s "$O/rc" ]; then
+  say "the VM on $KREL did not finish the command"
   exit 125
 fi
-exit "$(cat "$W/out/rc")"
+exit "$(cat "$O/rc")"
