@@ -44,10 +44,10 @@ fn attaching_link(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
 ) -> Result<libbpf_rs::Link> {
-    let (res, log) = crate::load::with_libbpf_log(f);
+    let (res, log) = crate::libbpf_log::with_libbpf_log(f);
     res.map_err(|e| {
         let what = what();
-        let why = crate::load::warnings_and_errors(&log);
+        let why = crate::libbpf_log::warnings_and_errors(&log);
         let why = if why.is_empty() { String::new() } else { format!("\n{why}") };
         if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
             return Error::Permission(format!("{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root){why}"));

@@ -7,6 +7,7 @@ pub mod compile;
 pub mod error;
 pub mod events;
 pub mod kernel;
+pub mod libbpf_log;
 pub mod load;
 pub mod maps;
 pub mod netattach;

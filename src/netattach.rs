@@ -56,7 +56,7 @@ fn kernel_message(libbpf_output: &str) -> String {
 pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> PyResult<()> {
     let index = ifindex(dev)?;
     // SAFETY: a plain call; libbpf reads no options (null) and does not keep prog_fd.
-    let (ret, log) = crate::load::with_libbpf_log(|| unsafe {
+    let (ret, log) = crate::libbpf_log::with_libbpf_log(|| unsafe {
         libbpf_sys::bpf_xdp_attach(index as i32, prog_fd, flags, std::ptr::null())
     });
     if ret == 0 {
@@ -103,7 +103,8 @@ pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> PyResult<b
         flags &= XDP_FLAGS_MODES;
     }
     // SAFETY: opts is a valid, sized bpf_xdp_attach_opts living across the call.
-    let (ret, log) = crate::load::with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_detach(index as i32, flags, &opts) });
+    let (ret, log) =
+        crate::libbpf_log::with_libbpf_log(|| unsafe { libbpf_sys::bpf_xdp_detach(index as i32, flags, &opts) });
     match -ret {
         0 => Ok(true),
         // another program is in its place (EEXIST), or ours was closed (EBADF/EINVAL)
