@@ -152,16 +152,10 @@ COMPILE_CHILD = PRELUDE + textwrap.dedent(
     """
 )
 
-# Figures 5 and 6 (and 6b, perf64): a generator process (the harness's interpreter, waiting on stdin) makes N getppid
-# calls; every record reaches a per-record callback that decodes it as a bcc tool does. Timed from the
-# generator's go to when every record is accounted for (delivered, or lost / dropped for a full buffer).
-STREAM_CHILD = PRELUDE + textwrap.dedent(
+# What the event children share once their generator runs: the program, loaded for the generator's
+# pid, and bcc's per-record idiom, decoding each record to check whose it is.
+EVENT_SETUP = textwrap.dedent(
     """
-    import subprocess
-    kind, n, gen_python, text = ARGS[0], int(ARGS[1]), ARGS[2], ARGS[3]
-    gen = subprocess.Popen([gen_python, "-S", "-c",
-        "import os, sys\\nsys.stdin.readline()\\ng = os.getppid\\nfor _ in range(%d): g()" % n],
-        stdin=subprocess.PIPE)
     b = BPF(text=text, cflags=["-DGEN=%d" % gen.pid])
     seen = [0]
     lost = [0]
@@ -171,6 +165,26 @@ STREAM_CHILD = PRELUDE + textwrap.dedent(
             seen[0] += 1
     def on_lost(count):
         lost[0] += count
+    """
+)
+
+# Figures 5 and 6 (and 6b, perf64): a generator process (the harness's interpreter, waiting on stdin) makes N getppid
+# calls; every record reaches a per-record callback that decodes it as a bcc tool does. Timed from the
+# generator's go to when every record is accounted for (delivered, or lost / dropped for a full buffer).
+STREAM_CHILD = (
+    PRELUDE
+    + textwrap.dedent(
+        """
+    import subprocess
+    kind, n, gen_python, text = ARGS[0], int(ARGS[1]), ARGS[2], ARGS[3]
+    gen = subprocess.Popen([gen_python, "-S", "-c",
+        "import os, sys\\nsys.stdin.readline()\\ng = os.getppid\\nfor _ in range(%d): g()" % n],
+        stdin=subprocess.PIPE)
+    """
+    )
+    + EVENT_SETUP
+    + textwrap.dedent(
+        """
     consume = None
     if kind == "perf":
         b["events"].open_perf_buffer(on_record, page_cnt=256, lost_cb=on_lost)
@@ -206,6 +220,7 @@ STREAM_CHILD = PRELUDE + textwrap.dedent(
     gen.wait()
     report(records=seen[0], lost=lost[0] + dropped(), seconds=t1 - t0)
     """
+    )
 )
 
 # Figures 5 and 6 where the consumer sets the pace by construction: the generator makes its N calls
@@ -213,22 +228,20 @@ STREAM_CHILD = PRELUDE + textwrap.dedent(
 # callback, timed. (Streaming, a consumer that keeps up makes the kernel wake it for every record,
 # which slows the generator; one that falls behind drops records and lets the generator run: a rate
 # of records delivered then rewards dropping them.)
-DRAIN_CHILD = PRELUDE + textwrap.dedent(
-    """
+DRAIN_CHILD = (
+    PRELUDE
+    + textwrap.dedent(
+        """
     import subprocess
     kind, n, gen_python, text, pages = ARGS[0], int(ARGS[1]), ARGS[2], ARGS[3], int(ARGS[4])
     gen = subprocess.Popen([gen_python, "-S", "-c",
         "import os, sys\\nos.sched_setaffinity(0, {0})\\nsys.stdin.readline()\\ng = os.getppid\\n"
         "for _ in range(%d): g()" % n], stdin=subprocess.PIPE)
-    b = BPF(text=text, cflags=["-DGEN=%d" % gen.pid])
-    seen = [0]
-    lost = [0]
-    pid = gen.pid
-    def on_record(cpu, data, size):
-        if b["events"].event(data).pid == pid:
-            seen[0] += 1
-    def on_lost(count):
-        lost[0] += count
+    """
+    )
+    + EVENT_SETUP
+    + textwrap.dedent(
+        """
     if kind == "perf_drain":
         b["events"].open_perf_buffer(on_record, page_cnt=pages, lost_cb=on_lost)
         drain = b.perf_buffer_consume
@@ -250,6 +263,7 @@ DRAIN_CHILD = PRELUDE + textwrap.dedent(
     t1 = time.perf_counter()
     report(records=seen[0], lost=lost[0] + dropped(), seconds=t1 - t0)
     """
+    )
 )
 
 # Figure 7: read a full hash map the ways a tool does. Filled (untimed) with one batch update.
