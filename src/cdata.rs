@@ -132,29 +132,6 @@ impl Drop for GcPaused {
     }
 }
 
-/// The objects of the chunks of a batch buffer that arrive through `chunks` (from a thread reading the
-/// map), made as they arrive; the GIL is released while waiting for the next. The collector is paused
-/// per chunk, not across the waits, when other threads run Python.
-pub fn from_chunks<'py>(
-    ctype: &Bound<'py, PyType>,
-    layout: (usize, usize, usize, usize),
-    chunks: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<u8>>>,
-) -> PyResult<Bound<'py, PyList>> {
-    let py = ctype.py();
-    let layout = Layout::new(layout)?;
-    let maker = Maker::new(ctype)?;
-    let mut objects = Vec::new();
-    // (behind a lock only because waiting without the GIL needs a Sync receiver; nobody else takes it)
-    let next = || chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
-    while let Ok(chunk) = py.detach(next) {
-        let _paused = GcPaused::new(py);
-        for i in 0..layout.entries(chunk.len()) {
-            objects.push(maker.make(&chunk, i, &layout)?);
-        }
-    }
-    PyList::new(py, objects)
-}
-
 /// Every entry of `data` as an instance of `ctype`, its bytes where `layout` says.
 #[pyfunction]
 pub fn cdata_list<'py>(

@@ -168,39 +168,24 @@ fn read_all(
     max_entries: usize,
     delete: bool,
 ) -> std::result::Result<(Vec<u8>, Vec<u8>), i32> {
-    let (mut keys, mut values) = (Vec::new(), Vec::new());
-    read_chunks(fd, key_size, stride, max_entries, delete, &mut |k, v| {
-        keys.extend_from_slice(k);
-        values.extend_from_slice(v);
-    })?;
-    Ok((keys, values))
-}
-
-/// The map's entries, read in batches, handed to `on_chunk` as (keys, values) one syscall's worth at
-/// a time; the error is an errno.
-fn read_chunks(
-    fd: i32,
-    key_size: usize,
-    stride: usize,
-    max_entries: usize,
-    delete: bool,
-    on_chunk: &mut dyn FnMut(&[u8], &[u8]),
-) -> std::result::Result<(), i32> {
     // Hash maps pass a bucket index (u32) as the batch token, the other maps a key.
     let token_len = key_size.max(8);
     let mut in_token = vec![0u8; token_len];
     let mut out_token = vec![0u8; token_len];
+    let mut keys: Vec<u8> = Vec::new();
+    let mut values: Vec<u8> = Vec::new();
     let mut first = true;
-    let mut chunk = BATCH_CHUNK.min(max_entries.max(1));
+    let mut chunk = BATCH_CHUNK;
     let opts = batch_opts(0);
     loop {
-        let mut keys = vec![0u8; chunk * key_size];
-        let mut values = vec![0u8; chunk * stride];
+        let (kstart, vstart) = (keys.len(), values.len());
+        keys.resize(kstart + chunk * key_size, 0);
+        values.resize(vstart + chunk * stride, 0);
         let mut count = chunk as u32;
         let in_ptr = if first { std::ptr::null_mut() } else { in_token.as_mut_ptr().cast() };
         // SAFETY: the token buffers hold token_len bytes (at least a key or a u32 bucket index), and
-        // keys/values have room for `count` entries of key_size/stride bytes; opts is a fully
-        // initialised bpf_map_batch_opts with its size set.
+        // keys/values have room for `count` entries of key_size/stride bytes past their starts;
+        // opts is a fully initialised bpf_map_batch_opts with its size set.
         let ret = unsafe {
             let call =
                 if delete { libbpf_sys::bpf_map_lookup_and_delete_batch } else { libbpf_sys::bpf_map_lookup_batch };
@@ -208,17 +193,18 @@ fn read_chunks(
                 fd,
                 in_ptr,
                 out_token.as_mut_ptr().cast(),
-                keys.as_mut_ptr().cast(),
-                values.as_mut_ptr().cast(),
+                keys[kstart..].as_mut_ptr().cast(),
+                values[vstart..].as_mut_ptr().cast(),
                 &mut count,
                 &opts,
             )
         };
         let got = (count as usize).min(chunk);
-        on_chunk(&keys[..got * key_size], &values[..got * stride]);
+        keys.truncate(kstart + got * key_size);
+        values.truncate(vstart + got * stride);
         match -ret.min(0) {
             0 => {}
-            libc::ENOENT => return Ok(()),
+            libc::ENOENT => return Ok((keys, values)),
             // One hash bucket holds more entries than the chunk: ask again, for more at once (a
             // bucket can't hold more than the whole map).
             libc::ENOSPC if got == 0 && chunk < max_entries => {
@@ -230,7 +216,7 @@ fn read_chunks(
         }
         if got == 0 {
             // No progress (the program keeps refilling a bucket): what we have is the answer.
-            return Ok(());
+            return Ok((keys, values));
         }
         in_token.copy_from_slice(&out_token);
         first = false;
@@ -345,34 +331,6 @@ impl Map {
     /// Every entry as (keys, values), the entries laid end to end (values batch_value_size apart).
     fn lookup_batch<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         self.read_batch(py, BatchOp::Lookup)
-    }
-
-    /// Every key as an instance of `ctype` laid out as `layout` says (see cdata.rs). The batch
-    /// syscalls run on a thread of their own, handing each chunk over as it comes, while this thread
-    /// makes the objects of the chunks before it: the kernel's walk and the object making overlap.
-    fn key_objects<'py>(
-        &self,
-        ctype: &Bound<'py, pyo3::types::PyType>,
-        layout: (usize, usize, usize, usize),
-    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
-        let (fd, key_size, max_entries) = (self.raw_fd(), self.key_size as usize, self.max_entries as usize);
-        let stride = self.value_stride()?;
-        let (chunks, arrive) = std::sync::mpsc::channel::<Vec<u8>>();
-        std::thread::scope(|scope| {
-            let reader = scope.spawn(move || {
-                read_chunks(fd, key_size, stride, max_entries, false, &mut |keys, _| {
-                    let _ = chunks.send(keys.to_vec()); // a maker that stopped early no longer listens
-                })
-            });
-            let arrive = std::sync::Mutex::new(arrive);
-            let objects = crate::cdata::from_chunks(ctype, layout, &arrive);
-            drop(arrive);
-            match reader.join() {
-                Ok(Ok(())) => objects,
-                Ok(Err(errno)) => Err(self.batch_error(BatchOp::Lookup, errno).into()),
-                Err(_) => Err(Error::Setup("the batch reader thread failed (a bug in rbcc)".into()).into()),
-            }
-        })
     }
 
     /// As lookup_batch, deleting what it returns (hash maps only; the kernel refuses arrays).

@@ -171,12 +171,6 @@ class BatchOps:
             return None
 
     def _list_keys(self) -> list[Any]:
-        key_objects = getattr(self.map, "key_objects", None)  # the core's; tests' fakes may lack it
-        if key_objects is not None and self.map.map_type in _KEYS_BY_BATCH:
-            try:
-                return key_objects(self.Key, self._key_layout())
-            except KernelFeatureError:
-                pass  # no batch reads on this kernel: one key at a time below
         raw = self._batch_keys_raw()
         if raw is None:
             key = self.Key
