@@ -170,7 +170,7 @@ pub fn kernel_btf_hash(root: &Path) -> Result<String> {
 
 /// A temporary name beside `path`, unique to this thread and call: threads of one process may write
 /// the same entry at once.
-pub fn temp_beside(path: &Path) -> PathBuf {
+fn temp_beside(path: &Path) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -76,7 +76,8 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
 }
 
 /// A line on stderr should the work it guards take longer than a user waits without being told why.
-struct SlowNotice(Option<mpsc::Sender<()>>);
+/// Dropping it closes the channel, which wakes the thread before its delay and it prints nothing.
+struct SlowNotice(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 
 impl SlowNotice {
     fn after(delay: Duration, message: &'static str) -> SlowNotice {
@@ -87,13 +88,6 @@ impl SlowNotice {
             }
         });
         SlowNotice(spawned.is_ok().then_some(done))
-    }
-}
-
-impl Drop for SlowNotice {
-    fn drop(&mut self) {
-        // the thread wakes on the closed channel and prints nothing
-        drop(self.0.take());
     }
 }
 
