@@ -9,6 +9,7 @@ pub mod events;
 pub mod kernel;
 pub mod libbpf_log;
 pub mod load;
+pub mod map_walk;
 pub mod maps;
 pub mod netattach;
 pub mod shared_maps;

@@ -23,9 +23,6 @@ const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
 /// map type has no batch operations.
 const ENOTSUPP: i32 = 524;
 
-/// Entries asked for per batch syscall; the buffers grow past it as the map yields more.
-const BATCH_CHUNK: usize = 16384;
-
 #[pyclass(module = "rbcc._core")]
 pub struct Map {
     handle: MapHandle,
@@ -151,75 +148,12 @@ impl BatchOp {
 
 // The struct update covers the padding bpf_map_batch_opts has on some targets (none on x86-64).
 #[allow(clippy::needless_update)]
-fn batch_opts(elem_flags: u64) -> libbpf_sys::bpf_map_batch_opts {
+pub(crate) fn batch_opts(elem_flags: u64) -> libbpf_sys::bpf_map_batch_opts {
     libbpf_sys::bpf_map_batch_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
         elem_flags,
         flags: 0,
         ..Default::default()
-    }
-}
-
-/// Every entry of the map as (keys, values), read in batches; the error is an errno.
-fn read_all(
-    fd: i32,
-    key_size: usize,
-    stride: usize,
-    max_entries: usize,
-    delete: bool,
-) -> std::result::Result<(Vec<u8>, Vec<u8>), i32> {
-    // Hash maps pass a bucket index (u32) as the batch token, the other maps a key.
-    let token_len = key_size.max(8);
-    let mut in_token = vec![0u8; token_len];
-    let mut out_token = vec![0u8; token_len];
-    let mut keys: Vec<u8> = Vec::new();
-    let mut values: Vec<u8> = Vec::new();
-    let mut first = true;
-    let mut chunk = BATCH_CHUNK;
-    let opts = batch_opts(0);
-    loop {
-        let (kstart, vstart) = (keys.len(), values.len());
-        keys.resize(kstart + chunk * key_size, 0);
-        values.resize(vstart + chunk * stride, 0);
-        let mut count = chunk as u32;
-        let in_ptr = if first { std::ptr::null_mut() } else { in_token.as_mut_ptr().cast() };
-        // SAFETY: the token buffers hold token_len bytes (at least a key or a u32 bucket index), and
-        // keys/values have room for `count` entries of key_size/stride bytes past their starts;
-        // opts is a fully initialised bpf_map_batch_opts with its size set.
-        let ret = unsafe {
-            let call =
-                if delete { libbpf_sys::bpf_map_lookup_and_delete_batch } else { libbpf_sys::bpf_map_lookup_batch };
-            call(
-                fd,
-                in_ptr,
-                out_token.as_mut_ptr().cast(),
-                keys[kstart..].as_mut_ptr().cast(),
-                values[vstart..].as_mut_ptr().cast(),
-                &mut count,
-                &opts,
-            )
-        };
-        let got = (count as usize).min(chunk);
-        keys.truncate(kstart + got * key_size);
-        values.truncate(vstart + got * stride);
-        match -ret.min(0) {
-            0 => {}
-            libc::ENOENT => return Ok((keys, values)),
-            // One hash bucket holds more entries than the chunk: ask again, for more at once (a
-            // bucket can't hold more than the whole map).
-            libc::ENOSPC if got == 0 && chunk < max_entries => {
-                chunk *= 2;
-                continue;
-            }
-            libc::EINTR | libc::EAGAIN if got == 0 => continue,
-            errno => return Err(errno),
-        }
-        if got == 0 {
-            // No progress (the program keeps refilling a bucket): what we have is the answer.
-            return Ok((keys, values));
-        }
-        in_token.copy_from_slice(&out_token);
-        first = false;
     }
 }
 
@@ -397,14 +331,15 @@ impl Map {
 
 impl Map {
     fn read_batch<'py>(&self, py: Python<'py>, op: BatchOp) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let fd = self.raw_fd();
-        let key_size = self.key_size as usize;
-        let stride = self.value_stride()?;
-        let max_entries = self.max_entries as usize;
-        let delete = op == BatchOp::LookupAndDelete;
-        let (keys, values) = py
-            .detach(|| read_all(fd, key_size, stride, max_entries, delete))
-            .map_err(|errno| self.batch_error(op, errno))?;
+        let walk = crate::map_walk::Walk {
+            fd: self.raw_fd(),
+            map_type: self.map_type,
+            key_size: self.key_size as usize,
+            stride: self.value_stride()?,
+            max_entries: self.max_entries as usize,
+            delete: op == BatchOp::LookupAndDelete,
+        };
+        let (keys, values) = py.detach(|| walk.read_all()).map_err(|errno| self.batch_error(op, errno))?;
         Ok((PyBytes::new(py, &keys), PyBytes::new(py, &values)))
     }
 }
