@@ -19,6 +19,7 @@ use super::owntypes::USER_TAG_PREFIX;
 use crate::error::{Error, Result};
 
 mod kptr;
+mod methods;
 mod text;
 use kptr::is_packet_context;
 use text::{invocations, Invocation, Span};
@@ -72,10 +73,6 @@ pub const METHODS: &[&str] = &[
     "task_storage_get",
     "task_storage_delete",
 ];
-
-/// Map methods whose first argument is the key: by address, and by value.
-const KEY_BY_ADDRESS: &[&str] = &["lookup", "lookup_or_init", "lookup_or_try_init", "update", "insert", "delete"];
-const KEY_BY_VALUE: &[&str] = &["increment", "atomic_increment"];
 
 /// The macros of helpers.h that define a probe function with its ELF section.
 const PROBE_MACROS: &[&str] = &[
@@ -400,7 +397,16 @@ impl Rewriter<'_> {
             CXCursor_CallExpr => {
                 if let Some((map, method, callee)) = self.map_call(n) {
                     self.method_call(n, &map, &method, callee, &ops[1..])?;
-                    self.walk_all(&ops[1..], Role::Read, fx, here)
+                    // Around the edits inside the arguments, so the parentheses enclose them.
+                    let split = self.args_with_commas(&ops[1..]);
+                    for &(start, _) in &split {
+                        self.insert(start, "(");
+                    }
+                    self.walk_all(&ops[1..], Role::Read, fx, here)?;
+                    for &(_, end) in &split {
+                        self.insert(end, ")");
+                    }
+                    Ok(())
                 } else {
                     self.walk_all(&ops, Role::Read, fx, here)
                 }
@@ -463,86 +469,6 @@ impl Rewriter<'_> {
             self.walk(n, role, fx, parent)?;
         }
         Ok(())
-    }
-
-    /// `counts.increment(...)`: (map name, method, callee node).
-    fn map_call<'n>(&self, call: &'n Node) -> Option<(String, String, &'n Node)> {
-        if call.kind != CXCursor_CallExpr {
-            return None;
-        }
-        let callee = strip(expr_children(call).first()?);
-        if callee.kind != CXCursor_MemberRefExpr {
-            return None;
-        }
-        let base = strip(expr_children(callee).first()?);
-        if base.kind != CXCursor_DeclRefExpr {
-            return None;
-        }
-        let map = self.maps.get(&base.referenced)?;
-        Some((map.clone(), callee.name.clone(), callee))
-    }
-
-    fn method_call(&mut self, call: &Node, map: &str, method: &str, callee: &Node, args: &[&Node]) -> Result<()> {
-        if !METHODS.contains(&method) {
-            return Err(self.error_at(call.start, &format!("{map}.{method}() is not a map method rbcc knows")));
-        }
-        if !callee.in_main {
-            return Err(self.error_at(call.start, &format!("{map}.{method}() inside a macro cannot be rewritten")));
-        }
-        let Some(lparen) = self.token_at_or_after(callee.end).filter(|t| t.text == "(").map(|t| t.end) else {
-            return Err(self.error_at(call.start, "expected '(' after the map method"));
-        };
-        let sep = if args.is_empty() { "" } else { ", " };
-        self.replace(callee.start, lparen, format!("__rbcc_m_{method}(&{map}{sep}"));
-        if let Some(key) = args.first() {
-            self.zero_key_padding(key, KEY_BY_VALUE.contains(&method), KEY_BY_ADDRESS.contains(&method));
-        }
-        let data = match method {
-            "perf_submit" => args.get(1),
-            "ringbuf_output" => args.first(),
-            _ => None,
-        };
-        if let Some(data) = data {
-            let ty = strip_casts(data).ty.pointee.as_deref().map(|t| t.spelling.clone());
-            self.record_event(map, ty.as_deref());
-        }
-        Ok(())
-    }
-
-    /// A struct key's padding holds whatever the stack held (designated initialisers and field stores
-    /// leave it), so the same key would hash differently from call to call: zero it right before the
-    /// method reads the key. Done for a key that is a variable (`key`, `&key`), with a comma expression
-    /// around the argument, so the user's text stays as it is.
-    fn zero_key_padding(&mut self, key: &Node, by_value: bool, by_address: bool) {
-        let arg = strip(key);
-        let var = if by_value {
-            arg
-        } else if by_address && arg.kind == CXCursor_UnaryOperator && arg.unary_by_type == "&" {
-            match expr_children(arg).first() {
-                Some(inner) => strip(inner),
-                None => return,
-            }
-        } else {
-            return;
-        };
-        if var.kind != CXCursor_DeclRefExpr || var.ty.holes.is_empty() || !key.in_main || key.from_macro {
-            return;
-        }
-        let mut clears = String::from("(");
-        for (offset, len) in &var.ty.holes {
-            let _ = write!(clears, "__builtin_memset((char *)&{} + {offset}, 0, {len}), ", var.name);
-        }
-        self.insert(key.start, clears);
-        self.insert(key.end, ")");
-    }
-
-    fn record_event(&mut self, map: &str, ty: Option<&str>) {
-        if let Some(ty) = ty {
-            let named = !ty.contains('(') && ty != "void" && !ty.is_empty();
-            if named {
-                self.events.push((map.to_string(), ty.trim_start_matches("const ").to_string()));
-            }
-        }
     }
 }
 

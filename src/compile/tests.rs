@@ -88,6 +88,29 @@ fn map_methods_become_helper_calls() {
 }
 
 #[test]
+fn an_argument_with_commas_in_braces_stays_one_argument() {
+    if !available() {
+        return;
+    }
+    let out = rewrite(
+        "struct key_t { u32 a; u32 b; };\nBPF_HASH(h, struct key_t, u64);\n\
+         int f(struct pt_regs *ctx) {\n u64 one = 1;\n h.increment((struct key_t){1, 2});\n\
+         h.increment((struct key_t){.a = 3, .b = 4}, 5);\n h.update(&(struct key_t){7, 8}, &one);\n\
+         u64 *v = h.lookup(&(struct key_t){7, (u32)(8, 8)});\n h.increment(((struct key_t){9, 9}));\n return 0;\n}\n",
+    );
+    for want in [
+        "__rbcc_m_increment(&h, ((struct key_t){1, 2}));",
+        "__rbcc_m_increment(&h, ((struct key_t){.a = 3, .b = 4}), 5);",
+        "__rbcc_m_update(&h, (&(struct key_t){7, 8}), &one);",
+        "__rbcc_m_lookup(&h, (&(struct key_t){7, (u32)(8, 8)}));",
+        // already one argument to the preprocessor: left as written
+        "__rbcc_m_increment(&h, ((struct key_t){9, 9}));",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
 fn a_struct_keys_padding_is_zeroed_before_each_method_reads_it() {
     if !available() {
         return;

@@ -180,6 +180,38 @@ def test_padded_struct_keys_are_one_entry_whatever_their_padding_held() -> None:
             assert [(bytes(k), v.value) for k, v in b[name].items()] == [(want, 6)], name
 
 
+COMPOUND_KEYS = r"""
+struct key_t { u32 pid; u32 tag; };
+BPF_HASH(counts, struct key_t, u64);
+BPF_HASH(seen, struct key_t, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (pid != TARGET)
+        return 0;
+    u64 two = 2;
+    counts.increment((struct key_t){pid, 1});
+    counts.increment((struct key_t){.pid = pid, .tag = 2}, 10);
+    seen.update(&(struct key_t){pid, 3}, &two);
+    u64 *v = seen.lookup(&(struct key_t){pid, 3});
+    if (v)
+        counts.increment((struct key_t){pid, (u32)(*v + 2)}, *v);
+    return 0;
+}
+"""
+
+
+def test_compound_literal_keys_in_method_calls_are_one_argument() -> None:
+    # The commas inside `(struct key_t){a, b}` are not argument separators (bcc's methods are macros
+    # in rbcc, and the preprocessor would split there).
+    with BPF(text=COMPOUND_KEYS, cflags=target_cflags()) as b:
+        for _ in range(3):
+            os.getppid()
+        me = os.getpid()
+        got = {(k.pid, k.tag): v.value for k, v in b["counts"].items()}
+        assert got == {(me, 1): 3, (me, 2): 30, (me, 4): 6}
+        assert {(k.pid, k.tag): v.value for k, v in b["seen"].items()} == {(me, 3): 2}
+
+
 ARRAY = r"""
 BPF_ARRAY(slots, u32, 7);
 TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
