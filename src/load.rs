@@ -12,6 +12,9 @@ use crate::shared_maps::{Exports, Sharing};
 use crate::types::Btf;
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
+/// libbpf's maps of USDT argument specs (usdt.bpf.h), private to the object that attaches USDT probes.
+const USDT_PRIVATE_MAPS: [&str; 2] = ["__bpf_usdt_specs", "__bpf_usdt_ip_to_spec_id"];
+
 fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
     if let Some(vlog) = verifier_log(log) {
         Error::Verifier(format!("the BPF verifier rejected the program: {e}\n{vlog}"))
@@ -193,6 +196,11 @@ impl Object {
         let (res, log) = with_libbpf_log(|| -> std::result::Result<libbpf_rs::Object, libbpf_rs::Error> {
             let mut open = object_builder()?.open_memory(&self.elf)?;
             for mut map in open.maps_mut() {
+                // libbpf numbers each object's USDT argument specs from 0 in these maps: shared, the
+                // USDT functions loaded in objects of their own would read one another's specs.
+                if USDT_PRIVATE_MAPS.iter().any(|n| map.name() == *n) {
+                    continue;
+                }
                 if let Some(loaded) = self.obj.maps().find(|m| m.name() == map.name()) {
                     use std::os::fd::AsFd;
                     map.reuse_fd(loaded.as_fd())?;

@@ -152,3 +152,118 @@ def test_usdt_probe_whose_function_reads_no_argument(ticker: Path, child: subpro
 def test_usdt_needs_a_pid_or_a_path() -> None:
     with pytest.raises(USDTException, match="pid or a binary path"):
         USDT()
+
+
+# Three probes of different argument counts and types; `two` fires at two sites whose arguments live in
+# different places. Waits for a line on stdin, fires each probe 3 times, prints "done", waits again.
+SEVERAL_C = r"""
+#include <stdio.h>
+#include <sys/sdt.h>
+
+static volatile long sink;
+
+__attribute__((noinline)) static void elsewhere(long x, int y) {
+    DTRACE_PROBE2(rbcc, two, x, y);
+    sink += x + y;
+}
+
+int main(void) {
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return 1;
+    for (volatile int i = 0; i < 3; i++) {
+        long a = 13 + i;
+        int c = 5 + i;
+        short d = 7;
+        long long e = 1000 + i;
+        DTRACE_PROBE2(rbcc, two, a, 40);
+        DTRACE_PROBE1(rbcc, one, c);
+        DTRACE_PROBE3(rbcc, three, d, e, a * 2);
+        elsewhere(100 + i, -i);
+    }
+    puts("done");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    return 0;
+}
+"""
+
+ON_SEVERAL = r"""
+struct ev_t { u32 probe; s64 a, b, c; };
+BPF_PERF_OUTPUT(evs);
+int on_one(struct pt_regs *ctx) {
+    struct ev_t e = {.probe = 1};
+    bpf_usdt_readarg(1, ctx, &e.a);
+    evs.perf_submit(ctx, &e, sizeof(e));
+    return 0;
+}
+int on_two(struct pt_regs *ctx) {
+    struct ev_t e = {.probe = 2};
+    bpf_usdt_readarg(1, ctx, &e.a);
+    bpf_usdt_readarg(2, ctx, &e.b);
+    evs.perf_submit(ctx, &e, sizeof(e));
+    return 0;
+}
+int on_three(struct pt_regs *ctx) {
+    struct ev_t e = {.probe = 3};
+    bpf_usdt_readarg(1, ctx, &e.a);
+    bpf_usdt_readarg(2, ctx, &e.b);
+    bpf_usdt_readarg(3, ctx, &e.c);
+    evs.perf_submit(ctx, &e, sizeof(e));
+    return 0;
+}
+"""
+
+SEVERAL_WANT = sorted(
+    [(1, 5 + i, 0, 0) for i in range(3)]
+    + [(2, 13 + i, 40, 0) for i in range(3)]
+    + [(2, 100 + i, -i, 0) for i in range(3)]
+    + [(3, 7, 1000 + i, 2 * (13 + i)) for i in range(3)]
+)
+
+
+@pytest.fixture(scope="module")
+def several(ticker: Path) -> Path:  # ticker: sys/sdt.h is there
+    return build_c_program(ticker.parent, "several", SEVERAL_C, "-O1")
+
+
+def _several_events(b: BPF, proc: subprocess.Popen[bytes]) -> list[tuple[int, int, int, int]]:
+    seen: list[tuple[int, int, int, int]] = []
+
+    def on_event(cpu: int, data: int, size: int) -> None:
+        e = b["evs"].event(data)
+        seen.append((e.probe, e.a, e.b, e.c))
+
+    b["evs"].open_perf_buffer(on_event)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"done\n"
+    poll_until(b.perf_buffer_poll, lambda: len(seen) >= len(SEVERAL_WANT))
+    return sorted(seen)
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("contexts", ["one", "one per probe"])
+def test_several_probes_each_read_their_own_arguments(several: Path, contexts: str) -> None:
+    # Each probe's function is loaded in an object of its own; libbpf's argument specs must stay each's.
+    proc = subprocess.Popen([str(several)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        probes = [("two", "on_two"), ("one", "on_one"), ("three", "on_three")]
+        if contexts == "one":
+            u = USDT(pid=proc.pid)
+            for probe, fn in probes:
+                u.enable_probe(probe=probe, fn_name=fn)
+            usdts = [u]
+        else:
+            usdts = []
+            for probe, fn in probes:
+                u = USDT(path=str(several))
+                u.enable_probe(probe=probe, fn_name=fn)
+                usdts.append(u)
+        with BPF(text=ON_SEVERAL, usdt_contexts=usdts) as b:
+            assert _several_events(b, proc) == SEVERAL_WANT
+    finally:
+        proc.kill()
+        proc.wait()
