@@ -44,8 +44,8 @@ rust-test:
 	cargo test
 
 lint:
-	ruff check python tests examples
-	ruff format --check python tests examples
+	ruff check python tests examples tools
+	ruff format --check python tests examples tools
 
 pytest:
 	$(PYTHON) -m pytest -q -rs tests

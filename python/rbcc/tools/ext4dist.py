@@ -1,0 +1,1 @@
+../../../tools/ext4dist.py
