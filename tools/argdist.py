@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """argdist: summarize a function's parameter values (or a tracepoint's fields) as histograms or counts.
 
-Probe specs as bcc's argdist takes them (``rbcc argdist -h``), parsed by rbcc.probespec. Kernel-function
+Probe specs as bcc's argdist takes them (``rbcc argdist -h``), parsed by rbcc._specs. Kernel-function
 probes (``p::``/``r::``) need kprobes; where the kernel has none, argdist says so in one line — use a
 tracepoint (``t:category:event():type:args->field``) instead.
 """
@@ -14,9 +14,11 @@ import sys
 import time
 from collections.abc import Sequence
 
+from rbcc._specs.argdist import ArgdistSpec, parse_argdist
+from rbcc._specs.sessions import ArgdistSession
 from rbcc._tools import common
-from rbcc.oneliners import ArgdistSession
-from rbcc.probespec import ArgdistSpec, parse_argdist
+
+__all__ = ["bpf_text", "build_parser", "main"]
 
 EXAMPLES = """
 Probe specifier syntax:

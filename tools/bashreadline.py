@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool bashreadline                      # commands typed into bash (its own readline)
     rbcc tool bashreadline -s                   # readline in /lib/libreadline.so instead

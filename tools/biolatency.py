@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool biolatency                    # summarize block I/O latency as a histogram
     rbcc tool biolatency 1 10               # print 1 second summaries, 10 times

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool biopattern            # show block device I/O pattern.
     rbcc tool biopattern 1 10       # print 1 second summaries, 10 times

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from rbcc._tools import block, common
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool biosnoop           # trace all block I/O
     rbcc tool biosnoop -Q        # include OS queued time

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool biotop            # block device I/O top, 1 second refresh
     rbcc tool biotop -C         # don't clear the screen

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool bitesize        # block I/O size histograms by process, until Ctrl-C
 """

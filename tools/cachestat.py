@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from rbcc import BPF
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool cachestat          # page cache statistics, every second
     rbcc tool cachestat -T 5 3   # with timestamps, every 5 seconds, 3 times

@@ -21,6 +21,8 @@ from rbcc._tools import common
 from rbcc.containers import filter_by_containers
 from rbcc.errors import KernelFeatureError
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool capable             # trace capability checks
     rbcc tool capable -v          # verbose: include non-audit checks

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, sched
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool cpudist              # summarize on-CPU time as a histogram
     rbcc tool cpudist -O           # summarize off-CPU time as a histogram

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from rbcc._tools import common
 from rbcc.perf import PerfSWConfig, PerfType
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool cpuunclaimed            # sample and calculate unclaimed idle CPUs,
                                       # output every 1 second (default)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from rbcc._tools import common
 from rbcc.utils import ArgString, printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool drsnoop           # trace all direct reclaim
     rbcc tool drsnoop -T        # include timestamps

@@ -15,6 +15,8 @@ from rbcc._tools import common
 from rbcc.containers import filter_by_containers
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool execsnoop                      # trace all exec() syscalls
     rbcc tool execsnoop -x                   # include failed exec()s

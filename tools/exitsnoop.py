@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool exitsnoop                # trace all process termination
     rbcc tool exitsnoop -x             # trace only fails, exclude exit(0)

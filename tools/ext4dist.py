@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool ext4dist            # show operation latency as a histogram
     rbcc tool ext4dist -p 181     # trace PID 181 only

@@ -16,6 +16,8 @@ from rbcc import BPF
 from rbcc._tools import block, common
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool ext4slower             # trace operations slower than 10 ms (default)
     rbcc tool ext4slower 1           # trace operations slower than 1 ms

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool filetop            # file I/O top, 1 second refresh
     rbcc tool filetop -C         # don't clear the screen

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool gethostlatency           # time getaddrinfo/gethostbyname[2] calls
     rbcc tool gethostlatency -p 181    # only trace PID 181

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, sched
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool hardirqs            # sum hard irq event time
     rbcc tool hardirqs -d         # show hard irq event time as histograms

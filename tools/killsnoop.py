@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from rbcc._tools import common
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool killsnoop           # trace all kill() signals
     rbcc tool killsnoop -x        # only show failed kills

@@ -20,6 +20,8 @@ from rbcc._tools import common
 from rbcc.errors import KernelFeatureError
 from rbcc.perf import PerfHWConfig, PerfType
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool llcstat            # cache references and misses by PID, for 10 seconds
     rbcc tool llcstat 20         # for 20 seconds

@@ -23,6 +23,8 @@ from rbcc import BPF
 from rbcc._tools import common
 from rbcc.errors import BPFError
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """
 EXAMPLES:
 

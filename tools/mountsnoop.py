@@ -17,6 +17,8 @@ from typing import Any
 from rbcc._tools import common
 from rbcc.containers import filter_by_containers
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool mountsnoop                      # trace mount() and umount() calls
     rbcc tool mountsnoop -P                   # also show the parent process

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from rbcc import BPF
 from rbcc._tools import common, sched, sched_stacks
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool offcputime             # trace off-CPU stack time until Ctrl-C
     rbcc tool offcputime 5           # trace for 5 seconds only

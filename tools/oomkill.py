@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool oomkill        # trace OOM kills, until Ctrl-C
 """

@@ -20,6 +20,8 @@ from rbcc._tools import common, proc
 from rbcc.containers import filter_by_containers
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool opensnoop                        # trace all open() syscalls
     rbcc tool opensnoop -T                     # include timestamps

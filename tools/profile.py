@@ -18,6 +18,8 @@ from rbcc._tools import common, sched_stacks
 from rbcc.containers import filter_by_containers
 from rbcc.perf import PerfSWConfig, PerfType
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool profile             # profile stack traces at 49 Hertz until Ctrl-C
     rbcc tool profile -F 99       # profile stack traces at 99 Hertz

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, sched
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool runqlat            # summarize run queue latency as a histogram
     rbcc tool runqlat 1 10       # print 1 second summaries, 10 times

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from rbcc._tools import common, sched
 from rbcc.perf import PerfSWConfig, PerfType
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool runqlen            # summarize run queue length as a histogram
     rbcc tool runqlen 1 10       # print 1 second summaries, 10 times

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from rbcc._tools import common, sched
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool runqslower         # trace run queue latency higher than 10000 us (default)
     rbcc tool runqslower 1000    # trace run queue latency higher than 1000 us

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, sched
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool softirqs            # sum soft irq event time
     rbcc tool softirqs -C         # show the number of soft irq events

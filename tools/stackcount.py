@@ -11,8 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from rbcc._specs.pattern import parse_pattern
 from rbcc._tools import common, counting
-from rbcc.probespec import parse_pattern
+
+__all__ = ["bpf_text", "build_parser", "main"]
 
 EXAMPLES = """examples:
     rbcc stackcount submit_bio         # count kernel stack traces for submit_bio

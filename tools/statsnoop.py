@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, proc
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool statsnoop           # trace all stat() syscalls
     rbcc tool statsnoop -t        # include timestamps

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool syncsnoop           # trace sync() calls, with their times
 """

@@ -15,6 +15,8 @@ from rbcc._tools import common
 from rbcc.syscall import syscall_name, syscalls
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool syscount                 # count syscalls until Ctrl-C, top 10
     rbcc tool syscount -P              # count by process instead of by syscall

@@ -17,6 +17,8 @@ from rbcc._tools import common, tcp
 from rbcc.containers import filter_by_containers
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcpaccept           # trace all TCP accept()s
     rbcc tool tcpaccept -t        # include timestamps

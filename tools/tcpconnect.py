@@ -20,6 +20,8 @@ from rbcc._tools import common, tcp
 from rbcc.containers import filter_by_containers
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcpconnect           # trace all TCP connect()s
     rbcc tool tcpconnect -t        # include timestamps

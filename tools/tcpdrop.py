@@ -17,6 +17,8 @@ from rbcc import BPF
 from rbcc._tools import common, tcp
 from rbcc.tcp import flags2str
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcpdrop           # trace kernel TCP drops
     rbcc tool tcpdrop -4        # trace IPv4 family only

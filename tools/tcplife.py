@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import common, tcp
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcplife           # trace all TCP connect()s
     rbcc tool tcplife -T        # include time column (HH:MM:SS)

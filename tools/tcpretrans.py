@@ -17,6 +17,8 @@ from rbcc import _core
 from rbcc._tools import common, tcp
 from rbcc.errors import KernelFeatureError
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcpretrans           # trace TCP retransmits
     rbcc tool tcpretrans -l        # include TLP attempts

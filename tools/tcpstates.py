@@ -18,6 +18,8 @@ from typing import Any
 
 from rbcc._tools import common, tcp
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool tcpstates           # trace all TCP state changes
     rbcc tool tcpstates -t        # include timestamp column

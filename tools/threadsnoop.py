@@ -11,6 +11,8 @@ from rbcc import BPF
 from rbcc._tools import common
 from rbcc.errors import AttachError
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool threadsnoop         # list new threads, with their start functions
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """trace: attach to functions, tracepoints and USDT probes and print a message per event.
 
-Probe specs as bcc's trace takes them (``rbcc trace -h``), parsed by rbcc.probespec. Kernel-function
+Probe specs as bcc's trace takes them (``rbcc trace -h``), parsed by rbcc._specs. Kernel-function
 probes (``p::``/``r::``) need kprobes; where the kernel has none, trace says so in one line — use a
 tracepoint (``t:category:event``) instead.
 """
@@ -14,10 +14,12 @@ import sys
 import time
 from collections.abc import Sequence
 
+from rbcc._specs.gen import TraceOptions
+from rbcc._specs.sessions import Event, TraceSession
+from rbcc._specs.trace import parse_trace
 from rbcc._tools import common
-from rbcc.oneliners import Event, TraceSession
-from rbcc.probegen import TraceOptions
-from rbcc.probespec import parse_trace
+
+__all__ = ["bpf_text", "build_parser", "main"]
 
 EXAMPLES = """EXAMPLES:
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from rbcc._tools import block, common
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool vfsstat             # count some VFS calls per second
     rbcc tool vfsstat -p 185      # trace PID 185 only

@@ -18,6 +18,8 @@ from rbcc import BPF
 from rbcc._tools import common, sched, sched_stacks
 from rbcc.utils import printb
 
+__all__ = ["bpf_text", "build_parser", "main"]
+
 EXAMPLES = """examples:
     rbcc tool wakeuptime             # trace blocked time with waker stacks
     rbcc tool wakeuptime 5           # trace for 5 seconds only

@@ -1,7 +1,6 @@
-"""rbcc: bcc's Python API for eBPF tracing, on a Rust core that compiles against the kernel's BTF.
-
-``from rbcc import BPF`` where a bcc script has ``from bcc import BPF``.
-"""
+"""The ``BPF`` class: a bcc-dialect program compiled by the core, loaded, its probe functions attached,
+its maps readable as tables, its buffers polled. ``rbcc`` (the package) re-exports it with the rest of
+bcc's names."""
 
 from __future__ import annotations
 
@@ -10,54 +9,25 @@ import select
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from . import _core, errors
-from .errors import (
-    AttachError,
-    BPFError,
-    CompileError,
-    KernelFeatureError,
-    PermissionError,
-    ProbeSpecError,
-    USDTException,
-    VerifierError,
-)
-from .facts import KernelFacts
-from .kprobes import KprobeGroup, attach_kprobes
-from .perf import PerfHWConfig, PerfSWConfig, PerfType
-from .programs import BPFAttachType, BPFProgType, ProgramFunctions, XDPAction, XDPFlags
-from .table import TableLike, table_for
-from .tracing import TracePipe
-from .uprobes import resolve_binary
-from .usdt import USDT
-from .utils import ArgString, StrcmpRewrite, as_str, get_online_cpus, printb
+from . import _core
+from ._kernel.facts import KernelFacts
+from ._kernel.tracepipe import TracePipe
+from ._probes.kprobes import KprobeGroup, attach_kprobes
+from ._probes.programs import ProgramFunctions
+from ._probes.uprobes import resolve_binary
+from ._tables.factory import TableLike, table_for
+from .errors import AttachError, BPFError, CompileError
+from .utils import as_str, get_online_cpus
 
 __all__ = [
     "BPF",
-    "BPFAttachType",
-    "BPFProgType",
-    "XDPAction",
-    "XDPFlags",
-    "ArgString",
-    "StrcmpRewrite",
-    "printb",
-    "AttachError",
-    "BPFError",
-    "CompileError",
-    "KernelFeatureError",
-    "PermissionError",
-    "ProbeSpecError",
-    "USDT",
-    "USDTException",
-    "VerifierError",
-    "PerfHWConfig",
-    "PerfSWConfig",
-    "PerfType",
-    "errors",
-    "trace",
-    "argdist",
+    "DEBUG_BPF",
+    "DEBUG_BPF_REGISTER_STATE",
+    "DEBUG_BTF",
+    "DEBUG_LLVM_IR",
+    "DEBUG_PREPROCESSOR",
+    "DEBUG_SOURCE",
 ]
-
-__version__ = "0.1.0"
 
 Text = str | bytes
 
@@ -106,7 +76,7 @@ def _program_text(text: str | bytes, filename: str) -> str:
 
 class BPF(KernelFacts, ProgramFunctions):
     """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables.
-    Functions loaded by hand (load_func, attach_xdp, ...) are rbcc.programs'."""
+    Functions loaded by hand (load_func, attach_xdp, ...) are rbcc._probes.programs'."""
 
     def __init__(
         self,
@@ -305,7 +275,7 @@ class BPF(KernelFacts, ProgramFunctions):
         path = resolve_binary(_s(name), pid)
         kind = "uretprobe" if retprobe else "uprobe"
         if sym_re:
-            from .uprobes import functions_matching
+            from ._probes.uprobes import functions_matching
 
             matches = functions_matching(path, _s(sym_re))
             if not matches:
@@ -323,7 +293,7 @@ class BPF(KernelFacts, ProgramFunctions):
             link = self._obj.attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
         except AttachError:
             # libbpf finds only plain function symbols; an IFUNC (strlen) resolves through the loader
-            from .uprobes import is_shared_library, loader_offsets
+            from ._probes.uprobes import is_shared_library, loader_offsets
 
             offset = loader_offsets(path, [symbol]).get(symbol) if is_shared_library(path) else None
             if offset is None:
@@ -499,7 +469,7 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def cleanup(self) -> None:
         """Detach every probe and release the program's maps and buffers; unlike bcc, also remove the
-        XDP programs and attach_func attachments this object made (see rbcc.programs)."""
+        XDP programs and attach_func attachments this object made (see rbcc._probes.programs)."""
         self._release_programs()
         for links in self._links.values():
             for link in links:
@@ -524,13 +494,3 @@ class BPF(KernelFacts, ProgramFunctions):
             self.cleanup()
         except Exception:  # noqa: BLE001 - never raise from a finalizer
             pass
-
-
-def __getattr__(name: str) -> Any:
-    # the notebook API of the multi-tools, imported on first use: it builds on BPF, and a script that
-    # never calls it does not pay for the probe-spec parser at import
-    if name in ("trace", "argdist"):
-        from . import oneliners
-
-        return getattr(oneliners, name)
-    raise AttributeError(f"module 'rbcc' has no attribute {name!r}")

@@ -13,7 +13,7 @@ import pytest
 from _bpfutil import target_cflags
 
 from rbcc import BPF, BPFAttachType, BPFError, BPFProgType, KernelFeatureError, XDPAction
-from rbcc.programs import Function
+from rbcc._probes.programs import Function
 
 pytestmark = pytest.mark.needs_root
 

@@ -1,4 +1,4 @@
-"""rbcc.kprobes: which way event_re's functions are attached, and the bookkeeping of a multi link that
+"""rbcc._probes.kprobes: which way event_re's functions are attached, and the bookkeeping of a multi link that
 stands for several functions' kprobes. A fake core object records what the kernel would be asked; the
 real attaches run in make test-kernels' VMs (test_bpf_kernel_features.py)."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rbcc import kprobes
+from rbcc._probes import kprobes
 from rbcc.errors import AttachError
 
 FUNCS = ["vfs_read", "vfs_write", "do_nanosleep"]

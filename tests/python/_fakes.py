@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rbcc._tables.batch import _py_cdata_items, _py_cdata_list
 from rbcc.errors import KernelFeatureError
 
 HASH, ARRAY, PERF, PERCPU_HASH, PERCPU_ARRAY, STACK, RINGBUF = 1, 2, 4, 5, 6, 7, 27
@@ -158,7 +159,12 @@ class FakePerfBuffer:
 
 
 class FakeCore:
+    """The parts of the core module the tables call, for tests without it: buffers are recorded, batch
+    buffers become ctypes objects in Python."""
+
     PerfBuffer = FakePerfBuffer
+    cdata_list = staticmethod(_py_cdata_list)
+    cdata_items = staticmethod(_py_cdata_items)
 
     @staticmethod
     def num_possible_cpus() -> int:

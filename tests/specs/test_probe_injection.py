@@ -20,9 +20,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from rbcc._specs.argdist import ArgdistSpec, parse_argdist
+from rbcc._specs.gen import TraceOptions, argdist_program, trace_program
+from rbcc._specs.points import Expr
+from rbcc._specs.trace import TraceSpec, parse_trace
 from rbcc.errors import ProbeSpecError
-from rbcc.probegen import TraceOptions, argdist_program, trace_program
-from rbcc.probespec import ArgdistSpec, Expr, TraceSpec, parse_argdist, parse_trace
 
 CLANG = shutil.which("clang")
 pytestmark = pytest.mark.skipif(CLANG is None, reason="clang's lexer is the judge")

@@ -7,8 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rbcc._specs.argdist import Param, parse_argdist
+from rbcc._specs.pattern import parse_pattern
+from rbcc._specs.points import ProbePoint
+from rbcc._specs.trace import parse_trace
 from rbcc.errors import ProbeSpecError
-from rbcc.probespec import Param, ProbePoint, parse_argdist, parse_pattern, parse_trace
 
 
 def _point(spec: str) -> tuple[str, str, str]:

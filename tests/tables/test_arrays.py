@@ -1,4 +1,4 @@
-"""rbcc.arrays: numpy dtypes laid out as the ctypes types BTF gives, records read from packed buffers,
+"""rbcc._tables.arrays: numpy dtypes laid out as the ctypes types BTF gives, records read from packed buffers,
 and (as root) tables and event batches from real programs as numpy arrays."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from _bpfutil import possible_cpus, target_cflags
 
 from rbcc import BPF
-from rbcc.arrays import dtype_of, records
+from rbcc._tables.arrays import dtype_of, records
 from rbcc.errors import BPFError
 
 np = pytest.importorskip("numpy", reason="numpy (a dependency of rbcc) is not installed")

@@ -10,7 +10,7 @@ import pytest
 from _bpfutil import own_comm, target_cflags
 
 from rbcc import BPF
-from rbcc.tabletext import ScanfError
+from rbcc._tables.text import ScanfError
 
 pytestmark = pytest.mark.needs_root
 

@@ -1,4 +1,4 @@
-"""rbcc.notebook: DataFrames of structured arrays, Histogram's text (bcc's), numbers, table and plot,
+"""rbcc._tables.notebook: DataFrames of structured arrays, Histogram's text (bcc's), numbers, table and plot,
 and (as root) tables of a real program as DataFrames and histograms."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import os
 import pytest
 from _bpfutil import possible_cpus, target_cflags
 
-from rbcc import BPF, hist
-from rbcc.notebook import Histogram, frame
+from rbcc import BPF
+from rbcc._tables import hist
+from rbcc._tables.notebook import Histogram, frame
 
 np = pytest.importorskip("numpy", reason="numpy (a dependency of rbcc) is not installed")
 pd = pytest.importorskip("pandas", reason="pandas (rbcc[notebook], installed by make test) is not installed")

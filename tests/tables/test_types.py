@@ -1,4 +1,4 @@
-"""rbcc.types: BTF type descriptions become ctypes types with the exact BPF layout."""
+"""rbcc._tables.types: BTF type descriptions become ctypes types with the exact BPF layout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _pure_rbcc import load
 
-types = load("types")
+types = load("_tables.types")
 
 
 def int_desc(name: str, size: int, signed: bool = False) -> dict[str, Any]:

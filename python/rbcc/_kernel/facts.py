@@ -11,9 +11,9 @@ import shutil
 import time
 from typing import Any
 
-from . import _core
-from .uprobes import file_mappings, resolve_binary
-from .utils import as_str as _s
+from .. import _core
+from .._probes.uprobes import file_mappings, resolve_binary
+from ..utils import as_str as _s
 
 _COLD = re.compile(r"\.cold(\.\d+)?$")
 
@@ -127,7 +127,7 @@ class KernelFacts:
     @staticmethod
     def find_library(libname: Text) -> bytes | None:
         """The path of shared library ``libname`` ("c", "pthread"), from the loader's cache."""
-        from .uprobes import find_library
+        from .._probes.uprobes import find_library
 
         path = find_library(_s(libname))
         return path.encode() if path else None

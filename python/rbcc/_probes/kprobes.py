@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _core
-from .errors import BPFError
+from .. import _core
+from ..errors import BPFError
 
 
 class KprobeGroup:

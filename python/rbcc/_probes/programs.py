@@ -18,9 +18,9 @@ import os
 import weakref
 from typing import Any
 
-from . import _core
-from .errors import AttachError, BPFError
-from .utils import as_str
+from .. import _core
+from ..errors import AttachError, BPFError
+from ..utils import as_str
 
 Text = str | bytes
 

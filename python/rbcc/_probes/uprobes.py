@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from .errors import AttachError
+from ..errors import AttachError
 
 
 def file_mappings(pid: int) -> list[tuple[int, int, str]]:
@@ -119,7 +119,7 @@ def functions_matching(path: str, pattern: str) -> list[tuple[str, int]]:
     Like bcc, the regex is anchored at the start only (``re.match``), and a function reachable under
     several names (aliases, versioned dynamic symbols) is listed once, under its first name.
     """
-    from . import _core
+    from .. import _core
 
     regex = re.compile(pattern)
     matches = [(name, offset) for name, _addr, offset in _core.elf_functions(path) if regex.match(name)]

@@ -12,10 +12,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from . import _core
-from .errors import BPFError, USDTException
+from .. import _core
+from ..errors import BPFError, USDTException
+from ..utils import as_str as _s
 from .uprobes import file_mappings, is_shared_library, resolve_binary
-from .utils import as_str as _s
 
 Text = str | bytes
 

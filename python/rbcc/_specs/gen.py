@@ -1,4 +1,4 @@
-"""The BPF C for parsed probe specs (see :mod:`rbcc.probespec`): trace's event probes, argdist's
+"""The BPF C for parsed probe specs (see :mod:`rbcc._specs`): trace's event probes, argdist's
 histograms and counts, funccount's and stackcount's counters. Pure functions of the specs and options:
 nothing here touches the kernel, except reading a tracepoint's field declarations when asked to.
 
@@ -19,9 +19,12 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import TypeVar
 
-from .errors import ProbeSpecError
-from .probespec import TRACE_VARIABLES, ArgdistSpec, Expr, PatternSpec, ProbePoint, TraceSpec
-from .utils import StrcmpRewrite
+from ..errors import ProbeSpecError
+from ..utils import StrcmpRewrite
+from .argdist import ArgdistSpec
+from .pattern import PatternSpec
+from .points import Expr, ProbePoint
+from .trace import TRACE_VARIABLES, TraceSpec
 
 FieldDecls = Callable[[str, str], dict[str, str]]
 _P = TypeVar("_P")
@@ -29,7 +32,7 @@ _P = TypeVar("_P")
 
 def tracepoint_fields(category: str, event: str) -> dict[str, str]:
     """name -> declaration of a tracepoint's fields, from tracefs's format file ({} if unreadable)."""
-    from . import _core
+    from .. import _core
 
     try:
         with open(os.path.join(_core.tracefs(), "events", category, event, "format")) as f:
@@ -73,7 +76,7 @@ class Placed:
 
 
 class _Marks:
-    """The spec's pieces are wrapped in control characters (which rbcc.ctokens keeps out of every piece)
+    """The spec's pieces are wrapped in control characters (which rbcc._specs.tokens keeps out of every piece)
     while the C is put together; :meth:`place` takes them out and notes each piece's line and column."""
 
     def __init__(self) -> None:

@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import BPF, USDT
-from .errors import CompileError, ProbeSpecError
-from .probegen import (
+from .._bpf import BPF
+from .._probes.usdt import USDT
+from ..errors import CompileError, ProbeSpecError
+from .argdist import ArgdistSpec, parse_argdist
+from .gen import (
     ArgdistProbe,
     TraceOptions,
     TraceProbe,
@@ -23,7 +25,7 @@ from .probegen import (
     trace_program,
     tracepoint_fields,
 )
-from .probespec import ArgdistSpec, TraceSpec, parse_argdist, parse_trace
+from .trace import TraceSpec, parse_trace
 
 Event = dict[str, Any]
 

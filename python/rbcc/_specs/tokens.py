@@ -1,7 +1,7 @@
 """C as it appears in probe specs: where a spec's parts end, the C tokens of an expression, and the checks
 that an expression (or a parameter list) is exactly one and no more.
 
-A spec is untrusted text that :mod:`rbcc.probegen` pastes into a C program, so a predicate, an argument
+A spec is untrusted text that :mod:`rbcc._specs.gen` pastes into a C program, so a predicate, an argument
 or a signature must not be able to end its slot and add code of its own. The tokenizer reads what clang
 reads: comments, string and character literals with their escapes, digraphs, trigraphs, line splices.
 What could move an expression's end away from where the spec's grammar put it is refused, with a caret:
@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
-from .errors import ProbeSpecError
+from ..errors import ProbeSpecError
 
 WS = " \t\n\r\v\f"
 FLAT = str.maketrans("\n\r\v\f", "    ")  # newlines to blanks, offsets kept

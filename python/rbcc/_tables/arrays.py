@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 from typing import TYPE_CHECKING, Any
 
-from .errors import BPFError, KernelFeatureError
+from ..errors import BPFError, KernelFeatureError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,7 +100,7 @@ class ArrayOps:
 
     def to_numpy(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, values) of every entry as numpy arrays, in the map's order, from one batch read: keys
-        of the key's dtype, values of the value's (see ``rbcc.arrays.dtype_of``); a per-CPU map's
+        of the key's dtype, values of the value's (see ``rbcc._tables.arrays.dtype_of``); a per-CPU map's
         values have one column per possible CPU, shape (entries, CPUs)."""
         raw_keys, raw_values, stride = self._raw_entries()
         keys = records(raw_keys, dtype_of(self.Key))
@@ -130,7 +130,7 @@ class ArrayOps:
         bucket_fn: Any = None,
         bucket_sort_fn: Any = None,
     ) -> Any:
-        """The table as a ``rbcc.notebook.Histogram`` (``kind`` "log2" or "linear", read as
+        """The table as a ``rbcc._tables.notebook.Histogram`` (``kind`` "log2" or "linear", read as
         print_log2_hist/print_linear_hist read it); a struct key gives ``{bucket: Histogram}``, in
         print order, each titled as print_log2_hist heads its section."""
         from . import hist

@@ -2,20 +2,23 @@
 forms, and the two families most tables belong to (hash tables and arrays).
 
 Keys and values cross the map as ``bytes(ctypes_obj)`` and come back through
-``Type.from_buffer_copy``; the other table kinds live in ``rbcc.table`` and ``rbcc.tablekinds``.
+``Type.from_buffer_copy``; the other table kinds live beside this module (see ``factory``).
 """
 
 from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from . import hist, tabletext
+from ..errors import BPFError
+from . import hist, text
 from .arrays import ArrayOps
-from .errors import BPFError
-from .tablebatch import BatchOps, Layout
+from .batch import BatchOps, Layout
 from .types import from_desc, from_size
+
+if TYPE_CHECKING:
+    from .. import _core
 
 __all__ = [
     "BYTES_LIKE",
@@ -25,7 +28,6 @@ __all__ = [
     "HashTable",
     "HistogramTable",
     "LruHash",
-    "MapHandle",
     "MapObject",
     "SimpleCData",
     "Table",
@@ -36,36 +38,6 @@ __all__ = [
 ]
 
 CType = Any  # a ctypes class
-
-
-class MapHandle(Protocol):
-    """The part of ``_core.Map`` the tables use (tests drive the tables with a fake)."""
-
-    @property
-    def map_type(self) -> int: ...
-    @property
-    def key_size(self) -> int: ...
-    @property
-    def value_size(self) -> int: ...
-    @property
-    def max_entries(self) -> int: ...
-    @property
-    def fd(self) -> int: ...
-    def key_type(self) -> dict[str, Any] | None: ...
-    def value_type(self) -> dict[str, Any] | None: ...
-    def lookup(self, key: bytes) -> bytes | None: ...
-    def lookup_percpu(self, key: bytes) -> list[bytes] | None: ...
-    def update(self, key: bytes, value: bytes, flags: int = 0) -> None: ...
-    def update_percpu(self, key: bytes, values: list[bytes], flags: int = 0) -> None: ...
-    def delete(self, key: bytes) -> bool: ...
-    def keys(self) -> list[bytes]: ...
-    def lookup_batch(self) -> tuple[bytes, bytes]: ...
-    def lookup_and_delete_batch(self) -> tuple[bytes, bytes]: ...
-    def update_batch(self, keys: bytes, values: bytes, flags: int = 0) -> None: ...
-    def delete_batch(self, keys: bytes) -> None: ...
-    def push(self, value: bytes, flags: int = 0) -> None: ...
-    def pop(self) -> bytes | None: ...
-    def peek(self) -> bytes | None: ...
 
 
 SimpleCData: Any = ctypes._SimpleCData  # bcc relies on it too; ctypes has no public name for it
@@ -111,7 +83,7 @@ class MapObject:
     """What every map object shares, keyed or not (tables, and bcc's QueueStack): the map handle, its
     name and fd, and the type of its values."""
 
-    def __init__(self, bpf: Any, map: MapHandle, name: str, leaftype: CType | None = None) -> None:
+    def __init__(self, bpf: Any, map: _core.Map, name: str, leaftype: CType | None = None) -> None:
         self.bpf = bpf  # the owning BPF object; only a reference, it owns the maps' lifetime
         self.map = map
         self._name = name
@@ -121,7 +93,7 @@ class MapObject:
         self.max_entries = map.max_entries
 
     @staticmethod
-    def _default_leaf(map: MapHandle) -> CType:
+    def _default_leaf(map: _core.Map) -> CType:
         desc = map.value_type()
         return from_desc(desc) if desc is not None else from_size(map.value_size)
 
@@ -141,11 +113,11 @@ class MapObject:
 
     def leaf_sprintf(self, leaf: Any) -> bytes:
         """``leaf`` as bcc prints it."""
-        return tabletext.sprintf(self.Leaf, self._as_leaf(leaf))
+        return text.sprintf(self.Leaf, self._as_leaf(leaf))
 
     def leaf_scanf(self, leaf_str: str | bytes) -> Any:
         """The value that ``leaf_str`` (the text form) describes; ScanfError when it doesn't read."""
-        return tabletext.scanf(self.Leaf, leaf_str)
+        return text.scanf(self.Leaf, leaf_str)
 
 
 class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
@@ -153,14 +125,14 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
     the histogram printers."""
 
     def __init__(
-        self, bpf: Any, map: MapHandle, name: str, keytype: CType | None = None, leaftype: CType | None = None
+        self, bpf: Any, map: _core.Map, name: str, keytype: CType | None = None, leaftype: CType | None = None
     ) -> None:
         MapObject.__init__(self, bpf, map, name, leaftype)
         self.Key: CType = keytype if keytype is not None else self._default_key(map)
         self._cbs: dict[Any, Any] = {}  # callbacks the core holds, kept alive as long as the table
 
     @staticmethod
-    def _default_key(map: MapHandle) -> CType:
+    def _default_key(map: _core.Map) -> CType:
         desc = map.key_type()
         return from_desc(desc) if desc is not None else from_size(map.key_size)
 
@@ -192,15 +164,15 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         """Whether ``_present`` changes values (a per-CPU table's reducer), so batch reads apply it."""
         return False
 
-    # -- bcc's text forms (see rbcc.tabletext) --
+    # -- bcc's text forms (see rbcc._tables.text) --
 
     def key_sprintf(self, key: Any) -> bytes:
         """``key`` as bcc prints it: ``b"0x2"``, ``b'{ 0x1 "comm" }'``, ..."""
-        return tabletext.sprintf(self.Key, self._as_key(key))
+        return text.sprintf(self.Key, self._as_key(key))
 
     def key_scanf(self, key_str: str | bytes) -> Any:
         """The key that ``key_str`` (the text form) describes; ScanfError when it doesn't read."""
-        return tabletext.scanf(self.Key, key_str)
+        return text.scanf(self.Key, key_str)
 
     # -- mapping protocol --
 

@@ -14,7 +14,7 @@ import ctypes
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import KernelFeatureError
+from ..errors import KernelFeatureError
 
 __all__ = ["BatchOps", "Layout", "cdata_items", "cdata_list"]
 
@@ -49,7 +49,7 @@ def _makers() -> tuple[Callable[..., list[Any]], Callable[..., list[tuple[Any, A
     """The core's cdata_list and cdata_items, which make the objects of a batch buffer without a Python
     call per object; where the core is not built (tests of the tables alone), the same in Python."""
     try:
-        from . import _core
+        from .. import _core
     except ImportError:
         return _py_cdata_list, _py_cdata_items
     return _core.cdata_list, _core.cdata_items
@@ -77,7 +77,7 @@ class BatchOps:
     max_entries: int
     _zeroes_on_delete = False  # arrays: deleting means writing zeros
     # ... and the table's hooks: _as_key, _present, _presents_values, _store, _encode_batch_value,
-    # _value_layout, iteritems, itervalues (see rbcc.tablebase.Table).
+    # _value_layout, iteritems, itervalues (see rbcc._tables.base.Table).
 
     # -- the public methods, as bcc has them --
 

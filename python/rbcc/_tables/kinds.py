@@ -17,8 +17,8 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import BPFError
-from .tablebase import ArrayBase, HashTable, MapObject, Table, coerce, decode
+from ..errors import BPFError
+from .base import ArrayBase, HashTable, MapObject, Table, coerce, decode
 
 __all__ = [
     "CgroupArray",

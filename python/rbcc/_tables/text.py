@@ -22,7 +22,7 @@ import ctypes
 import re
 from typing import Any
 
-from .errors import BPFError
+from ..errors import BPFError
 
 __all__ = ["ScanfError", "scanf", "sprintf"]
 

@@ -9,10 +9,10 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 
 from .. import BPF, USDT, _core
+from .._probes.uprobes import functions_matching, resolve_binary
+from .._specs.gen import count_program
+from .._specs.pattern import PatternSpec, parse_pattern
 from ..errors import AttachError, KernelFeatureError
-from ..probegen import count_program
-from ..probespec import PatternSpec, parse_pattern
-from ..uprobes import functions_matching, resolve_binary
 from . import common
 
 # bcc's limit on probes per run (perf events, file descriptors)
