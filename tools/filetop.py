@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rbcc._tools import block, common
 
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return common.guard("filetop", lambda: run(args))
 
 
-def _sort_key(args: argparse.Namespace):  # noqa: ANN202
+def _sort_key(args: argparse.Namespace) -> Callable[[tuple[Any, Any]], Any]:
     if args.sort == "all":
         return lambda kv: kv[1].rbytes + kv[1].wbytes + kv[1].reads + kv[1].writes
     return lambda kv: getattr(kv[1], args.sort)

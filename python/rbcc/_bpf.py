@@ -43,23 +43,6 @@ DEBUG_BTF = 0x20
 _s = as_str
 
 
-class _CleanedUp:
-    """What a BPF object holds in place of its loaded object after cleanup(): any use says so, instead
-    of "'NoneType' object has no attribute ..."."""
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        raise BPFError(
-            "this BPF object was cleaned up (cleanup() or the end of its `with` block): its programs, "
-            "maps and buffers are gone; make a new BPF(...)"
-        )
-
-
-_CLEANED_UP = _CleanedUp()
-
-
 def _program_text(text: str | bytes, filename: str) -> str:
     """Program text as str; bytes that are not UTF-8 are a CompileError at their line and column."""
     if isinstance(text, str):
@@ -90,12 +73,12 @@ class BPF(KernelFacts, ProgramFunctions):
         device: Any = None,
         attach_usdt_ignore_pid: bool = False,
     ) -> None:
-        self._obj: Any = None
+        self._obj: _core.Object | None = None
         self._init_programs()
-        self._links: dict[tuple[str, str], list[Any]] = {}
+        self._links: dict[tuple[str, str], list[_core.Link | KprobeGroup]] = {}
         self._tables: dict[str, TableLike] = {}
-        self._perf_buffers: dict[str, Any] = {}
-        self._ring: Any = None
+        self._perf_buffers: dict[str, _core.PerfBuffer] = {}
+        self._ring: _core.RingBuffer | None = None
         self._trace: TracePipe | None = None
         self.debug = debug
         src_file = _s(src_file)
@@ -173,12 +156,12 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def attach_kprobe(self, event: Text = "", event_off: int = 0, fn_name: Text = "", event_re: Text = "") -> None:
         fn = self._program(fn_name)
-        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=False):
+        for ev, link in attach_kprobes(self._loaded(), fn, self._kprobe_targets(event, event_re), retprobe=False):
             self._add_link("kprobe", ev, link)
 
     def attach_kretprobe(self, event: Text = "", fn_name: Text = "", event_re: Text = "", maxactive: int = 0) -> None:
         fn = self._program(fn_name)
-        for ev, link in attach_kprobes(self._obj, fn, self._kprobe_targets(event, event_re), retprobe=True):
+        for ev, link in attach_kprobes(self._loaded(), fn, self._kprobe_targets(event, event_re), retprobe=True):
             self._add_link("kretprobe", ev, link)
 
     def _kprobe_targets(self, event: Text, event_re: Text) -> list[str]:
@@ -193,7 +176,7 @@ class BPF(KernelFacts, ProgramFunctions):
     def _attach_btf(self, kind: str, fn_name: Text) -> None:
         # fentry/fexit, fmod_ret and LSM programs name their target in their section
         fn = self._program(fn_name)
-        self._add_link(kind, fn, self._obj.attach_btf(fn))
+        self._add_link(kind, fn, self._loaded().attach_btf(fn))
 
     def attach_kfunc(self, fn_name: Text) -> None:
         """Attach a KFUNC_PROBE/KRETFUNC_PROBE function (fentry/fexit) to the kernel function it names."""
@@ -218,12 +201,13 @@ class BPF(KernelFacts, ProgramFunctions):
 
         Each call is a new pass over the kernel's objects; ``map`` names the map a map iterator walks.
         """
-        fd = self._obj.iter_fd(self._program(fn_name), _s(map) if map is not None else None)
+        fd = self._loaded().iter_fd(self._program(fn_name), _s(map) if map is not None else None)
         return os.fdopen(fd, "rb")
 
     def _attach_usdt(self, fn_name: str, pid: int, binary: str, provider: str, name: str) -> None:
         fn = self._program(fn_name)
-        self._add_link("usdt", f"{binary}:{provider}:{name}", self._obj.attach_usdt(fn, pid, binary, provider, name))
+        link = self._loaded().attach_usdt(fn, pid, binary, provider, name)
+        self._add_link("usdt", f"{binary}:{provider}:{name}", link)
 
     def attach_lsm(self, fn_name: Text) -> None:
         """Attach an LSM_PROBE function to the LSM hook it names."""
@@ -245,7 +229,7 @@ class BPF(KernelFacts, ProgramFunctions):
             category, sep, event = name.partition(":")
             if not sep:
                 raise BPFError(f"tracepoint {name!r} must be category:event")
-            self._add_link("tracepoint", name, self._obj.attach_tracepoint(fn, category, event))
+            self._add_link("tracepoint", name, self._loaded().attach_tracepoint(fn, category, event))
 
     def detach_tracepoint(self, tp: Text = "") -> None:
         self._remove_links("tracepoint", _s(tp))
@@ -255,7 +239,7 @@ class BPF(KernelFacts, ProgramFunctions):
         name = _s(tp)
         if ("raw_tracepoint", name) in self._links:
             raise BPFError(f"raw tracepoint {name!r} is already attached")
-        self._add_link("raw_tracepoint", name, self._obj.attach_raw_tracepoint(fn, name))
+        self._add_link("raw_tracepoint", name, self._loaded().attach_raw_tracepoint(fn, name))
 
     def detach_raw_tracepoint(self, tp: Text = "") -> None:
         self._remove_links("raw_tracepoint", _s(tp))
@@ -281,24 +265,24 @@ class BPF(KernelFacts, ProgramFunctions):
             if not matches:
                 raise AttachError(f"no function in {path} matches {_s(sym_re)!r}")
             for symbol, offset in matches:
-                link = self._obj.attach_uprobe(fn, retprobe, pid, path, offset, None)
+                link = self._loaded().attach_uprobe(fn, retprobe, pid, path, offset, None)
                 self._add_link(kind, f"{path}:{symbol}", link)
             return
         if addr is not None:
-            link = self._obj.attach_uprobe(fn, retprobe, pid, path, addr, None)
+            link = self._loaded().attach_uprobe(fn, retprobe, pid, path, addr, None)
             self._add_link(kind, f"{path}:0x{addr:x}", link)
             return
         symbol = _s(sym)
         try:
-            link = self._obj.attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
+            link = self._loaded().attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
         except AttachError:
             # libbpf finds only plain function symbols; an IFUNC (strlen) resolves through the loader
             from ._probes.uprobes import is_shared_library, loader_offsets
 
-            offset = loader_offsets(path, [symbol]).get(symbol) if is_shared_library(path) else None
-            if offset is None:
+            resolved = loader_offsets(path, [symbol]).get(symbol) if is_shared_library(path) else None
+            if resolved is None:
                 raise
-            link = self._obj.attach_uprobe(fn, retprobe, pid, path, offset + sym_off, None)
+            link = self._loaded().attach_uprobe(fn, retprobe, pid, path, resolved + sym_off, None)
         self._add_link(kind, f"{path}:{symbol}", link)
 
     def attach_uprobe(
@@ -347,7 +331,7 @@ class BPF(KernelFacts, ProgramFunctions):
         cpus = [cpu] if cpu >= 0 else get_online_cpus()
         key = f"{ev_type}:{ev_config}"
         for c in cpus:
-            link = self._obj.attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, c)
+            link = self._loaded().attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, c)
             self._add_link("perf_event", key, link)
 
     def detach_perf_event(self, ev_type: int = -1, ev_config: int = -1) -> None:
@@ -364,21 +348,24 @@ class BPF(KernelFacts, ProgramFunctions):
 
     # -- tables ----------------------------------------------------------------------------------
 
+    # A table's class is its map's kind (rbcc.table's classes, TableLike), known once the program is loaded,
+    # and scripts call that kind's own methods on it (open_perf_buffer, walk, print_log2_hist): typed as
+    # Any, as a dict of mixed values would be. Check with isinstance where it matters.
     def get_table(
         self, name: Text, keytype: Any = None, leaftype: Any = None, reducer: Callable[..., Any] | None = None
-    ) -> TableLike:
+    ) -> Any:
         key = _s(name)
         table = self._tables.get(key)
         if table is None:
             try:
-                core_map = self._obj.map(key)
+                core_map = self._loaded().map(key)
             except KeyError:
                 raise KeyError(key) from None
             table = table_for(self, core_map, key, keytype, leaftype, reducer)
             self._tables[key] = table
         return table
 
-    def __getitem__(self, name: Text) -> TableLike:
+    def __getitem__(self, name: Text) -> Any:
         # `b["events"]` runs in every event callback: a table already made is one dict lookup away
         try:
             return self._tables[name]  # type: ignore[index]
@@ -386,29 +373,29 @@ class BPF(KernelFacts, ProgramFunctions):
             return self.get_table(name)
 
     def __contains__(self, name: Text) -> bool:
-        return _s(name) in self._obj.map_names()
+        return _s(name) in self._loaded().map_names()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._obj.map_names())
+        return iter(self._loaded().map_names())
 
     def __len__(self) -> int:
-        return len(self._obj.map_names())
+        return len(self._loaded().map_names())
 
     def __delitem__(self, name: Text) -> None:
         self._tables.pop(_s(name), None)
 
     def _event_type(self, name: str) -> dict[str, Any] | None:
-        return self._obj.event_type(name)
+        return self._loaded().event_type(name)
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _register_perf_buffer(self, name: str, buffer: Any) -> None:
+    def _register_perf_buffer(self, name: str, buffer: _core.PerfBuffer) -> None:
         self._perf_buffers[name] = buffer
 
     def _register_ring_buffer(
         self,
         name: str,
-        core_map: Any,
+        core_map: _core.Map,
         callback: Callable[..., Any],
         record_size: int | None = None,
         ctx: Any = None,
@@ -481,7 +468,7 @@ class BPF(KernelFacts, ProgramFunctions):
         if self._trace is not None:
             self._trace.close()
             self._trace = None
-        self._obj = _CLEANED_UP
+        self._obj = None
 
     def __enter__(self) -> BPF:
         return self

@@ -6,10 +6,11 @@ one probe per function: ``num_open_kprobes()`` counts functions and ``detach_kpr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .. import _core
 from ..errors import BPFError
+
+__all__ = ["KprobeGroup", "attach_kprobes"]
 
 
 class KprobeGroup:
@@ -20,10 +21,10 @@ class KprobeGroup:
     instant they may fire twice), and if the new attach fails the old link stays as it was.
     """
 
-    def __init__(self, attach: Callable[[list[str]], Any], funcs: list[str]) -> None:
+    def __init__(self, attach: Callable[[list[str]], _core.Link], funcs: list[str]) -> None:
         self._attach = attach
         self.funcs = list(funcs)
-        self._link: Any = attach(self.funcs)
+        self._link: _core.Link | None = attach(self.funcs)
 
     def remove(self, func: str) -> None:
         rest = [f for f in self.funcs if f != func]
@@ -43,7 +44,9 @@ class KprobeGroup:
         return self._link is not None and self._link.attached
 
 
-def attach_kprobes(obj: Any, fn: str, funcs: list[str], retprobe: bool) -> list[tuple[str, Any]]:
+def attach_kprobes(
+    obj: _core.Object, fn: str, funcs: list[str], retprobe: bool
+) -> list[tuple[str, _core.Link | KprobeGroup]]:
     """Attach function ``fn`` of core object ``obj`` to each of ``funcs``: (function, link) pairs, one
     multi link shared by all where the kernel has them."""
     if len(funcs) > 1 and _core.has_kprobe_multi():

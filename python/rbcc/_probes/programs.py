@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any
+from typing import Any, TypeAlias
 
 from .. import _core
 from ..errors import AttachError, BPFError
@@ -263,11 +263,11 @@ def _held(fn: Function) -> Held | None:
 class ProgramFunctions(ProgramConstants):
     """bcc's ``BPF`` methods for functions loaded by hand; ``BPF`` inherits them."""
 
-    Function = Function
-    _obj: Any
+    Function: TypeAlias = Function  # bcc's BPF.Function
+    _obj: _core.Object | None
     _functions: dict[str, Function]
     _held: Held
-    _held_finalizer: weakref.finalize
+    _held_finalizer: weakref.finalize[[], ProgramFunctions]
 
     def _init_programs(self) -> None:
         self._functions = {}
@@ -283,9 +283,14 @@ class ProgramFunctions(ProgramConstants):
     def _program(self, fn_name: Text) -> str:
         raise NotImplementedError  # BPF's: the name checked against the program's functions
 
-    def _loaded(self) -> Any:
-        if not self._obj:  # None while BPF() runs; a _CleanedUp after cleanup()
-            raise BPFError("this BPF object was cleaned up: its programs are unloaded")
+    def _loaded(self) -> _core.Object:
+        """The loaded object; after cleanup() (or while BPF() runs, before it is loaded) a BPFError that says
+        so, instead of "'NoneType' object has no attribute ..."."""
+        if self._obj is None:
+            raise BPFError(
+                "this BPF object was cleaned up (cleanup() or the end of its `with` block): its programs, "
+                "maps and buffers are gone; make a new BPF(...)"
+            )
         return self._obj
 
     @property

@@ -114,7 +114,7 @@ class USDT:
     def _sites(self) -> list[tuple[str, str, str, int, int, str]]:
         """(binary, provider, name, pc, semaphore, args) of every probe site."""
         if self._site_cache is None:
-            sites = []
+            sites: list[tuple[str, str, str, int, int, str]] = []
             for binary in self._binaries():
                 try:
                     sites.extend((binary, *site) for site in _core.usdt_sites(binary))

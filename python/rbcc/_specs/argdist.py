@@ -71,8 +71,8 @@ def parse_argdist(spec: str, kind: str = "freq") -> ArgdistSpec:
     first = spec.find(":")
     second = spec.find(":", first + 1) if first >= 0 else -1
     if second < 0:
-        hash_at = spec.find("#")
-        _fail(spec, n if hash_at < 0 else hash_at, "expected {p,r,t,u}:{[library],category}:function(signature)")
+        label_at = spec.find("#")
+        _fail(spec, n if label_at < 0 else label_at, "expected {p,r,t,u}:{[library],category}:function(signature)")
     label = None
     end = n
     hash_at = _find_top(spec, second + 1, n, "#")

@@ -27,7 +27,7 @@ from .points import Expr, ProbePoint
 from .trace import TRACE_VARIABLES, TraceSpec
 
 FieldDecls = Callable[[str, str], dict[str, str]]
-_P = TypeVar("_P")
+_P = TypeVar("_P", bound="TraceProbe | ArgdistProbe")
 
 
 def tracepoint_fields(category: str, event: str) -> dict[str, str]:
@@ -156,8 +156,13 @@ def _trace_alias(point: ProbePoint, text: str) -> str:
         text = re.sub(r"\barg([1-6])\b", r"PT_REGS_PARM\1(ctx)", text)
     text = re.sub(r"(?<![\w$])\$?retval\b", "PT_REGS_RC(ctx)", text)
     for name, c in TRACE_VARIABLES.items():
-        text = re.sub(re.escape(name) + r"\b", lambda _m, c=c: c, text)
+        text = re.sub(re.escape(name) + r"\b", _literally(c), text)
     return text
+
+
+def _literally(text: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that is ``text`` as it is (a replacement string would read its backslashes)."""
+    return lambda _match: text
 
 
 @dataclass(frozen=True)

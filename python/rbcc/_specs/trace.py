@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import SupportsIndex, SupportsInt
 
 from .points import Expr, ProbePoint, check_ident, check_symbol, colon_parts, expression, parse_offset
 from .tokens import FLAT, WS, check_parameters, tokenize
@@ -52,15 +53,22 @@ class Conversion:
     def render(self, value: object) -> str:
         flags = self.text[1 : -len(self.length + self.conv)]
         if self.conv in "diu":
-            return f"%{flags}d" % int(value)  # type: ignore[call-overload]
+            return f"%{flags}d" % _as_int(value)
         if self.conv in "xX":
-            return f"%{flags}{self.conv}" % int(value)  # type: ignore[call-overload]
+            return f"%{flags}{self.conv}" % _as_int(value)
         if self.conv == "p":
-            return f"%{flags}s" % f"0x{int(value):x}"  # type: ignore[call-overload]
+            return f"%{flags}s" % f"0x{_as_int(value):x}"
         if self.conv == "c":
-            c = value if isinstance(value, str) else bytes([int(value) & 0xFF]).decode("latin-1")  # type: ignore[call-overload]
+            c = value if isinstance(value, str) else bytes([_as_int(value) & 0xFF]).decode("latin-1")
             return f"%{flags}s" % c
         return f"%{flags}s" % value
+
+
+def _as_int(value: object) -> int:
+    """A value for %d %x %p %c: what an event field reads as (an int), or anything int() takes."""
+    if isinstance(value, (str, bytes, SupportsInt, SupportsIndex)):
+        return int(value)
+    raise TypeError(f"a number is needed for this format specifier, not {type(value).__name__}")
 
 
 _CONVERSION = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d+))?(ll|l|h)?([diuxXcspKU])")

@@ -13,28 +13,28 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BPFError, KernelFeatureError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     import numpy as np
+
+    from .. import _core
 
 __all__ = ["ArrayOps", "dtype_of", "records"]
 
 CType = Any
 
 
-def _np() -> Any:
-    import numpy
-
-    return numpy
-
-
 def dtype_of(ctype: CType) -> np.dtype[Any]:
     """The numpy dtype laid out exactly as ``ctype``: same size, same field offsets. ``char`` arrays
     become byte strings (``S<n>``), pointers unsigned 64-bit integers, padding is left out. A bit-field
     has no numpy form: BPFError, naming it."""
-    np = _np()
+    import numpy as np
+
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Array):
-        if ctype._type_ is ctypes.c_char:
+        element: CType = ctype._type_
+        if element is ctypes.c_char:
             return np.dtype(f"S{ctype._length_}")
-        return np.dtype((dtype_of(ctype._type_), (ctype._length_,)))
+        return np.dtype((dtype_of(element), (ctype._length_,)))
     if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
         names, formats, offsets = [], [], []
         for field in ctype._fields_:
@@ -50,9 +50,7 @@ def dtype_of(ctype: CType) -> np.dtype[Any]:
             formats.append(dtype_of(member))
             offsets.append(getattr(ctype, name).offset)
         return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": ctypes.sizeof(ctype)})
-    if ctype in (ctypes.c_void_p, ctypes.c_char_p) or (
-        isinstance(ctype, type) and issubclass(ctype, ctypes._Pointer)  # type: ignore[attr-defined]
-    ):
+    if ctype in (ctypes.c_void_p, ctypes.c_char_p) or (isinstance(ctype, type) and issubclass(ctype, ctypes._Pointer)):
         return np.dtype(np.uint64)
     return np.dtype(ctype)
 
@@ -60,7 +58,8 @@ def dtype_of(ctype: CType) -> np.dtype[Any]:
 def records(raw: bytes, dtype: np.dtype[Any], stride: int | None = None) -> np.ndarray:
     """The records packed in ``raw``, ``stride`` bytes apart (default: the dtype's size), as a writable
     array of ``dtype``; only the first ``dtype.itemsize`` bytes of each stride are the record's."""
-    np = _np()
+    import numpy as np
+
     size = dtype.itemsize
     stride = stride or size
     count = len(raw) // stride if stride else 0
@@ -73,11 +72,20 @@ def records(raw: bytes, dtype: np.dtype[Any], stride: int | None = None) -> np.n
 class ArrayOps:
     """``to_numpy`` and ``to_pandas``, mixed into every table."""
 
-    # Provided by the table this is mixed into.
-    map: Any
-    Key: Any
-    Leaf: Any
-    # ... and iteritems(), and for per-CPU tables sLeaf and total_cpu.
+    # Provided by the table this is mixed into (rbcc._tables.base.Table), and for per-CPU tables sLeaf
+    # and total_cpu (read with getattr: only they have them).
+    map: _core.Map
+    Key: CType
+    Leaf: CType
+
+    if TYPE_CHECKING:
+
+        def iteritems(self) -> Iterator[tuple[Any, Any]]: ...
+        def _struct_keyed(self) -> bool: ...
+        def _plain_slots(self) -> dict[int, int]: ...
+        def _sections(
+            self, bucket_fn: Callable[[Any], Any] | None, bucket_sort_fn: Callable[[list[Any]], Any] | None
+        ) -> list[tuple[Any, dict[int, int]]]: ...
 
     def _value_ctype(self) -> tuple[CType, int]:
         """(the ctype of one value, or of one CPU's value; how many per entry: 1, or the CPU count)."""
@@ -93,7 +101,7 @@ class ArrayOps:
         try:
             keys, values = self.map.lookup_batch()
         except KernelFeatureError:
-            pairs = list(self.iteritems())  # type: ignore[attr-defined]
+            pairs = list(self.iteritems())
             return b"".join(bytes(k) for k, _ in pairs), b"".join(bytes(v) for _, v in pairs), ctypes.sizeof(leaf)
         count = len(keys) // self.map.key_size if self.map.key_size else 0
         return keys, values, (len(values) // (count * cpus)) if count else ctypes.sizeof(leaf)
@@ -116,7 +124,8 @@ class ArrayOps:
 
         keys, values = self.to_numpy()
         if values.ndim == 2:
-            np = _np()
+            import numpy as np
+
             cpus = values.shape[1]
             return frame(np.repeat(keys, cpus), values.reshape(-1), cpu=np.tile(np.arange(cpus), len(keys)))
         return frame(keys, values)
@@ -138,8 +147,12 @@ class ArrayOps:
 
         if kind not in ("log2", "linear"):
             raise ValueError(f'kind must be "log2" or "linear", not {kind!r}')
-        if not self._struct_keyed():  # type: ignore[attr-defined]
-            return histogram(self._plain_slots(), kind, val_type)  # type: ignore[attr-defined]
-        sections = self._sections(bucket_fn, bucket_sort_fn)  # type: ignore[attr-defined]
-        title = lambda bucket: hist.section_title(section_header, bucket, section_print_fn).strip()  # noqa: E731
-        return {bucket: histogram(slots, kind, val_type, title(bucket)) for bucket, slots in sections}
+        if not self._struct_keyed():
+            return histogram(self._plain_slots(), kind, val_type)
+        sections = self._sections(bucket_fn, bucket_sort_fn)
+        return {
+            bucket: histogram(
+                slots, kind, val_type, hist.section_title(section_header, bucket, section_print_fn).strip()
+            )
+            for bucket, slots in sections
+        }

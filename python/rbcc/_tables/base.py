@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BPFError
 from . import hist, text
@@ -32,6 +32,7 @@ __all__ = [
     "SimpleCData",
     "Table",
     "TableBase",
+    "TableOwner",
     "coerce",
     "count_of",
     "decode",
@@ -79,11 +80,28 @@ def count_of(value: Any) -> int:
     return int(value.value)
 
 
+class TableOwner(Protocol):
+    """What a table asks of the BPF object that owns it (rbcc._bpf.BPF; the tests' FakeBPF): its events'
+    type, and the registration of the buffers its ``open_*_buffer`` opens, so that the object polls them."""
+
+    def _event_type(self, name: str) -> dict[str, Any] | None: ...
+    def _register_perf_buffer(self, name: str, buffer: _core.PerfBuffer) -> None: ...
+    def _register_ring_buffer(
+        self,
+        name: str,
+        core_map: _core.Map,
+        callback: Callable[..., Any],
+        record_size: int | None = None,
+        ctx: Any = None,
+        on_error: Callable[[Any, BaseException], None] | None = None,
+    ) -> None: ...
+
+
 class MapObject:
     """What every map object shares, keyed or not (tables, and bcc's QueueStack): the map handle, its
     name and fd, and the type of its values."""
 
-    def __init__(self, bpf: Any, map: _core.Map, name: str, leaftype: CType | None = None) -> None:
+    def __init__(self, bpf: TableOwner, map: _core.Map, name: str, leaftype: CType | None = None) -> None:
         self.bpf = bpf  # the owning BPF object; only a reference, it owns the maps' lifetime
         self.map = map
         self._name = name
@@ -125,7 +143,7 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
     the histogram printers."""
 
     def __init__(
-        self, bpf: Any, map: _core.Map, name: str, keytype: CType | None = None, leaftype: CType | None = None
+        self, bpf: TableOwner, map: _core.Map, name: str, keytype: CType | None = None, leaftype: CType | None = None
     ) -> None:
         MapObject.__init__(self, bpf, map, name, leaftype)
         self.Key: CType = keytype if keytype is not None else self._default_key(map)
@@ -181,7 +199,7 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         value = self._fetch(bytes(self._as_key(key)))
         return None if value is None else self._present(value)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """``update(key, leaf, flags=0)`` writes one entry; ``update(mapping)`` is dict.update."""
         if len(args) in (2, 3) and not kwargs:
             flags = int(args[2]) if len(args) == 3 else 0

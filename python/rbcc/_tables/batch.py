@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelFeatureError
+
+if TYPE_CHECKING:
+    from .. import _core
 
 __all__ = ["BatchOps", "Layout", "cdata_items", "cdata_list"]
 
@@ -70,14 +73,23 @@ def cdata_items(
 class BatchOps:
     """items_lookup_batch, items_lookup_and_delete_batch, items_delete_batch, items_update_batch."""
 
-    # Provided by the table this is mixed into.
-    map: Any
-    Key: Any
+    # Provided by the table this is mixed into (rbcc._tables.base.Table): its map, types and hooks.
+    map: _core.Map
+    Key: Any  # a ctypes class
     Leaf: Any
     max_entries: int
     _zeroes_on_delete = False  # arrays: deleting means writing zeros
-    # ... and the table's hooks: _as_key, _present, _presents_values, _store, _encode_batch_value,
-    # _value_layout, iteritems, itervalues (see rbcc._tables.base.Table).
+
+    if TYPE_CHECKING:
+
+        def _as_key(self, key: Any) -> Any: ...
+        def _present(self, value: Any) -> Any: ...
+        def _presents_values(self) -> bool: ...
+        def _store(self, key: bytes, leaf: Any, flags: int) -> None: ...
+        def _encode_batch_value(self, leaf: Any) -> bytes: ...
+        def _value_layout(self, stride: int) -> Layout: ...
+        def iteritems(self) -> Iterator[tuple[Any, Any]]: ...
+        def itervalues(self) -> Iterator[Any]: ...
 
     # -- the public methods, as bcc has them --
 
@@ -112,7 +124,7 @@ class BatchOps:
 
     # -- the work --
 
-    def _batch_sequence(self, items: Any, what: str) -> Sequence[Any]:
+    def _batch_sequence(self, items: Any, what: str) -> Sequence[Any] | ctypes.Array[Any]:
         if isinstance(items, (str, bytes, bytearray)) or not isinstance(items, Sequence | ctypes.Array):
             raise TypeError(f"{what} must be a ctypes array (or a sequence), got {type(items).__name__}")
         if self.max_entries and len(items) > self.max_entries:

@@ -98,8 +98,11 @@ class _Events(Table):
             return decode(bytes(data), ctype)
         if isinstance(data, int) and data:
             return ctype.from_address(data)
-        # a ctypes pointer or c_void_p (NULL raises ValueError here, as in bcc)
-        return ctypes.cast(data, ctypes.POINTER(ctype)).contents
+        # a ctypes pointer or c_void_p; NULL is a ValueError, as bcc's cast to the event's pointer gives
+        address = ctypes.cast(data, ctypes.c_void_p).value
+        if not address:
+            raise ValueError("NULL pointer access")
+        return ctype.from_address(address)
 
     @property
     def dtype(self) -> Any:
@@ -125,7 +128,8 @@ class _Events(Table):
         interrupt) ends it early with what arrived so far."""
         import time
 
-        np = arrays._np()
+        import numpy as np
+
         batches: list[Any] = []
         got = 0
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BPFError
-from .base import Array, CType, HashTable, LruHash, Table
+from .base import Array, CType, HashTable, LruHash, Table, TableOwner
 from .events import PerfEventArray, RingBuf
 from .kinds import (
     CgroupArray,
@@ -119,7 +119,7 @@ _CLASSES: dict[int, type[Table]] = {
 
 
 def table_for(
-    bpf: Any,
+    bpf: TableOwner,
     map: _core.Map,
     name: str,
     keytype: CType | None = None,

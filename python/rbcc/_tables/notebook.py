@@ -86,7 +86,8 @@ class Histogram:
     @property
     def low(self) -> Any:
         """Each slot's smallest value."""
-        np = _np()
+        import numpy as np
+
         slots = np.arange(len(self.counts), dtype=np.uint64)
         if self.kind != "log2":
             return slots
@@ -95,7 +96,8 @@ class Histogram:
     @property
     def high(self) -> Any:
         """Each slot's largest value."""
-        np = _np()
+        import numpy as np
+
         if self.kind != "log2":
             return np.arange(len(self.counts), dtype=np.uint64)
         return np.array([(1 << i) - 1 for i in range(len(self.counts))], dtype=np.uint64)
@@ -153,13 +155,9 @@ class Histogram:
         return out.getvalue()
 
 
-def _np() -> Any:
-    import numpy
-
-    return numpy
-
-
 def histogram(slots: dict[int, int], kind: str, val_type: str, title: str | None = None) -> Histogram:
     """A Histogram of {slot: count}, as long as bcc's array for that kind (65 log2 slots)."""
     counts: Sequence[int] = hist.slots_to_list(slots, hist.LOG2_INDEX_MAX if kind == "log2" else 1)
-    return Histogram(_np().array(counts, dtype=_np().int64), kind, val_type, title)
+    import numpy as np
+
+    return Histogram(np.array(counts, dtype=np.int64), kind, val_type, title)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from .base import ArrayBase, CType, HashTable, Table, decode
+from .base import ArrayBase, CType, HashTable, Table, TableOwner, decode
 from .batch import Layout
 from .kinds import CgroupStorage
 
@@ -29,7 +29,7 @@ class PerCpu(Table):
 
     def __init__(
         self,
-        bpf: Any,
+        bpf: TableOwner,
         map: _core.Map,
         name: str,
         keytype: CType | None = None,
@@ -95,7 +95,7 @@ class PerCpu(Table):
         return self.sLeaf(max(self.getvalue(key)))
 
     def average(self, key: Any) -> float:
-        return self.sum(key).value / self.total_cpu
+        return float(self.sum(key).value) / self.total_cpu
 
 
 class PerCpuHash(PerCpu, HashTable):
