@@ -1,9 +1,11 @@
 """The package's shape, read from its source (ast, nothing imported): no import cycle among rbcc's modules,
-``__all__`` in every public module, and no file past 600 lines (past that a file holds two ideas).
+nothing the facade loads importing the facade back, ``__all__`` in every public module, and no file past
+600 lines (past that a file holds two ideas).
 
 Only module-level imports count toward a cycle: an import inside a function runs when it is called, after
-every module has loaded (that is how ``rbcc.trace`` reaches the one-liners without a cycle), and one under
-``if TYPE_CHECKING:`` never runs."""
+every module has loaded (that is how ``rbcc.trace`` reaches the one-liners), and one under
+``if TYPE_CHECKING:`` never runs. What the facade loads on first use counts toward the facade's own rule:
+the one-liners once imported ``BPF`` from the package whose ``__getattr__`` imported them."""
 
 from __future__ import annotations
 
@@ -47,12 +49,24 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]
             yield from _module_level(node.body)
 
 
-def _imports(name: str, path: Path) -> set[str]:
-    """The rbcc modules ``name`` imports when it loads: ``from .x import y`` is rbcc's module ``.x.y`` if
-    there is one (a submodule), else ``.x`` (a name defined there)."""
+def _anywhere(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import that can run: the module-level ones and those inside functions."""
+    yield from _module_level(body)
+    for node in body:
+        for inner in ast.walk(node):
+            if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for stmt in inner.body:
+                    yield from _module_level([stmt])
+                    yield from _anywhere([s for s in ast.iter_child_nodes(stmt) if isinstance(s, ast.stmt)])
+
+
+def _imports(name: str, path: Path, in_functions: bool = False) -> set[str]:
+    """The rbcc modules ``name`` imports when it loads (``in_functions``: or when it runs): ``from .x
+    import y`` is rbcc's module ``.x.y`` if there is one (a submodule), else ``.x`` (a name defined there)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _module_level(ast.parse(path.read_text()).body):
+    body = ast.parse(path.read_text()).body
+    for node in _anywhere(body) if in_functions else _module_level(body):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -92,6 +106,18 @@ def test_no_import_cycle_among_rbcc_modules() -> None:
     graph = {name: _imports(name, path) for name, path in MODULES.items()}
     cycle = _cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_nothing_the_facade_loads_imports_the_facade() -> None:
+    # rbcc/__init__.py re-exports the package's names: what it loads, at once or on first use (rbcc.trace
+    # loads the sessions), imports them from where they are defined, never back from the facade
+    graph = {name: _imports(name, path, in_functions=True) for name, path in MODULES.items()}
+    reached, todo = set(), ["rbcc"]
+    while todo:
+        for nxt in graph[todo.pop()] - reached:
+            reached.add(nxt)
+            todo.append(nxt)
+    assert sorted(name for name in reached - {"rbcc"} if "rbcc" in graph[name]) == []
 
 
 def test_the_cycle_finder_finds_one() -> None:
