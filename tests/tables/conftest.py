@@ -14,4 +14,4 @@ def fake_core(monkeypatch: pytest.MonkeyPatch) -> None:
     finds FakeCore, whether the real core is loaded (the package's attribute) or not (sys.modules)."""
     package = sys.modules["rbcc"]
     monkeypatch.setattr(package, "_core", FakeCore, raising=False)
-    monkeypatch.setitem(sys.modules, "rbcc._core", FakeCore)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "rbcc._core", FakeCore)  # a class standing in for the module
