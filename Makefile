@@ -33,7 +33,7 @@ system-deps:
 
 python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
-		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5"
+		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5" "mypy>=2.4,<3" "pandas-stubs>=2.2"
 
 install: setup
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
@@ -43,9 +43,14 @@ rust-test:
 	cargo clippy --all-targets -- -D warnings
 	cargo test
 
+# mypy --strict over the package and the tools (each once: python/rbcc/tools/ only links them) and the
+# tests' fakes, which it checks against the core's stub; stubtest checks the stub against the core built
+# in this checkout (stubtest-allowlist.txt says what it may find different, and why).
 lint:
-	ruff check python tests examples
-	ruff format --check python tests examples
+	ruff check python tests examples tools
+	ruff format --check python tests examples tools
+	$(PYTHON) -m mypy --strict python tools tests/python/_fakes.py
+	PYTHONPATH=$(CURDIR)/python $(PYTHON) -m mypy.stubtest rbcc._core --allowlist stubtest-allowlist.txt
 
 pytest:
 	$(PYTHON) -m pytest -q -rs tests
@@ -90,7 +95,7 @@ VM_TOOL_TESTS := \
 	tests/tools/test_ext4dist.py::test_histograms_count_this_process_ext4_calls \
 	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
-VM_TESTS := tests/python/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/python/test_bpf_usdt.py \
+VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 test-kernels: install

@@ -27,6 +27,8 @@ from typing import Any
 
 from .errors import BPFError
 
+__all__ = ["TOOL_ALIASES", "alias_bcc", "main", "report_bpf_errors", "run_script", "run_tool"]
+
 
 class _BccAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Answers imports of ``bcc`` and ``bcc.X`` with the modules ``rbcc`` and ``rbcc.X``."""
@@ -187,7 +189,7 @@ def run_tool(name: str | None, args: Sequence[str]) -> int:
     return tools.run(name, args)
 
 
-# `rbcc trace ...` is `rbcc tool trace ...`: bcc's multi-tools, one probe-spec parser (rbcc.probespec)
+# `rbcc trace ...` is `rbcc tool trace ...`: bcc's multi-tools, one probe-spec parser (rbcc._specs)
 TOOL_ALIASES = ("trace", "argdist", "funccount", "stackcount")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from .utils import as_str
 
+__all__ = ["filter_by_containers"]
+
 
 def _no_filter(name: str) -> str:
     return f"static inline int {name}(void) {{ return 0; }}\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+__all__ = ["PerfEventSampleFormat", "PerfHWConfig", "PerfSWConfig", "PerfType"]
+
 
 class PerfType(IntEnum):
     HARDWARE = 0

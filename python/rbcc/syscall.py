@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 
+__all__ = ["syscall_name", "syscalls"]
+
 _HEADERS = {
     "x86_64": ["/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"],
     "aarch64": ["/usr/include/aarch64-linux-gnu/asm/unistd.h", "/usr/include/asm-generic/unistd.h"],

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "TCPHDR_ACK",
+    "TCPHDR_CWR",
+    "TCPHDR_ECE",
+    "TCPHDR_FIN",
+    "TCPHDR_PSH",
+    "TCPHDR_RST",
+    "TCPHDR_SYN",
+    "TCPHDR_URG",
+    "flags2str",
+    "tcpstate",
+]
+
 # include/net/tcp_states.h
 tcpstate: dict[int, str] = dict(
     enumerate(

@@ -7,6 +7,18 @@ import re
 import sys
 from typing import IO, Any
 
+__all__ = [
+    "FILESYSTEMENCODING",
+    "ArgString",
+    "StrcmpRewrite",
+    "as_str",
+    "detect_language",
+    "disable_stdout",
+    "get_online_cpus",
+    "get_possible_cpus",
+    "printb",
+]
+
 FILESYSTEMENCODING = sys.getfilesystemencoding()
 
 

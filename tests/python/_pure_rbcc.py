@@ -1,7 +1,7 @@
 """Import rbcc's pure-Python modules even when the compiled core (rbcc._core) is not built.
 
 rbcc/__init__.py imports the extension; when that fails, an empty stand-in package
-is registered so ``rbcc.table``, ``rbcc.types`` and friends still import on their own.
+is registered so ``rbcc.table``, ``rbcc._tables.types`` and friends still import on their own.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The core's cdata_list and cdata_items: ctypes objects made from a batch buffer, as from_buffer_copy
-makes them (and as rbcc.tablebatch's pure-Python stand-ins do where the core is not built)."""
+makes them (and as rbcc._tables.batch's pure-Python stand-ins do where the core is not built)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from rbcc import _core
-from rbcc.tablebatch import _py_cdata_items, _py_cdata_list
+from rbcc._tables.batch import _py_cdata_items, _py_cdata_list
 
 
 class Key(ctypes.Structure):

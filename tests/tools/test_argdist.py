@@ -15,8 +15,8 @@ from _probe_targets import READS, build, probed
 from _toolcheck import refusal_line, run_rbcc, text_of
 
 from rbcc import BPF
-from rbcc.probegen import argdist_program, spec_error
-from rbcc.probespec import parse_argdist
+from rbcc._specs.argdist import parse_argdist
+from rbcc._specs.gen import argdist_program, spec_error
 from rbcc.tools import argdist
 
 

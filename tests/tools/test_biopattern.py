@@ -11,7 +11,8 @@ from _blockio import direct_file, root_disk
 from _bpfutil import run_interrupted
 from _toolcheck import spawn_rbcc, text_of
 
-from rbcc.tools import _block, biopattern
+from rbcc._tools import block
+from rbcc.tools import biopattern
 
 COUNT = 16
 
@@ -23,7 +24,7 @@ def _text(*argv: str) -> str:
 def test_disk_filter_uses_the_tracepoints_dev_t() -> None:
     assert "dev !=" not in _text()
     rdev = os.stat(f"/dev/{root_disk()}").st_rdev
-    assert f"if (dev != {_block.mkdev(os.major(rdev), os.minor(rdev))})" in _text("-d", root_disk())
+    assert f"if (dev != {block.mkdev(os.major(rdev), os.minor(rdev))})" in _text("-d", root_disk())
 
 
 def _rows(out: str) -> list[list[str]]:

@@ -10,8 +10,8 @@ from _bpfutil import run_interrupted
 from _schedwork import sections, sleeper, spinner
 from _toolcheck import text_of
 
+from rbcc._tools.sched import HIST_LINE, hist_total
 from rbcc.tools import cpudist
-from rbcc.tools._sched import HIST_LINE, hist_total
 
 SLEEPS = 30
 

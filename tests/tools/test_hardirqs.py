@@ -12,8 +12,8 @@ from _bpfutil import run_interrupted
 from _schedwork import direct_writes, irq_counts, sections
 from _toolcheck import run_rbcc, text_of
 
+from rbcc._tools.sched import hist_total
 from rbcc.tools import hardirqs
-from rbcc.tools._sched import hist_total
 
 WRITES = 50
 

@@ -9,8 +9,8 @@ from _bpfutil import run_interrupted
 from _schedwork import sections, sleeper
 from _toolcheck import run_rbcc, text_of
 
+from rbcc._tools.sched import hist_total
 from rbcc.tools import runqlat
-from rbcc.tools._sched import hist_total
 
 SLEEPS = 40
 

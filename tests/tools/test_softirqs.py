@@ -10,8 +10,8 @@ from _bpfutil import run_interrupted
 from _schedwork import loopback_packets, sections, softirq_counts
 from _toolcheck import run_rbcc, text_of
 
+from rbcc._tools.sched import hist_total
 from rbcc.tools import softirqs
-from rbcc.tools._sched import hist_total
 
 PACKETS = 200
 

@@ -12,7 +12,8 @@ import pytest
 from _bpfutil import own_comm, run_interrupted
 from _toolcheck import text_of
 
-from rbcc.tools import _proc, statsnoop
+from rbcc._tools import proc
+from rbcc.tools import statsnoop
 
 
 def _text(*argv: str) -> str:
@@ -32,7 +33,7 @@ def test_probes_and_filter() -> None:
 
 @pytest.mark.needs_root
 def test_syscalls_present_here_include_the_common_ones() -> None:
-    present = _proc.syscalls_present(statsnoop.SYSCALLS)
+    present = proc.syscalls_present(statsnoop.SYSCALLS)
     assert {"statx", "statfs", "newfstatat"} <= set(present)
 
 

@@ -1,8 +1,12 @@
 """rbcc's own tools, with bcc's names, options and output: ``rbcc tool NAME [ARGS...]``.
 
-Each tool is one module here with ``main(argv) -> int``, a first docstring line that ``rbcc tool``
-lists, and a pure function that builds its BPF C (printed by ``--ebpf``). The toolkit they share is in
-``_common``.
+Each tool is a script in the checkout's top-level ``tools/`` (``sudo tools/execsnoop.py -T``) with
+``main(argv) -> int``, a first docstring line that ``rbcc tool`` lists, and a pure function that builds
+its BPF C (printed by ``--ebpf``). This package holds a symbolic link to each, ``NAME.py ->
+../../../tools/NAME.py``: maturin puts a linked file's content in the wheel (it skips linked
+directories, hence one link per tool) and an editable install imports them through the links, so
+``rbcc tool NAME`` and ``python -m rbcc.tools.NAME`` run the same file either way. The toolkit the
+tools share is ``rbcc._tools``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Sequence
+
+__all__ = ["names", "run", "summary"]
 
 
 def names() -> list[str]:

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""offcputime: summarize off-CPU time by stack trace.
+
+From the sched_switch raw tracepoint: the thread switched out is still the current one there, so its
+stacks are taken as it blocks and kept until it is switched back in, when the time it spent off the
+CPU is added to them (bcc takes the stacks in finish_task_switch, a kprobe, as the thread resumes:
+the same stacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from rbcc import BPF
+from rbcc._tools import common, sched, sched_stacks
+
+__all__ = ["bpf_text", "build_parser", "main"]
+
+EXAMPLES = """examples:
+    rbcc tool offcputime             # trace off-CPU stack time until Ctrl-C
+    rbcc tool offcputime 5           # trace for 5 seconds only
+    rbcc tool offcputime -f 5        # 5 seconds, and output in folded format
+    rbcc tool offcputime -m 1000     # trace only events that last more than 1000 usec
+    rbcc tool offcputime -M 10000    # trace only events that last less than 10000 usec
+    rbcc tool offcputime -p 185      # only trace threads for PID 185
+    rbcc tool offcputime -t 188      # only trace thread 188
+    rbcc tool offcputime -u          # only trace user threads (no kernel)
+    rbcc tool offcputime -k          # only trace kernel threads (no user)
+    rbcc tool offcputime -U          # only show user space stacks (no kernel)
+    rbcc tool offcputime -K          # only show kernel space stacks (no user)
+"""
+
+BPF_TEXT = r"""
+#include <linux/sched.h>
+
+struct key_t {
+    u32 pid;
+    u32 tgid;
+    int user_stack_id;
+    int kernel_stack_id;
+    char name[TASK_COMM_LEN];
+};
+
+// a thread off the CPU: since when, and where it blocked
+struct blocked_t {
+    u64 ts;
+    struct key_t key;
+};
+
+BPF_HASH(counts, struct key_t);
+BPF_HASH(start, u32, struct blocked_t, 10240);
+BPF_STACK_TRACE(stack_traces, STACK_STORAGE_SIZE);
+
+struct warn_event_t {
+    u32 pid;
+    u32 tgid;
+    u32 t_start;
+    u32 t_end;
+};
+BPF_PERF_OUTPUT(warn_events);
+
+int on_switch(struct bpf_raw_tracepoint_args *ctx)
+{
+    // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
+    struct task_struct *prev = (struct task_struct *)ctx->args[1];
+    struct task_struct *next = (struct task_struct *)ctx->args[2];
+    u32 pid = prev->pid;
+    u32 tgid = prev->tgid;
+    if ((THREAD_FILTER) && (STATE_FILTER)) {
+        // prev is still the current task: these are the stacks it blocks in
+        struct blocked_t b = {.ts = bpf_ktime_get_ns()};
+        b.key.pid = pid;
+        b.key.tgid = tgid;
+        b.key.user_stack_id = USER_STACK_GET;
+        b.key.kernel_stack_id = KERNEL_STACK_GET;
+        bpf_get_current_comm(&b.key.name, sizeof(b.key.name));
+        start.update(&pid, &b);
+    }
+
+    pid = next->pid;
+    struct blocked_t *bp = start.lookup(&pid);
+    if (bp == 0)
+        return 0;  // filtered out, or switched out before tracing began
+    u64 t_start = bp->ts;
+    u64 t_end = bpf_ktime_get_ns();
+    struct key_t key = bp->key;
+    start.delete(&pid);
+    if (t_start > t_end) {
+        struct warn_event_t event = {
+            .pid = pid,
+            .tgid = key.tgid,
+            .t_start = t_start,
+            .t_end = t_end,
+        };
+        warn_events.perf_submit(ctx, &event, sizeof(event));
+        return 0;
+    }
+    u64 delta = (t_end - t_start) / 1000;
+    if (delta < MINBLOCK_US || delta > MAXBLOCK_US)
+        return 0;
+    counts.increment(key, delta);
+    return 0;
+}
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = common.parser("offcputime", "Summarize off-CPU time by stack trace", EXAMPLES)
+    threads = p.add_mutually_exclusive_group()
+    threads.add_argument(
+        "-p", "--pid", metavar="PID", dest="tgid", type=common.non_negative_int, help="trace this PID only"
+    )
+    threads.add_argument(
+        "-t", "--tid", metavar="TID", dest="pid", type=common.non_negative_int, help="trace this TID only"
+    )
+    threads.add_argument("-u", "--user-threads-only", action="store_true", help="user threads only (no kernel threads)")
+    threads.add_argument(
+        "-k", "--kernel-threads-only", action="store_true", help="kernel threads only (no user threads)"
+    )
+    sched_stacks.add_stack_choice(p)
+    p.add_argument("-d", "--delimited", action="store_true", help="insert delimiter between kernel/user stacks")
+    p.add_argument("-f", "--folded", action="store_true", help="output folded format")
+    sched_stacks.add_stack_storage_size(p, 1024)
+    sched_stacks.add_duration(p)
+    sched_stacks.add_block_times(p)
+    p.add_argument(
+        "--state",
+        type=common.non_negative_int,
+        help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) see include/linux/sched.h",
+    )
+    return p
+
+
+def thread_filter(args: argparse.Namespace) -> tuple[str, str]:
+    """(C condition on prev/tgid/pid for the threads to trace, how the header names them)."""
+    if args.tgid is not None:
+        return f"tgid == {args.tgid}", "PID %d" % args.tgid
+    if args.pid is not None:
+        return f"pid == {args.pid}", "TID %d" % args.pid
+    if args.user_threads_only:
+        return "!(prev->flags & PF_KTHREAD)", "user threads"
+    if args.kernel_threads_only:
+        return "prev->flags & PF_KTHREAD", "kernel threads"
+    return "1", "all threads"
+
+
+def bpf_text(args: argparse.Namespace) -> str:
+    """The C for these options (pure: no kernel needed)."""
+    state = sched.task_state_field()
+    if args.state is None:
+        state_filter = "1"
+    elif args.state == 0:
+        state_filter = f"prev->{state} == 0"
+    else:
+        state_filter = f"prev->{state} & {args.state}"  # states are bit masks
+    kernel, user = sched_stacks.stack_getters(args, "ctx")
+    text = (
+        BPF_TEXT.replace("THREAD_FILTER", thread_filter(args)[0])
+        .replace("STATE_FILTER", state_filter)
+        .replace("USER_STACK_GET", user)
+        .replace("KERNEL_STACK_GET", kernel)
+    )
+    return sched_stacks.fill_block_times(text, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.kernel_threads_only and args.user_stacks_only:
+        print("ERROR: Displaying user stacks for kernel threads doesn't make sense.", file=sys.stderr)
+        return 2
+    return common.guard("offcputime", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    b = sched.load_attached(args, bpf_text(args), sched.SWITCH)
+    if b is None:
+        return 0
+    with b:
+        if not args.folded:
+            line = "Tracing off-CPU time (us) of %s by %s stack" % (
+                thread_filter(args)[1],
+                sched_stacks.stack_context(args),
+            )
+            print(line + sched_stacks.duration_tail(args.duration), flush=True)
+
+        def on_warn(cpu: int, data: int, size: int) -> None:
+            e = b["warn_events"].event(data)
+            print(
+                "WARN: Skipped an event with negative duration: pid:%d, tgid:%d, off-cpu:%d, on-cpu:%d"
+                % (e.pid, e.tgid, e.t_start, e.t_end),
+                file=sys.stderr,
+            )
+
+        b["warn_events"].open_perf_buffer(on_warn)
+        deadline = time.monotonic() + args.duration
+        sched_stacks.trace_then_report(
+            args,
+            lambda: common.poll_events(b, until=lambda: time.monotonic() >= deadline),
+            lambda: report(b, args),
+        )
+    return 0
+
+
+def report(b: BPF, args: argparse.Namespace) -> None:
+    stacks = b["stack_traces"]
+    missing = sched_stacks.Missing(hint_errno=12)  # ENOMEM: the stack map is full
+    for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
+        missing.check_key(args, k)
+        # user stacks are symbolized per process (tgid), as the threads share one address space
+        kernel = sched_stacks.kernel_frames(b, stacks, k.kernel_stack_id, from_tracepoint=True)
+        user = sched_stacks.user_frames(b, stacks, k.user_stack_id, k.tgid)
+        sched_stacks.print_stack(args, k, v.value, kernel, user)
+    missing.warn("lost and could not be displayed")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
