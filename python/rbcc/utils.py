@@ -102,11 +102,20 @@ def detect_language(candidates: list[str], pid: int) -> str | None:
         "php": ("php", "libphp"),
         "python": ("python", "libpython"),
         "ruby": ("ruby", "libruby"),
+        "tcl": ("tclsh", "libtcl"),
     }
-    for lang in candidates:
-        exe_prefix, lib_prefix = markers.get(lang, (lang, f"lib{lang}"))
-        if exe.startswith(exe_prefix) or any(lib.startswith(lib_prefix) for lib in libs):
+    # Every process maps libc: "c" answers only when no runtime among the candidates is there. The
+    # executable's name is the stronger sign, so all candidates are tried on it before their libraries.
+    runtimes = [lang for lang in candidates if lang != "c"]
+    for lang in runtimes:
+        if exe.startswith(markers.get(lang, (lang, ""))[0]):
             return lang
+    for lang in runtimes:
+        lib_prefix = markers.get(lang, ("", f"lib{lang}"))[1]
+        if any(lib.startswith(lib_prefix) for lib in libs):
+            return lang
+    if "c" in candidates and any(lib.startswith("libc.so") or lib.startswith("libc-") for lib in libs):
+        return "c"
     return None
 
 

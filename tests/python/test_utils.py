@@ -38,6 +38,24 @@ def test_cpu_lists() -> None:
 def test_detect_language_of_this_interpreter() -> None:
     assert utils.detect_language(["java", "python", "ruby"], os.getpid()) == "python"
     assert utils.detect_language(["java", "ruby"], os.getpid()) is None
+    # every process maps libc: "c" first in the list must not win over the runtime that is there
+    assert utils.detect_language(["c", "java", "python"], os.getpid()) == "python"
+
+
+def test_detect_language_of_a_c_program() -> None:
+    import subprocess
+
+    proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"up\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"up\n"  # cat runs: its libraries are mapped
+        assert utils.detect_language(["c", "java", "python"], proc.pid) == "c"
+        assert utils.detect_language(["java", "python"], proc.pid) is None
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the numbers checked are x86_64's")
