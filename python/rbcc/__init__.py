@@ -69,6 +69,7 @@ __all__ = [
     "errors",
     "trace",
     "argdist",
+    "lib",
 ]
 
 __version__ = "0.1.0"
@@ -81,4 +82,8 @@ def __getattr__(name: str) -> Any:
         from ._specs import sessions
 
         return getattr(sessions, name)
+    if name == "lib":  # bcc's package exports its libbcc handle (`from bcc import lib`)
+        from .libbcc import lib
+
+        return lib
     raise AttributeError(f"module 'rbcc' has no attribute {name!r}")

@@ -32,7 +32,9 @@ import rbcc
 printb(b"same BPF: %d" % (BPF is rbcc.BPF and bcc is rbcc))
 printb(b"table module: %s" % bcc.table.__name__.encode())
 printb(b"perf software type: %d" % PerfType.SOFTWARE)
-print("argv:", sys.argv[1:], __name__)
+print("argv:", sys.argv[1:], __name__, sys.argv[0] == __file__)
+from bcc import lib, libbcc
+print("libbcc:", lib is libbcc.lib, lib.bpf_module_rw_engine_enabled())
 """
 
 
@@ -45,7 +47,8 @@ def test_run_resolves_bcc_to_rbcc(tmp_path: Path) -> None:
         "same BPF: 1",
         "table module: rbcc.table",
         "perf software type: 1",
-        "argv: ['-x', '1'] __main__",
+        "argv: ['-x', '1'] __main__ True",
+        "libbcc: True 1",
     ]
 
 
@@ -109,7 +112,8 @@ def test_run_of_a_shell_wrapper_aliases_bcc_in_the_programs_it_starts(tmp_path: 
         "same BPF: 1",
         "table module: rbcc.table",
         "perf software type: 1",
-        "argv: ['-l', 'python', '-x', '1'] __main__",
+        "argv: ['-l', 'python', '-x', '1'] __main__ True",
+        "libbcc: True 1",
     ]
 
 
