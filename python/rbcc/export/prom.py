@@ -96,7 +96,8 @@ def serve(exporter: Exporter, host: str, port: int) -> tuple[_Service, tuple[str
     """Serve ``exporter`` at http://host:port/metrics (with the process's own CPU and memory, from
     prometheus_client's process collector); returns the service and the address bound."""
     client = _client()
-    registry = client.registry.CollectorRegistry(auto_describe=False)
+    # a collector that names nothing up front still answers ?name[]=... (prometheus_client >= 0.21 can)
+    registry = client.registry.CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
     registry.register(PromCollector(exporter))
     client.ProcessCollector(registry=registry)
     server, thread = client.start_http_server(port, addr=host, registry=registry)
