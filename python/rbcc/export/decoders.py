@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DECODERS", "Decode", "check_options", "make"]
+__all__ = ["DECODERS", "Decode", "cgroup2_mount", "check_options", "make"]
 
 _CACHE_LIMIT = 1 << 16  # distinct values kept per decoder; past it the memo starts over
 
@@ -247,14 +247,25 @@ class _Lookup:
         return found if found is not None else self._unknown(key)
 
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+def cgroup2_mount() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1's)."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1]
+    except OSError:
+        pass
+    return None
 
 
 def _cgroup_paths() -> dict[int, str]:
     """cgroup v2 ids (the inode numbers of their directories) → paths, / being the root."""
     paths: dict[int, str] = {}
-    for top, _dirs, _files in os.walk(CGROUP_ROOT):
-        rel = os.path.relpath(top, CGROUP_ROOT)
+    root = cgroup2_mount()
+    for top, _dirs, _files in os.walk(root) if root else ():
+        rel = os.path.relpath(top, root)
         try:
             paths[os.stat(top).st_ino] = "/" if rel == "." else "/" + rel
         except OSError:
