@@ -181,3 +181,13 @@ def test_a_program_that_does_not_attach_or_fit_its_metrics_is_named(tmp_path: Pa
         f"rbcc export: {config}:{line}: programs[0].metrics.counters[0].labels[1].field (program 'syscalls'): "
         "the map's key has no field 'id' (its fields: tgid, nr, comm)"
     ]
+
+
+def test_the_readmes_example_config_is_a_good_one(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    fleet = readme[readme.index("## Fleet metrics") :]
+    example = fleet[fleet.index("```yaml\n") + len("```yaml\n") : fleet.index("```\n", fleet.index("```yaml\n"))]
+    config = load_config(str(_write(tmp_path, example)))
+    (entry,) = config.entries
+    assert [m.name for m in entry.program.metrics] == ["syscalls", "wait_seconds"]
+    assert config.listen == "127.0.0.1:9435" and entry.program.cflags == ("-DENTRIES=10240",)

@@ -195,7 +195,8 @@ def test_scrapes_during_map_churn_always_parse(tmp_path: object) -> None:
                 promtool = shutil.which("promtool")
                 if promtool:
                     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
-                    assert "error" not in done.stdout.lower() + done.stderr.lower(), done
+                    # 1 is a parse error; 3 only lint advice (it takes a "d" in a name for days)
+                    assert done.returncode in (0, 3) and "error" not in done.stdout + done.stderr, done
         finally:
             stop.set()
             thread.join(10)

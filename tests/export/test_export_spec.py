@@ -7,10 +7,12 @@ import os
 import re
 import socket
 import struct
+import sys
 
 import pytest
 
-from rbcc.export import Attach, Counter, Gauge, Histogram, Label, Program, SpecError, parse_listen
+from rbcc.export import Attach, Counter, Exporter, Gauge, Histogram, Label, Program, SpecError, parse_listen
+from rbcc.export.config import load_config
 from rbcc.export.decoders import cgroup2_mount, make
 from rbcc.export.spec import perf_event_numbers
 from rbcc.export.tools import tool_names, tool_program
@@ -155,3 +157,19 @@ def test_tool_options_shape_the_metric_set() -> None:
         tool_program("execsnoop")
     with pytest.raises(ValueError, match="nosuch: is no rbcc tool"):
         tool_program("nosuch")
+
+
+@pytest.mark.parametrize(
+    ("module", "use"),
+    [
+        ("prometheus_client", lambda: Exporter().serve("127.0.0.1:0")),
+        ("opentelemetry.sdk.metrics.export", lambda: Exporter().push_otlp("http://127.0.0.1:1/v1/metrics")),
+        ("yaml", lambda: load_config("/nonexistent.yaml")),
+    ],
+)
+def test_a_missing_library_names_the_extra_that_brings_it(
+    monkeypatch: pytest.MonkeyPatch, module: str, use: object
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails, as where it is not installed
+    with pytest.raises(ImportError, match=r"pip install 'rbcc\[export\]'"):
+        use()  # type: ignore[operator]
