@@ -32,6 +32,7 @@ def test_every_tools_metric_set_runs_at_once() -> None:
     for metric in ("rbcc_biolatency_seconds", "rbcc_runqlat_seconds", "rbcc_syscount_calls", "rbcc_vfsstat_calls"):
         assert re.search(rf"^# TYPE {metric}(_total)? ", text, re.M), metric
     assert _value(text, "rbcc_runqlat_seconds_count") > 0  # this machine switches tasks all the time
+    assert _value(text, 'rbcc_export_lost_events_total{program="runqlat"}') >= 0  # read from its programs' fdinfo
     errors = re.findall(r"^rbcc_export_scrape_errors_total\{.*\} (\S+)$", text, re.M)
     assert len(errors) == sum(len(tool_program(n).metrics) for n in names) and set(errors) == {"0.0"}
 

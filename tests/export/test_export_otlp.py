@@ -154,6 +154,7 @@ def test_pushed_data_points_are_the_maps(receiver: Receiver) -> None:
 def test_rbcc_export_pushes_on_its_interval(tmp_path: Path, receiver: Receiver) -> None:
     with worker(250) as w:
         config = syscalls_config(tmp_path / "otlp.yaml", w.pid)
+        comm = Path(f"/proc/{w.pid}/comm").read_text().strip()
         exporter = ExportProcess(str(config), "--otlp", receiver.url, "--otlp-interval", "0.5")
         try:
 
@@ -162,7 +163,7 @@ def test_rbcc_export_pushes_on_its_interval(tmp_path: Path, receiver: Receiver) 
                     return None
                 metric = receiver.metrics(receiver.requests[-1]).get("rbcc_test_syscalls")
                 for point in metric.sum.data_points if metric else ():
-                    if _attributes(point) == {"pid": str(w.pid), "syscall": "getppid", "comm": "python3"}:
+                    if _attributes(point) == {"pid": str(w.pid), "syscall": "getppid", "comm": comm}:
                         return point.as_int or point.as_double
                 return None
 
