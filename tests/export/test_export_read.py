@@ -213,3 +213,45 @@ def _check_histogram(samples: list[object]) -> None:
     assert buckets[-1].labels["le"] == "+Inf"  # type: ignore[attr-defined]
     (total,) = [s.value for s in samples if s.name.endswith("_count")]  # type: ignore[attr-defined]
     assert total == counts[-1]
+
+
+STACKS = r"""
+struct addr_key_t { u64 addr; u32 pid; u32 pad; };
+BPF_STACK_TRACE(stacks, 1024);
+BPF_HASH(switches, int, u64, 1024);
+BPF_HASH(addrs, struct addr_key_t, u64);
+RAW_TRACEPOINT_PROBE(sched_switch) {
+    int id = stacks.get_stackid(ctx, 0);
+    switches.increment(id);
+    return 0;
+}
+"""
+
+
+def test_symbols_and_stacks_are_decoded() -> None:
+    b = BPF(text=STACKS)
+    with b, Exporter() as exporter:
+        addrs = b["addrs"]
+        user = ctypes.cast(ctypes.CDLL(None).getppid, ctypes.c_void_p).value or 0
+        addrs[addrs.Key(addr=BPF.ksymname("do_sys_openat2"), pid=0)] = addrs.Leaf(1)
+        addrs[addrs.Key(addr=user, pid=os.getpid())] = addrs.Leaf(2)
+        os.sched_yield()
+        stack = Label("stack", "", "kstack", {"stack_map": "stacks"})
+        exporter.add(
+            b,
+            [
+                Counter("switches", "test_switch_stacks", "Switches", (stack,)),
+                Counter("addrs", "test_kernel", "K", (Label("sym", "addr", "ksym"), Label("pid", "pid"))),
+                Counter("addrs", "test_user", "U", (Label("sym", "addr", "usym", {"pid_field": "pid"}),)),
+            ],
+            program="stacks",
+        )
+        families = exporter.collect()
+    stacks = [labels[0] for labels in _family(families, "test_switch_stacks").series]
+    # folded, root first: __schedule, then the tracepoint's machinery that ran the program, at the leaf
+    assert any(
+        ";__schedule;" in s and s.index("__schedule") < s.index("bpf_trace_run") for s in stacks if "bpf_trace_run" in s
+    ), stacks[:3]
+    assert ("do_sys_openat2", "0") in _family(families, "test_kernel").series
+    user_symbols = {labels[0] for labels in _family(families, "test_user").series}
+    assert any("getppid" in s for s in user_symbols), user_symbols
