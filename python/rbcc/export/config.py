@@ -267,7 +267,8 @@ def _program(reader: _Reader, node: Any, field: str, base: str) -> Entry:
         # a block (|) starts on the next line, indented; a one-line value on its own
         text_line = text_node.start_mark.line + (1 if text_node.style in ("|", ">") else 0)
         if text_node.style in ("|", ">"):
-            first = text_node.start_mark.buffer[text_node.start_mark.pointer :].split("\n", 2)[1:2]
+            buffer = text_node.start_mark.buffer or ""  # PyYAML keeps the text read from a string
+            first = buffer[text_node.start_mark.pointer :].split("\n", 2)[1:2]
             text_indent = len(first[0]) - len(first[0].lstrip(" ")) if first else 0
         else:
             text_indent = text_node.start_mark.column + (1 if text_node.style else 0)

@@ -193,7 +193,8 @@ class Exporter:
     def load(self, program: Program) -> Any:
         """Compile ``program``, attach it and export its metrics; returns its ``rbcc.BPF``. A failure is
         the error's own type (CompileError, AttachError, SpecError, ...) with a one-line message
-        starting where it went wrong (``text``, ``attach[1]``, ``metrics[0].map``), nothing left loaded."""
+        starting where it went wrong (``text``, ``attach[1]``, ``metrics[0].map``), the whole error as its
+        ``__cause__`` (clang's diagnostics, the verifier's log); nothing is left loaded."""
         from rbcc import BPF
 
         before = _prog_fds()
