@@ -19,10 +19,11 @@ test: install test-deps rust-test lint pytest test-kernels
 
 setup: system-deps python-deps
 
-# The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, and build USDT
-# targets with sys/sdt.h (systemtap-sdt-dev).
+# The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, build USDT
+# targets with sys/sdt.h (systemtap-sdt-dev), and start a real Prometheus server (prometheus) that
+# scrapes `rbcc export` (tests/export).
 test-deps:
-	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev"
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,7 +34,9 @@ system-deps:
 
 python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
-		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5" "mypy>=2.4,<3" "pandas-stubs>=2.2"
+		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5" "mypy>=2.4,<3" "pandas-stubs>=2.2" \
+		"prometheus_client>=0.21" "opentelemetry-sdk>=1.20" "opentelemetry-exporter-otlp-proto-http>=1.20" \
+		"opentelemetry-proto>=1.20" "PyYAML>=5.4" "types-PyYAML"
 
 install: setup
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
@@ -58,11 +61,14 @@ pytest:
 # Not part of the test run: speed and memory, measured (tests/bench/): rbcc against its own targets,
 # then side by side with real bcc. bcc needs ../shared/tools/bcc-anchor.sh (next to this repo) to
 # compile on a kernel without headers; without it bench_vs_bcc.py says so and measures rbcc alone.
-# Both benchmarks run even when the first misses a target; the target fails if either did.
+# rbcc export's cost to the host (scrape latency, CPU per scrape) is measured on its own
+# (tests/bench/bench_export.py). Every benchmark runs even when one misses a target; the target fails
+# if any did.
 BCC_ANCHOR := $(abspath $(CURDIR)/../shared/tools/bcc-anchor.sh)
 bench: install
 	@status=0; \
 	$(PYTHON) tests/bench/bench_engine.py || status=1; \
+	$(PYTHON) tests/bench/bench_export.py || status=1; \
 	if [ -f "$(BCC_ANCHOR)" ]; then \
 		bash "$(BCC_ANCHOR)" || echo "bcc-anchor.sh failed: bcc is not set up"; \
 	else \

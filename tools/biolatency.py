@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import block, common
+from rbcc.export import Attach, Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool biolatency                    # summarize block I/O latency as a histogram
@@ -120,6 +121,24 @@ def bpf_text(args: argparse.Namespace) -> str:
         .replace("REQUEST", block.REQUEST)
         .replace("DISK_FILTER", block.disk_filter(args.disk))
         .replace("UNIT", "1000000" if args.milliseconds else "1000")
+    )
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool biolatency``: the latency histogram in seconds; per disk under -D, per set of
+    I/O flags under -F."""
+    labels = (Label("disk", "disk", "string"),) if args.disks else ()
+    labels = (Label("flags", "flags", block.flags_name),) if args.flags else labels
+    start = block.submit_tracepoint() if args.queued else "block_rq_issue"
+    unit = "msecs" if args.milliseconds else "usecs"
+    return Program(
+        "biolatency",
+        bpf_text(args),
+        attach=(
+            Attach("raw_tracepoint", start, "trace_req_start"),
+            Attach("raw_tracepoint", "block_rq_complete", "trace_req_done"),
+        ),
+        metrics=(Histogram("dist", "rbcc_biolatency_seconds", "Block I/O latency", labels, unit=unit),),
     )
 
 

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import block, common
+from rbcc.export import Counter, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool biopattern            # show block device I/O pattern.
@@ -67,6 +68,26 @@ def bpf_text(args: argparse.Namespace) -> str:
     disk = args.disk
     where = f"if (dev != {block.mkdev(disk.major, disk.minor)})\n        return 0;" if disk else ""
     return BPF_TEXT.replace("DISK_FILTER", where)
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool biopattern``: completed block I/O per disk, sequential and random, and bytes."""
+    disk = (Label("disk", "", "disk"),)
+    return Program(
+        "biopattern",
+        bpf_text(args),
+        metrics=(
+            Counter(
+                "counters",
+                "rbcc_biopattern_sequential",
+                "Requests starting where the last ended",
+                disk,
+                value="sequential",
+            ),
+            Counter("counters", "rbcc_biopattern_random", "Requests starting elsewhere", disk, value="random"),
+            Counter("counters", "rbcc_biopattern_bytes", "Bytes of the requests counted", disk, value="bytes"),
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

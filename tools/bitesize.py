@@ -13,8 +13,9 @@ import time
 from collections.abc import Sequence
 
 from rbcc._tools import common
+from rbcc.export import Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool bitesize        # block I/O size histograms by process, until Ctrl-C
@@ -44,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C (the same for every run: bitesize has no options)."""
     return BPF_TEXT
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool bitesize``: block I/O size in bytes, per process name."""
+    labels = (Label("comm", "name", "comm"),)
+    size = Histogram("dist", "rbcc_bitesize_bytes", "Block I/O size at issue", labels, unit="kbytes")
+    return Program("bitesize", bpf_text(args), metrics=(size,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

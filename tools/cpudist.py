@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import common, sched
+from rbcc.export import Attach, Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool cpudist              # summarize on-CPU time as a histogram
@@ -134,6 +135,21 @@ def bpf_text(args: argparse.Namespace) -> str:
         .replace("BEGINS", begins)
         .replace("PID_FILTER", common.pid_condition("tgid", args.pid))
         .replace("IDLE_FILTER", "0" if args.include_idle else "pid == 0")
+    )
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool cpudist``: on-CPU (off-CPU under -O) time per run, in seconds; per process
+    (-P) or thread (-L)."""
+    section = sched.hist_storage(args)[2]
+    labels = (Label(section, "id"),) if section else ()
+    unit = sched.units(args.milliseconds)[1]
+    what = "Off-CPU time per wait" if args.offcpu else "On-CPU time per run"
+    return Program(
+        "cpudist",
+        bpf_text(args),
+        attach=tuple(Attach("raw_tracepoint", tp, fn) for tp, fn in sched.SWITCH),
+        metrics=(Histogram("dist", "rbcc_cpudist_seconds", what, labels, unit=unit),),
     )
 
 

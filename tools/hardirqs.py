@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import common, sched
+from rbcc.export import Counter, Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool hardirqs            # sum hard irq event time
@@ -114,6 +115,19 @@ def bpf_text(args: argparse.Namespace) -> str:
             store = TIME_STORE + "dist.atomic_increment(out, delta);"
     cpu = sched.cpu_filter(args.cpu)
     return BPF_TEXT.replace("FILTER_CPU", cpu).replace("START", start).replace("STORE", store).replace("DONE", done)
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool hardirqs``: time in each hard IRQ handler (a count under -C, a histogram
+    under -d), by handler name."""
+    irq = (Label("irq", "name", "string"),)
+    if args.count:
+        metric: Counter | Histogram = Counter("dist", "rbcc_hardirqs", "Hard IRQs handled", irq)
+    elif args.dist:
+        metric = Histogram("dist", "rbcc_hardirqs_seconds", "Time per hard IRQ", irq, unit=units(args)[1])
+    else:
+        metric = Counter("dist", "rbcc_hardirqs_seconds", "Time in hard IRQ handlers", irq, scale=1e-9)
+    return Program("hardirqs", bpf_text(args), metrics=(metric,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import common, sched
+from rbcc.export import Attach, Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool runqlat            # summarize run queue latency as a histogram
@@ -88,6 +89,20 @@ def bpf_text(args: argparse.Namespace) -> str:
         .replace("FACTOR", factor)
         .replace("RUNQ_C", sched.runq_c("skip(tgid, pid)"))
         .replace("FILTER", common.pid_condition("tgid", args.pid))
+    )
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool runqlat``: run queue latency in seconds; per process (-P), thread (-L) or PID
+    namespace (--pidnss)."""
+    section = sched.hist_storage(args)[2]
+    labels = (Label(section, "id"),) if section else ()
+    unit = sched.units(args.milliseconds)[1]
+    return Program(
+        "runqlat",
+        bpf_text(args),
+        attach=tuple(Attach("raw_tracepoint", tp, fn) for tp, fn in sched.RUNQ),
+        metrics=(Histogram("dist", "rbcc_runqlat_seconds", "Run queue (scheduler) latency", labels, unit=unit),),
     )
 
 

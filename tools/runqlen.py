@@ -14,9 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import common, sched
+from rbcc.export import Attach, Histogram, Label, Program
 from rbcc.perf import PerfSWConfig, PerfType
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool runqlen            # summarize run queue length as a histogram
@@ -87,6 +88,15 @@ def print_occupancy(dist: object, per_cpu: bool) -> None:
         by_cpu.setdefault(k.cpu, {})[k.slot] = n
     for cpu in range(max(by_cpu, default=-1) + 1):
         print("runqocc, CPU %-3d %6.2f%%" % (cpu, occupancy(by_cpu.get(cpu, {}))))
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool runqlen``: run queue length sampled at 99 Hz (per CPU under -C); lengths past
+    31 count in the +Inf bucket."""
+    labels = (Label("cpu", "cpu"),) if args.cpus else ()
+    length = Histogram("dist", "rbcc_runqlen", "Run queue length, sampled", labels, kind="linear", max_slot=31)
+    sample = Attach("perf_event", "software:cpu_clock", "do_perf_event", {"sample_freq": FREQUENCY})
+    return Program("runqlen", bpf_text(args), attach=(sample,), metrics=(length,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import common, sched
+from rbcc.export import Counter, Histogram, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool softirqs            # sum soft irq event time
@@ -121,6 +122,19 @@ def bpf_text(args: argparse.Namespace) -> str:
     cpu = sched.cpu_filter(args.cpu)
     probes = COUNT_PROBES if args.events else TIME_PROBES
     return BPF_TEXT + probes.replace("FILTER_CPU", cpu).replace("STORE", store)
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool softirqs``: time in each soft IRQ (a count under -C, a histogram under -d),
+    by soft IRQ name."""
+    vec = (Label("softirq", "vec", vec_to_name),)
+    if args.events:
+        metric: Counter | Histogram = Counter("dist", "rbcc_softirqs", "Soft IRQs run", vec)
+    elif args.dist:
+        metric = Histogram("dist", "rbcc_softirqs_seconds", "Time per soft IRQ", vec, unit=units(args)[1])
+    else:
+        metric = Counter("dist", "rbcc_softirqs_seconds", "Time in soft IRQs", vec, scale=1e-9)
+    return Program("softirqs", bpf_text(args), metrics=(metric,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

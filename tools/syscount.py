@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 from rbcc import BPF
 from rbcc._tools import common
+from rbcc.export import Counter, Label, Program
 from rbcc.syscall import syscall_name, syscalls
 from rbcc.utils import printb
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool syscount                 # count syscalls until Ctrl-C, top 10
@@ -186,6 +187,21 @@ def bpf_text(args: argparse.Namespace) -> str:
         nr = syscall_number(args.syscall)
         defines.append(f"FILTER_SYSCALL_NR {nr if nr is not None else -1}")
     return "".join(f"#define {d}\n" for d in defines) + BPF_TEXT
+
+
+def _export_syscall(nr: int) -> str | None:
+    return None if nr == NO_KEY else syscall_name(nr).decode()
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool syscount``: syscalls by name (by process under -P), and under -L the time
+    spent in them."""
+    labels = (Label("pid"),) if args.process else (Label("syscall", "", _export_syscall),)
+    calls = Counter("data", "rbcc_syscount_calls", "Syscalls made", labels, value="count" if args.latency else "")
+    if not args.latency:
+        return Program("syscount", bpf_text(args), metrics=(calls,))
+    spent = Counter("data", "rbcc_syscount_seconds", "Time in syscalls", labels, value="total_ns", scale=1e-9)
+    return Program("syscount", bpf_text(args), metrics=(calls, spent))
 
 
 def print_list() -> None:

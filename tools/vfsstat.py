@@ -16,8 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tools import block, common
+from rbcc.export import Counter, Label, Program
 
-__all__ = ["bpf_text", "build_parser", "main"]
+__all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
 
 EXAMPLES = """examples:
     rbcc tool vfsstat             # count some VFS calls per second
@@ -94,6 +95,13 @@ def bpf_text(args: argparse.Namespace) -> str:
             probe = OPEN if stat == "OPEN" else COUNT.replace("S_STAT", f"S_{stat}")
             text += probe.replace("SYSCALL", call)
     return text.replace("FMODE_CREATED_BIT", "0x%x" % block.FMODE_CREATED)
+
+
+def export_metrics(args: argparse.Namespace) -> Program:
+    """``rbcc export --tool vfsstat``: VFS calls by operation (read, write, fsync, open, create)."""
+    op = Label("op", "", "map", {"values": {i: stat.lower() for i, stat in enumerate(STATS, 1)}})
+    calls = Counter("stats", "rbcc_vfsstat_calls", "VFS calls, counted at their syscalls", (op,))
+    return Program("vfsstat", bpf_text(args), metrics=(calls,))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

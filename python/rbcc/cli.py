@@ -198,10 +198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in TOOL_ALIASES:
         # before argparse, which would take the tool's own options (-p, -h, ...) as rbcc's
         return run_tool(argv[0], argv[1:])
+    if argv and argv[0] == "export":
+        from .export.cli import main as export_main  # its own options; only `rbcc export` imports it
+
+        return export_main(argv[1:])
     parser = argparse.ArgumentParser(prog="rbcc", description="bcc's Python frontend, without LLVM in the process.")
     sub = parser.add_subparsers(dest="command", required=True)
     for alias in TOOL_ALIASES:
         sub.add_parser(alias, help=f"rbcc tool {alias} (`rbcc {alias} -h` shows its options)", add_help=False)
+    sub.add_parser("export", help="serve BPF maps to Prometheus and OpenTelemetry (`rbcc export -h`)", add_help=False)
     run = sub.add_parser("run", help="run an existing bcc Python script unmodified (import bcc → rbcc)")
     run.add_argument("script", help="the bcc script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
