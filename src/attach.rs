@@ -1,46 +1,19 @@
-//! Attaching programs to probe points. Each attachment is a `Link`; dropping or detaching it removes
-//! the probe, and the kernel removes it too when the process dies.
+//! Attaching a loaded object's programs to probe points. Each attachment is a libbpf link; dropping it
+//! removes the probe, and the kernel removes it too when the process dies.
+//!
+//! Attaching depends on loading (load.rs), never the other way: `Object` loads a function as the
+//! program type an attach needs, then the functions here attach it.
 
-use pyo3::prelude::*;
+use libbpf_rs::{Link, ProgramType};
 
 use crate::error::{Error, Result};
 use crate::kernel::features;
+use crate::load::{btf_attach_kind, LoadAs, Object};
 
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-#[pyclass(module = "rbcc._core")]
-pub struct Link {
-    link: Option<libbpf_rs::Link>,
-}
-
-impl From<libbpf_rs::Link> for Link {
-    fn from(link: libbpf_rs::Link) -> Self {
-        Link { link: Some(link) }
-    }
-}
-
-#[pymethods]
-impl Link {
-    fn detach(&mut self) {
-        self.link = None;
-    }
-
-    #[getter]
-    fn attached(&self) -> bool {
-        self.link.is_some()
-    }
-}
-
 /// Run a libbpf attach; on failure, the error says what was being attached and what libbpf said why.
 fn attaching(
-    what: impl FnOnce() -> String,
-    f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
-) -> Result<Link> {
-    attaching_link(what, f).map(Link::from)
-}
-
-/// `attaching`, keeping libbpf's link for the caller's own use.
-fn attaching_link(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
 ) -> Result<libbpf_rs::Link> {
@@ -72,7 +45,7 @@ fn no_kprobes(kind: &str, what: &str) -> Error {
     ))
 }
 
-pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
+fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
     let kind = kprobe_kind(retprobe);
     if !features::has_kprobes() {
         return Err(no_kprobes(kind, func));
@@ -90,7 +63,7 @@ fn functions(funcs: &[String]) -> String {
 
 /// Whether this kernel can attach `funcs` through one kprobe multi link; if not, the error says what
 /// it lacks. Checked before the program is loaded for such a link.
-pub fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
+fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
     let kind = kprobe_kind(retprobe);
     if !features::has_kprobes() {
         return Err(no_kprobes(kind, &functions(funcs)));
@@ -108,14 +81,14 @@ pub fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
 /// One kprobe multi link on every function of `funcs`: one fd and one kernel object however many
 /// functions, attached in one call. `prog` must have been loaded for it (expected attach type
 /// BPF_TRACE_KPROBE_MULTI).
-pub fn kprobe_multi(prog: &libbpf_rs::ProgramMut<'_>, funcs: &[String], retprobe: bool) -> Result<Link> {
+fn kprobe_multi(prog: &libbpf_rs::ProgramMut<'_>, funcs: &[String], retprobe: bool) -> Result<Link> {
     attaching(
         || format!("cannot attach {} to {} through one kprobe multi link", kprobe_kind(retprobe), functions(funcs)),
         || prog.attach_kprobe_multi(retprobe, funcs.to_vec()),
     )
 }
 
-pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
+fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
     crate::kernel::tracefs::tracefs()?;
     if !crate::kernel::tracefs::tracepoint_exists(category, name) {
         return Err(Error::Attach(format!(
@@ -129,11 +102,11 @@ pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) 
 }
 
 /// fentry/fexit: libbpf attaches to the function the program was loaded for (its section's target).
-pub fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Link> {
+fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Link> {
     attaching(|| format!("cannot attach {section}"), || prog.attach())
 }
 
-pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
+fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
     let arity = crate::kernel::btf::with_vmlinux(|btf| btf.raw_tracepoint_arity(name)).ok().flatten();
     attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name)).map_err(|e| {
         match (e, arity) {
@@ -152,7 +125,7 @@ pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Li
     })
 }
 
-pub fn uprobe(
+fn uprobe(
     prog: &libbpf_rs::ProgramMut<'_>,
     retprobe: bool,
     pid: i32,
@@ -171,7 +144,7 @@ pub fn uprobe(
 
 /// A USDT probe: libbpf finds its sites in `path`, decodes their argument specs for `bpf_usdt_arg`, and
 /// counts up the probe's semaphore while attached.
-pub fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
+fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
     attaching(
         || format!("cannot attach USDT probe {provider}:{name} in {path}"),
         || prog.attach_usdt(pid, path, provider, name),
@@ -219,7 +192,7 @@ pub fn open_perf_event(
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-pub fn perf_event(
+fn perf_event(
     prog: &libbpf_rs::ProgramMut<'_>,
     ev_type: u32,
     ev_config: u64,
@@ -237,29 +210,17 @@ pub fn perf_event(
     Ok(link)
 }
 
-/// A counting perf event (no sampling) on `cpu` (for `pid`, -1 for all): its fd, owned by the caller,
-/// for a BPF_PERF_ARRAY slot (bcc's `open_perf_event`).
-#[pyfunction]
-#[pyo3(signature = (ev_type, ev_config, pid=-1, cpu=-1))]
-pub fn perf_event_open(ev_type: u32, ev_config: u64, pid: i32, cpu: i32) -> PyResult<i32> {
-    use std::os::fd::IntoRawFd;
-    Ok(open_perf_event(ev_type, ev_config, 0, 0, pid, cpu)?.into_raw_fd())
-}
-
 /// A BPF iterator (`BPF_ITER`): an fd whose reads run the program over the kernel's objects and
 /// return what it wrote. The fd keeps the program attached; each new fd is a fresh pass. A
 /// `bpf_map_elem` iterator walks the map given.
-pub fn iter_fd(
-    prog: &libbpf_rs::ProgramMut<'_>,
-    map: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<std::os::fd::OwnedFd> {
+fn iter_fd(prog: &libbpf_rs::ProgramMut<'_>, map: Option<std::os::fd::BorrowedFd<'_>>) -> Result<std::os::fd::OwnedFd> {
     use std::os::fd::{AsFd, AsRawFd, FromRawFd};
     let section = prog.section().to_string_lossy().into_owned();
     let opts = match map {
         Some(fd) => libbpf_rs::IterOpts::Map(libbpf_rs::MapIterOpts::from_fd(fd)),
         None => libbpf_rs::IterOpts::None,
     };
-    let link = attaching_link(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
+    let link = attaching(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
     // SAFETY: bpf_iter_create only reads the link fd, which lives until the end of this function.
     let fd = unsafe { libbpf_sys::bpf_iter_create(link.as_fd().as_raw_fd()) };
     if fd < 0 {
@@ -268,4 +229,86 @@ pub fn iter_fd(
     }
     // SAFETY: fd is a new descriptor that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaching the object's functions: each is loaded first as the program type its attach needs (see
+/// `Object::with_program`).
+impl Object {
+    pub fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| kprobe(p, func, retprobe))
+    }
+
+    /// Attach `prog` to every function of `funcs` through one kprobe multi link (see
+    /// `has_kprobe_multi`), the function loaded for that link.
+    pub fn attach_kprobe_multi(&self, prog: &str, funcs: &[String], retprobe: bool) -> Result<Link> {
+        // The kernel checks at attach that the program was loaded for a multi link.
+        let how = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_KPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
+        check_kprobe_multi(funcs, retprobe)?;
+        self.with_loaded(prog, how, |p| kprobe_multi(p, funcs, retprobe))
+    }
+
+    pub fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Tracepoint), |p| tracepoint(p, category, name))
+    }
+
+    pub fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::RawTracepoint), |p| raw_tracepoint(p, name))
+    }
+
+    /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to the kernel function or
+    /// hook its section names.
+    pub fn attach_btf(&self, prog: &str) -> Result<Link> {
+        let section = self.program(prog)?.section().to_string_lossy().into_owned();
+        let what = section.replacen('/', " on ", 1);
+        let refused = |missing: &str, instead: &str| {
+            Err(Error::KernelFeature(format!("cannot attach {what}: {missing}; {instead}")))
+        };
+        match btf_attach_kind(&section) {
+            None => Err(Error::Attach(format!("{prog} is not a KFUNC/KRETFUNC/LSM probe (section {section})"))),
+            Some(ProgramType::Lsm) if !features::has_lsm() => refused(features::NO_LSM, features::LSM_ALTERNATIVE),
+            Some(ProgramType::Tracing) if !features::has_fentry() => {
+                refused(features::NO_FENTRY, features::FENTRY_ALTERNATIVE)
+            }
+            Some(ty) => self.with_program(prog, LoadAs::of(ty), |p| btf_traced(p, &section)),
+        }
+    }
+
+    /// A new read fd of the BPF_ITER function `prog` (over map `map` for a map iterator).
+    pub fn iter_fd(&self, prog: &str, map: Option<&str>) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        let map = map.map(|name| self.loaded_map(name)).transpose()?;
+        self.with_program(prog, LoadAs::of(ProgramType::Tracing), |p| iter_fd(p, map.as_ref().map(|m| m.as_fd())))
+    }
+
+    pub fn attach_uprobe(
+        &self,
+        prog: &str,
+        retprobe: bool,
+        pid: i32,
+        path: &str,
+        offset: usize,
+        func_name: Option<&str>,
+    ) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| uprobe(p, retprobe, pid, path, offset, func_name))
+    }
+
+    pub fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
+        self.with_usdt_program(prog, |p| usdt(p, pid, path, provider, name))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn attach_perf_event(
+        &self,
+        prog: &str,
+        ev_type: u32,
+        ev_config: u64,
+        sample_period: u64,
+        sample_freq: u64,
+        pid: i32,
+        cpu: i32,
+    ) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
+            perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
+        })
+    }
 }

@@ -1,7 +1,4 @@
-//! The one error type of the core, and its mapping onto `rbcc.errors`.
-
-use pyo3::exceptions::PyRuntimeError;
-use pyo3::prelude::*;
+//! The one error type of the core (src/py/errors.rs maps it onto `rbcc.errors`).
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,20 +53,17 @@ impl Error {
     pub fn libbpf(context: impl Into<String>, source: libbpf_rs::Error) -> Self {
         Error::Libbpf { context: context.into(), source }
     }
+}
 
-    /// The name of the class in `rbcc.errors` that carries this error.
-    fn class_name(&self) -> &'static str {
+impl Error {
+    /// Whether the process lacked a privilege (a PermissionError in Python): said so, or an errno
+    /// that says so.
+    pub fn is_permission(&self) -> bool {
         match self {
-            Error::Compile(_) => "CompileError",
-            Error::Verifier(_) => "VerifierError",
-            Error::Attach(_) => "AttachError",
-            Error::KernelFeature(_) => "KernelFeatureError",
-            Error::Permission(_) => "PermissionError",
-            Error::Io { source, .. } if is_eperm(source.raw_os_error()) => "PermissionError",
-            Error::Libbpf { source, .. } if is_eperm(libbpf_errno(source)) => "PermissionError",
-            Error::Lookup(_) => "KeyError",
-            Error::InvalidArgument(_) => "ValueError",
-            _ => "BPFError",
+            Error::Permission(_) => true,
+            Error::Io { source, .. } => is_eperm(source.raw_os_error()),
+            Error::Libbpf { source, .. } => is_eperm(libbpf_errno(source)),
+            _ => false,
         }
     }
 }
@@ -87,28 +81,5 @@ pub fn libbpf_errno(e: &libbpf_rs::Error) -> Option<i32> {
         libbpf_rs::ErrorKind::InvalidInput => Some(libc::EINVAL),
         libbpf_rs::ErrorKind::Unsupported => Some(libc::EOPNOTSUPP),
         _ => None,
-    }
-}
-
-impl From<Error> for PyErr {
-    fn from(err: Error) -> PyErr {
-        let name = err.class_name();
-        let mut msg = err.to_string();
-        if name == "PermissionError" && !msg.contains("CAP_") {
-            msg.push_str(" (BPF needs root, or CAP_BPF with CAP_PERFMON for tracing and CAP_SYS_ADMIN for some maps)");
-        }
-        Python::attach(|py| {
-            if name == "KeyError" {
-                return pyo3::exceptions::PyKeyError::new_err(msg);
-            }
-            if name == "ValueError" {
-                return pyo3::exceptions::PyValueError::new_err(msg);
-            }
-            let class = py.import("rbcc.errors").and_then(|m| m.getattr(name)).and_then(|c| c.call1((msg.clone(),)));
-            match class {
-                Ok(instance) => PyErr::from_value(instance),
-                Err(_) => PyRuntimeError::new_err(msg),
-            }
-        })
     }
 }

@@ -6,9 +6,6 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-
 use libbpf_rs::{AsRawLibbpf, MapCore, MapFlags, MapHandle};
 
 use crate::error::{Error, Result};
@@ -26,7 +23,6 @@ const ENOTSUPP: i32 = 524;
 /// Entries asked for per batch syscall; the buffers grow past it as the map yields more.
 const BATCH_CHUNK: usize = 16384;
 
-#[pyclass(module = "rbcc._core")]
 pub struct Map {
     handle: MapHandle,
     name: String,
@@ -223,79 +219,66 @@ fn read_all(
     }
 }
 
-#[pymethods]
 impl Map {
-    #[getter]
-    fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.name
     }
-    #[getter]
-    fn map_type(&self) -> u32 {
+    /// libbpf's BPF_MAP_TYPE_* number.
+    pub fn map_type(&self) -> u32 {
         self.map_type
     }
-    #[getter]
-    fn key_size(&self) -> u32 {
+    pub fn key_size(&self) -> u32 {
         self.key_size
     }
-    #[getter]
-    fn value_size(&self) -> u32 {
+    pub fn value_size(&self) -> u32 {
         self.value_size
     }
-    #[getter]
-    fn max_entries(&self) -> u32 {
+    pub fn max_entries(&self) -> u32 {
         self.max_entries
     }
-    #[getter]
-    fn fd(&self) -> i32 {
+    pub fn fd(&self) -> i32 {
         self.raw_fd()
     }
-
-    fn key_type<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.key_type.as_ref().map(|t| t.to_py(py)).transpose()
+    pub fn key_type(&self) -> Option<&TypeDesc> {
+        self.key_type.as_ref()
+    }
+    pub fn value_type(&self) -> Option<&TypeDesc> {
+        self.value_type.as_ref()
     }
 
-    fn value_type<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.value_type.as_ref().map(|t| t.to_py(py)).transpose()
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup(key, MapFlags::ANY).map_err(|e| self.err("lookup", e))
     }
 
-    fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup(key, MapFlags::ANY).map_err(|e| self.err("lookup", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn lookup_percpu(&self, key: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        self.handle.lookup_percpu(key, MapFlags::ANY).map_err(|e| self.err("per-CPU lookup", e))
     }
 
-    fn lookup_percpu<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Vec<Bound<'py, PyBytes>>>> {
-        let v = self.handle.lookup_percpu(key, MapFlags::ANY).map_err(|e| self.err("per-CPU lookup", e))?;
-        Ok(v.map(|vals| vals.iter().map(|v| PyBytes::new(py, v)).collect()))
-    }
-
-    #[pyo3(signature = (key, value, flags=0))]
-    fn update(&self, key: &[u8], value: &[u8], flags: u64) -> PyResult<()> {
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self.handle.update(key, value, flags).map_err(|e| self.err("update", e))?)
+        self.handle.update(key, value, flags).map_err(|e| self.err("update", e))
     }
 
-    #[pyo3(signature = (key, values, flags=0))]
-    fn update_percpu(&self, key: &[u8], values: Vec<Vec<u8>>, flags: u64) -> PyResult<()> {
+    pub fn update_percpu(&self, key: &[u8], values: &[Vec<u8>], flags: u64) -> Result<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self.handle.update_percpu(key, &values, flags).map_err(|e| self.err("per-CPU update", e))?)
+        self.handle.update_percpu(key, values, flags).map_err(|e| self.err("per-CPU update", e))
     }
 
     /// Delete `key`; false when it was not there.
-    fn delete(&self, key: &[u8]) -> PyResult<bool> {
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
         match self.handle.delete(key) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.err("delete", e).into()),
+            Err(e) => Err(self.err("delete", e)),
         }
     }
 
-    fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        self.handle.keys().map(|k| PyBytes::new(py, &k)).collect()
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.handle.keys().collect()
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).
-    #[pyo3(signature = (value, flags=0))]
-    fn push(&self, value: &[u8], flags: u64) -> PyResult<()> {
+    pub fn push(&self, value: &[u8], flags: u64) -> Result<()> {
         match self.handle.update(&[], value, MapFlags::from_bits_truncate(flags)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == libbpf_rs::ErrorKind::TooBig => Err(Error::io(
@@ -304,60 +287,56 @@ impl Map {
                     "it is full ({} entries); push with flags=BPF_EXIST to drop the oldest entry instead",
                     self.max_entries
                 )),
-            )
-            .into()),
-            Err(e) => Err(self.err("push", e).into()),
+            )),
+            Err(e) => Err(self.err("push", e)),
         }
     }
 
     /// Queue/stack: remove and return the next value; None when the map is empty.
-    fn pop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup_and_delete(&[]).map_err(|e| self.err("pop", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn pop(&self) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup_and_delete(&[]).map_err(|e| self.err("pop", e))
     }
 
     /// Queue/stack: the next value without removing it; None when the map is empty.
-    fn peek<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup(&[], MapFlags::ANY).map_err(|e| self.err("peek", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn peek(&self) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup(&[], MapFlags::ANY).map_err(|e| self.err("peek", e))
     }
 
     /// Bytes each value takes in the batch buffers (per-CPU maps: every CPU's copy, 8-byte aligned).
-    #[getter]
-    fn batch_value_size(&self) -> PyResult<usize> {
-        Ok(self.value_stride()?)
+    pub fn batch_value_size(&self) -> Result<usize> {
+        self.value_stride()
     }
 
-    /// Every entry as (keys, values), the entries laid end to end (values batch_value_size apart).
-    fn lookup_batch<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        self.read_batch(py, BatchOp::Lookup)
-    }
-
-    /// As lookup_batch, deleting what it returns (hash maps only; the kernel refuses arrays).
-    fn lookup_and_delete_batch<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        self.read_batch(py, BatchOp::LookupAndDelete)
+    /// Every entry as (keys, values), the entries laid end to end (values batch_value_size apart);
+    /// with `delete`, deleting what it returns (hash maps only; the kernel refuses arrays).
+    pub fn read_batch(&self, delete: bool) -> Result<(Vec<u8>, Vec<u8>)> {
+        let op = if delete { BatchOp::LookupAndDelete } else { BatchOp::Lookup };
+        let stride = self.value_stride()?;
+        read_all(self.raw_fd(), self.key_size as usize, stride, self.max_entries as usize, delete)
+            .map_err(|errno| self.batch_error(op, errno))
     }
 
     /// Write entries laid end to end, in one syscall; flags apply to each element (BPF_ANY, ...).
-    #[pyo3(signature = (keys, values, flags=0))]
-    fn update_batch(&self, py: Python<'_>, keys: &[u8], values: &[u8], flags: u64) -> PyResult<()> {
+    pub fn update_batch(&self, keys: &[u8], values: &[u8], flags: u64) -> Result<()> {
         let count = self.records("keys", keys, self.key_size as usize)?;
         let stride = self.value_stride()?;
         if self.records("values", values, stride)? != count {
             let msg = format!("{count} keys but {} values in a batch update", values.len() / stride);
-            return Err(invalid(&self.name, msg).into());
+            return Err(invalid(&self.name, msg));
         }
-        let fd = self.raw_fd();
-        let (ret, done) = py.detach(|| {
-            let mut n = count as u32;
-            let opts = batch_opts(flags);
-            // SAFETY: keys and values hold `n` whole entries each (checked above); the kernel only
-            // reads them, and writes the number it processed into n.
-            let ret = unsafe {
-                libbpf_sys::bpf_map_update_batch(fd, keys.as_ptr().cast(), values.as_ptr().cast(), &mut n, &opts)
-            };
-            (ret, n)
-        });
+        let mut done = count as u32;
+        let opts = batch_opts(flags);
+        // SAFETY: keys and values hold `done` whole entries each (checked above); the kernel only
+        // reads them, and writes the number it processed into done.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_update_batch(
+                self.raw_fd(),
+                keys.as_ptr().cast(),
+                values.as_ptr().cast(),
+                &mut done,
+                &opts,
+            )
+        };
         if ret >= 0 {
             return Ok(());
         }
@@ -365,47 +344,27 @@ impl Map {
             Error::Io { context, source } => Err(Error::Io {
                 context: format!("{context}, at entry #{done} of {count} (the ones before it were written)"),
                 source,
-            }
-            .into()),
-            other => Err(other.into()),
+            }),
+            other => Err(other),
         }
     }
 
-    /// Delete the keys laid end to end, in one syscall; KeyError at the first key not in the map.
-    fn delete_batch(&self, py: Python<'_>, keys: &[u8]) -> PyResult<()> {
+    /// Delete the keys laid end to end, in one syscall; a Lookup error at the first key not in the map.
+    pub fn delete_batch(&self, keys: &[u8]) -> Result<()> {
         let count = self.records("keys", keys, self.key_size as usize)?;
-        let fd = self.raw_fd();
-        let (ret, done) = py.detach(|| {
-            let mut n = count as u32;
-            let opts = batch_opts(0);
-            // SAFETY: keys holds `n` whole keys (checked above); the kernel only reads them and
-            // writes the number it deleted into n.
-            let ret = unsafe { libbpf_sys::bpf_map_delete_batch(fd, keys.as_ptr().cast(), &mut n, &opts) };
-            (ret, n)
-        });
+        let mut done = count as u32;
+        let opts = batch_opts(0);
+        // SAFETY: keys holds `done` whole keys (checked above); the kernel only reads them and
+        // writes the number it deleted into done.
+        let ret = unsafe { libbpf_sys::bpf_map_delete_batch(self.raw_fd(), keys.as_ptr().cast(), &mut done, &opts) };
         match -ret.min(0) {
             0 => Ok(()),
             libc::ENOENT => Err(Error::Lookup(format!(
                 "map '{}': key #{done} of the batch is not in the map (the {done} before it were deleted)",
                 self.name
-            ))
-            .into()),
-            errno => Err(self.batch_error(BatchOp::Delete, errno).into()),
+            ))),
+            errno => Err(self.batch_error(BatchOp::Delete, errno)),
         }
-    }
-}
-
-impl Map {
-    fn read_batch<'py>(&self, py: Python<'py>, op: BatchOp) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let fd = self.raw_fd();
-        let key_size = self.key_size as usize;
-        let stride = self.value_stride()?;
-        let max_entries = self.max_entries as usize;
-        let delete = op == BatchOp::LookupAndDelete;
-        let (keys, values) = py
-            .detach(|| read_all(fd, key_size, stride, max_entries, delete))
-            .map_err(|errno| self.batch_error(op, errno))?;
-        Ok((PyBytes::new(py, &keys), PyBytes::new(py, &values)))
     }
 }
 
@@ -414,7 +373,6 @@ fn invalid(map: &str, msg: String) -> Error {
 }
 
 /// The number of possible CPUs (per-CPU maps hold one value for each).
-#[pyfunction]
-pub fn num_possible_cpus() -> PyResult<usize> {
-    libbpf_rs::num_possible_cpus().map_err(|e| Error::libbpf("counting possible CPUs", e).into())
+pub fn num_possible_cpus() -> Result<usize> {
+    libbpf_rs::num_possible_cpus().map_err(|e| Error::libbpf("counting possible CPUs", e))
 }

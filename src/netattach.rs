@@ -4,9 +4,7 @@
 //! attached on cleanup).
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
-
-use pyo3::prelude::*;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, Result};
 
@@ -52,8 +50,7 @@ fn kernel_message(libbpf_output: &str) -> String {
 
 /// Attach the XDP program `prog_fd` to device `dev` (bcc's `attach_xdp`; it replaces a program already
 /// there unless `flags` has XDP_FLAGS_UPDATE_IF_NOEXIST).
-#[pyfunction]
-pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> PyResult<()> {
+pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> Result<()> {
     let index = ifindex(dev)?;
     // SAFETY: a plain call; libbpf reads no options (null) and does not keep prog_fd.
     let (ret, log) = crate::libbpf_log::with_libbpf_log(|| unsafe {
@@ -77,20 +74,17 @@ pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> PyResult<()> {
             "{what}: the kernel refused the program (is it loaded with load_func(name, BPF.XDP)?) or the flags 0x{flags:x}"
         )),
         errno => failed(what, errno, &said),
-    }
-    .into())
+    })
 }
 
 /// Remove the XDP program of `flags`' mode from `dev` (bcc's `remove_xdp`). With `expected_fd`, only if
 /// that program is still the one attached: returns whether it was removed.
-#[pyfunction]
-#[pyo3(signature = (dev, flags, expected_fd=None))]
-pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> PyResult<bool> {
+pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> Result<bool> {
     let index = match (ifindex(dev), expected_fd) {
         (Ok(index), _) => index,
         // the device is gone, and what was attached to it with it
         (Err(_), Some(_)) => return Ok(false),
-        (Err(e), None) => return Err(e.into()),
+        (Err(e), None) => return Err(e),
     };
     let mut opts = libbpf_sys::bpf_xdp_attach_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
@@ -109,27 +103,25 @@ pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> PyResult<b
         0 => Ok(true),
         // another program is in its place (EEXIST), or ours was closed (EBADF/EINVAL)
         libc::EEXIST | libc::EBADF | libc::EINVAL if expected_fd.is_some() => Ok(false),
-        errno => Err(failed(format!("cannot remove the XDP program from {dev}"), errno, &kernel_message(&log)).into()),
+        errno => Err(failed(format!("cannot remove the XDP program from {dev}"), errno, &kernel_message(&log))),
     }
 }
 
 /// The id of the XDP program attached to `dev` in `flags`' mode (0: none), as `ip link` shows it.
-#[pyfunction]
-pub fn xdp_prog_id(dev: &str, flags: u32) -> PyResult<u32> {
+pub fn xdp_prog_id(dev: &str, flags: u32) -> Result<u32> {
     let index = ifindex(dev)?;
     let mut id = 0u32;
     // SAFETY: id is a valid u32 the call writes.
     let ret = unsafe { libbpf_sys::bpf_xdp_query_id(index as i32, flags as i32, &mut id) };
     if ret < 0 {
-        return Err(failed(format!("cannot query the XDP program of {dev}"), -ret, "").into());
+        return Err(failed(format!("cannot query the XDP program of {dev}"), -ret, ""));
     }
     Ok(id)
 }
 
 /// A raw packet socket on `dev` (every protocol, non-blocking) filtered by socket filter `prog_fd`
-/// (bcc's `attach_raw_socket`); returns its fd, which the caller owns.
-#[pyfunction]
-pub fn raw_socket(dev: &str, prog_fd: i32) -> PyResult<i32> {
+/// (bcc's `attach_raw_socket`).
+pub fn raw_socket(dev: &str, prog_fd: i32) -> Result<OwnedFd> {
     let index = ifindex(dev)?;
     let all = (libc::ETH_P_ALL as u16).to_be();
     let what = || format!("cannot open a raw socket on {dev}");
@@ -137,7 +129,7 @@ pub fn raw_socket(dev: &str, prog_fd: i32) -> PyResult<i32> {
     let fd =
         unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, all.into()) };
     if fd < 0 {
-        return Err(os_failed(what(), "needs CAP_NET_RAW").into());
+        return Err(os_failed(what(), "needs CAP_NET_RAW"));
     }
     // SAFETY: fd was just opened and nothing else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -149,16 +141,16 @@ pub fn raw_socket(dev: &str, prog_fd: i32) -> PyResult<i32> {
     let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: addr is a valid sockaddr_ll of `len` bytes; fd is open.
     if unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_ll).cast(), len) } < 0 {
-        return Err(os_failed(what(), "").into());
+        return Err(os_failed(what(), ""));
     }
     let size = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: the option value is an i32 of `size` bytes, read during the call; fd is open.
     let ret = unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, SO_ATTACH_BPF, (&prog_fd as *const i32).cast(), size) };
     if ret < 0 {
         let hint = "is the function loaded with load_func(name, BPF.SOCKET_FILTER)?";
-        return Err(os_failed(format!("cannot attach the socket filter to a raw socket on {dev}"), hint).into());
+        return Err(os_failed(format!("cannot attach the socket filter to a raw socket on {dev}"), hint));
     }
-    Ok(sock.into_raw_fd())
+    Ok(sock)
 }
 
 /// The error of the failed libc call just made.
@@ -180,8 +172,7 @@ fn attach_type_name(attach_type: u32) -> String {
 
 /// BPF_PROG_ATTACH: attach program `prog_fd` to `target_fd` (a cgroup directory, a sockmap, ...) as
 /// `attach_type` (bcc's `attach_func`).
-#[pyfunction]
-pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -> PyResult<()> {
+pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -> Result<()> {
     // SAFETY: a plain syscall wrapper on fds the caller holds.
     let ret = unsafe { libbpf_sys::bpf_prog_attach(prog_fd, target_fd, attach_type, flags) };
     if ret == 0 {
@@ -195,12 +186,11 @@ pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -
         libc::EEXIST | libc::EBUSY => "a program is attached there already (flags BPF_F_ALLOW_MULTI or BPF_F_ALLOW_OVERRIDE share the place)".to_string(),
         _ => String::new(),
     };
-    Err(failed(format!("cannot attach the program as {kind} to fd {target_fd}"), -ret, &hint).into())
+    Err(failed(format!("cannot attach the program as {kind} to fd {target_fd}"), -ret, &hint))
 }
 
 /// BPF_PROG_DETACH of program `prog_fd` from `target_fd` (bcc's `detach_func`).
-#[pyfunction]
-pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> PyResult<()> {
+pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> Result<()> {
     // SAFETY: a plain syscall wrapper on fds the caller holds.
     let ret = unsafe { libbpf_sys::bpf_prog_detach2(prog_fd, target_fd, attach_type) };
     if ret == 0 {
@@ -208,5 +198,5 @@ pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> PyResult<(
     }
     let kind = attach_type_name(attach_type);
     let hint = if -ret == libc::ENOENT { "it is not attached there" } else { "" };
-    Err(failed(format!("cannot detach the program ({kind}) from fd {target_fd}"), -ret, hint).into())
+    Err(failed(format!("cannot detach the program ({kind}) from fd {target_fd}"), -ret, hint))
 }

@@ -2,9 +2,6 @@
 
 use std::ffi::CStr;
 
-use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-
 /// A BTF type, resolved through typedefs and qualifiers where they do not change the layout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeDesc {
@@ -283,53 +280,4 @@ fn kind(t: &libbpf_sys::btf_type) -> u32 {
 
 fn vlen(t: &libbpf_sys::btf_type) -> u32 {
     t.info & 0xffff
-}
-
-impl TypeDesc {
-    pub fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        match self {
-            TypeDesc::Int { name, size, signed } | TypeDesc::Enum { name, size, signed } => {
-                d.set_item("kind", if matches!(self, TypeDesc::Int { .. }) { "int" } else { "enum" })?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-                d.set_item("signed", signed)?;
-            }
-            TypeDesc::Float { name, size } => {
-                d.set_item("kind", "float")?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-            }
-            TypeDesc::Ptr => {
-                d.set_item("kind", "ptr")?;
-                d.set_item("size", 8)?;
-            }
-            TypeDesc::Void => {
-                d.set_item("kind", "void")?;
-                d.set_item("size", 0)?;
-            }
-            TypeDesc::Array { elem, len } => {
-                d.set_item("kind", "array")?;
-                d.set_item("elem", elem.to_py(py)?)?;
-                d.set_item("len", len)?;
-            }
-            TypeDesc::Record { union, name, size, members } => {
-                d.set_item("kind", if *union { "union" } else { "struct" })?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-                let list = PyList::empty(py);
-                for m in members {
-                    let md = PyDict::new(py);
-                    md.set_item("name", &m.name)?;
-                    md.set_item("offset", m.offset)?;
-                    md.set_item("bits", m.bits)?;
-                    md.set_item("bit_offset", m.bit_offset)?;
-                    md.set_item("type", m.ty.to_py(py)?)?;
-                    list.append(md)?;
-                }
-                d.set_item("members", list)?;
-            }
-        }
-        Ok(d)
-    }
 }
