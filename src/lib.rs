@@ -18,6 +18,9 @@ pub mod usdt;
 
 mod py;
 
+#[cfg(test)]
+mod layering;
+
 use pyo3::prelude::*;
 
 #[pymodule]
