@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "error",
     "libbpf_log",
-    "types",
+    "btf",
     "kernel",
     "compile",
     "maps",

@@ -3,6 +3,7 @@
 //! (see ARCHITECTURE.md).
 
 pub mod attach;
+pub mod btf;
 pub mod compile;
 pub mod error;
 pub mod events;
@@ -13,7 +14,6 @@ pub mod maps;
 pub mod netattach;
 pub mod shared_maps;
 pub mod symbolize;
-pub mod types;
 pub mod usdt;
 
 mod py;

@@ -1,12 +1,12 @@
 //! Loading: a compiled object into the kernel with libbpf-rs, its verifier log kept for errors.
 //! The loaded object is the `Object` Python holds; attach.rs attaches its programs.
 
+use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
 use crate::kernel::features;
 use crate::libbpf_log::{verifier_log, warnings_and_errors, with_libbpf_log};
 use crate::maps::Map;
 use crate::shared_maps::{Exports, Sharing};
-use crate::types::{Btf, TypeDesc};
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
 fn load_error(e: libbpf_rs::Error, log: &str) -> Error {

@@ -8,8 +8,8 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use libbpf_rs::{AsRawLibbpf, MapCore, MapFlags, MapHandle};
 
+use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
-use crate::types::{Btf, TypeDesc};
 
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;

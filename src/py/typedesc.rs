@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::types::TypeDesc;
+use crate::btf::TypeDesc;
 
 pub fn type_desc<'py>(py: Python<'py>, desc: &TypeDesc) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
