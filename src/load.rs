@@ -4,14 +4,15 @@
 use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
 use crate::kernel::features;
-use crate::libbpf_log::{verifier_log, warnings_and_errors, with_libbpf_log};
+use crate::libbpf_log::{failing_insn, verifier_log, warnings_and_errors, with_libbpf_log};
 use crate::maps::Map;
 use crate::shared_maps::{Exports, Sharing};
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
 fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
-    if let Some(vlog) = verifier_log(log) {
-        Error::Verifier(format!("the BPF verifier rejected the program: {e}\n{vlog}"))
+    if let Some((prog, vlog)) = verifier_log(log) {
+        let message = format!("the BPF verifier rejected the program: {e}\n{prog}\n{vlog}");
+        Error::Verifier { message, insn: failing_insn(&vlog), log: vlog }
     } else {
         let mut detail = warnings_and_errors(log);
         if detail.is_empty() {

@@ -101,12 +101,16 @@ impl Map {
             // valid for the read and delete commands, so EINVAL there means the same.
             || (errno == libc::EINVAL && op != BatchOp::Update);
         if unsupported {
-            return Error::KernelFeature(format!(
-                "{} is not supported for map '{}' (type {}) by this kernel",
-                op.command(),
-                self.name,
-                self.map_type
-            ));
+            return Error::kernel_feature(
+                format!("{} on maps of type {}", op.command(), self.map_type),
+                "the entry-by-entry operations (lookup, update, delete), which rbcc's tables fall back to",
+                format!(
+                    "{} is not supported for map '{}' (type {}) by this kernel",
+                    op.command(),
+                    self.name,
+                    self.map_type
+                ),
+            );
         }
         Error::io(format!("{} on map '{}'", op.command(), self.name), std::io::Error::from_raw_os_error(errno))
     }

@@ -74,7 +74,7 @@ pub fn elf_functions(path: &str) -> Result<Vec<(String, u64, u64)>> {
             }
             ControlFlow::Continue(())
         })
-        .map_err(|e| Error::Attach(format!("cannot read the symbols of {path}: {e}")))?;
+        .map_err(|e| Error::attach(path, format!("cannot read the symbols of {path}: {e}")))?;
     out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     out.dedup();
     Ok(out)

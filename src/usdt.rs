@@ -47,5 +47,5 @@ pub fn sites(data: &[u8]) -> std::result::Result<Vec<Site>, object::Error> {
 /// The USDT probe sites of the ELF file at `path`.
 pub fn sites_in_file(path: &str) -> Result<Vec<Site>> {
     let data = std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))?;
-    sites(&data).map_err(|e| Error::Attach(format!("cannot read the USDT notes of {path}: {e}")))
+    sites(&data).map_err(|e| Error::attach(path, format!("cannot read the USDT notes of {path}: {e}")))
 }

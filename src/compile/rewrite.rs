@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use clang_sys::*;
 
 use super::clang::{Node, Parsed, Token};
-use super::decls::{map_definition, section_for};
+use super::decls::{map_definition, section_for, METHODS};
 use super::owntypes::USER_TAG_PREFIX;
 use crate::error::{Error, Result};
 
@@ -30,48 +30,6 @@ pub struct Rewritten {
     /// (map name, C type of the records a program sends through it), for perf and ring buffers.
     pub events: Vec<(String, String)>,
 }
-
-/// The map methods of bcc's dialect; helpers.h declares them for the parse and implements each as
-/// `__rbcc_m_<method>(&map, ...)`.
-pub const METHODS: &[&str] = &[
-    "lookup",
-    "lookup_or_init",
-    "lookup_or_try_init",
-    "update",
-    "insert",
-    "delete",
-    "increment",
-    "atomic_increment",
-    "get_stackid",
-    "perf_submit",
-    "perf_submit_skb",
-    "ringbuf_output",
-    "ringbuf_reserve",
-    "ringbuf_submit",
-    "ringbuf_discard",
-    "ringbuf_query",
-    "perf_read",
-    "perf_counter_value",
-    "call",
-    "push",
-    "pop",
-    "peek",
-    "redirect_map",
-    "check_current_task",
-    "get_local_storage",
-    "sock_map_update",
-    "sock_hash_update",
-    "msg_redirect_map",
-    "sk_redirect_map",
-    "msg_redirect_hash",
-    "sk_redirect_hash",
-    "sk_storage_get",
-    "sk_storage_delete",
-    "inode_storage_get",
-    "inode_storage_delete",
-    "task_storage_get",
-    "task_storage_delete",
-];
 
 /// Map methods whose first argument is the key: by address, and by value.
 const KEY_BY_ADDRESS: &[&str] = &["lookup", "lookup_or_init", "lookup_or_try_init", "update", "insert", "delete"];
@@ -191,7 +149,9 @@ impl Rewriter<'_> {
     }
 
     fn error_at(&self, offset: usize, msg: &str) -> Error {
-        Error::Compile(format!("{}:{}: error: {msg}", self.filename, self.line_of(offset)))
+        let before = &self.source[..offset.min(self.source.len())];
+        let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        Error::compile_at(self.filename, self.line_of(offset) as u32, Some(column as u32), msg)
     }
 
     fn insert(&mut self, at: usize, text: impl Into<String>) {

@@ -23,15 +23,19 @@ pub fn custom_btf() -> Option<PathBuf> {
 /// The error for a kernel whose BTF cannot be had, naming both ways out.
 fn no_btf(detail: &str) -> Error {
     match custom_btf() {
-        Some(path) => Error::KernelFeature(format!(
-            "cannot use the BTF file {KERNEL_BTF_ENV}={} ({detail}); point it at this kernel's BTF",
-            path.display()
-        )),
-        None => Error::KernelFeature(format!(
-            "this kernel has no BTF at {VMLINUX_BTF} ({detail}): use a kernel built with \
-             CONFIG_DEBUG_INFO_BTF=y, or set {KERNEL_BTF_ENV} to a BTF file for this kernel (BTFHub publishes \
-             them for distribution kernels)"
-        )),
+        Some(path) => {
+            let instead = "point it at this kernel's BTF";
+            let message = format!("cannot use the BTF file {KERNEL_BTF_ENV}={} ({detail}); {instead}", path.display());
+            Error::kernel_feature("BTF", instead, message)
+        }
+        None => {
+            let instead = format!(
+                "use a kernel built with CONFIG_DEBUG_INFO_BTF=y, or set {KERNEL_BTF_ENV} to a BTF file for this \
+                 kernel (BTFHub publishes them for distribution kernels)"
+            );
+            let message = format!("this kernel has no BTF at {VMLINUX_BTF} ({detail}): {instead}");
+            Error::kernel_feature("BTF", instead, message)
+        }
     }
 }
 

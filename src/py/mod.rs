@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 
 /// Add every class and function of rbcc._core to `m`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
     compile::register(m)?;
     object::register(m)?;
     link::register(m)?;
