@@ -2,10 +2,19 @@
 //! rejected program, libbpf's own lines saying why a load or an attach failed. Loading, attaching and
 //! the network attachments all use it; it depends on none of them.
 
-use std::sync::{Mutex, Once};
+use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard, Once};
 
 static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL_PRINT: Once = Once::new();
+/// Held through a capture: libbpf prints through one global callback, so two threads loading at once
+/// (the GIL is released around loads and attaches) would read each other's lines.
+static CAPTURING: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// Whether this thread is inside a capture already (it holds CAPTURING).
+    static NESTED: Cell<bool> = const { Cell::new(false) };
+}
 
 fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
     let mut log = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
@@ -16,15 +25,42 @@ fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
     }
 }
 
-/// Run `f` while collecting what libbpf prints; return its result and the text.
+/// Run `f` while collecting what libbpf prints; return its result and the text. One thread captures
+/// at a time; a capture inside another on the same thread gets the text printed during it.
 pub fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     INSTALL_PRINT.call_once(|| {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
     });
-    *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
+    let log = || LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    if NESTED.get() {
+        let from = log().as_ref().map_or(0, String::len);
+        let out = f();
+        let text = log().as_ref().map(|t| t.get(from..).unwrap_or_default().to_string()).unwrap_or_default();
+        return (out, text);
+    }
+    let _capture = Capture::begin();
+    *log() = Some(String::new());
     let out = f();
-    let text = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    let text = log().take().unwrap_or_default();
     (out, text)
+}
+
+/// This thread's turn to capture, until dropped (a panic in the captured call ends it too).
+struct Capture(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Capture {
+    fn begin() -> Capture {
+        // the lock guards no data of its own: one poisoned by a panic elsewhere is as good as a free one
+        let turn = CAPTURING.lock().unwrap_or_else(|e| e.into_inner());
+        NESTED.set(true);
+        Capture(turn)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        NESTED.set(false);
+    }
 }
 
 /// The verifier's part of libbpf's output, if the failure was a verifier rejection: libbpf's line
@@ -85,6 +121,17 @@ processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_stat
 -- END PROG LOAD LOG --
 libbpf: prog 'tracepoint__x': failed to load: -13
 ";
+
+    #[test]
+    fn a_capture_inside_another_gets_its_own_lines_and_the_outer_keeps_all() {
+        let say = |text: &str| libbpf_print(libbpf_rs::PrintLevel::Info, text.to_string());
+        let ((_, inner), outer) = with_libbpf_log(|| {
+            say("libbpf: outer\n");
+            with_libbpf_log(|| say("libbpf: inner\n"))
+        });
+        assert_eq!(inner, "libbpf: inner\n");
+        assert_eq!(outer, "libbpf: outer\nlibbpf: inner\n");
+    }
 
     #[test]
     fn the_verifier_log_and_the_instruction_it_stopped_at() {

@@ -277,8 +277,38 @@ impl Map {
         }
     }
 
-    pub fn keys(&self) -> Vec<Vec<u8>> {
-        self.handle.keys().collect()
+    /// Up to `max` keys, in the kernel's order, after key `after` (from the first with None), appended
+    /// to `out` end to end; the number appended, fewer than `max` once the walk reached the end. A walk
+    /// goes on where the last one stopped by passing its last key.
+    pub fn next_keys(&self, after: Option<&[u8]>, max: usize, out: &mut Vec<u8>) -> usize {
+        let size = self.key_size as usize;
+        if size == 0 || after.is_some_and(|k| k.len() != size) {
+            return 0; // queues and stacks have no keys
+        }
+        let start = out.len();
+        out.reserve(max * size);
+        let mut found = 0;
+        while found < max {
+            let at = out.len();
+            out.resize(at + size, 0);
+            let base = out.as_mut_ptr();
+            let prev: *const u8 = match (at > start, after) {
+                // SAFETY: at - size is the start of the previous key, inside `out`.
+                (true, _) => unsafe { base.add(at - size) },
+                (false, Some(key)) => key.as_ptr(),
+                (false, None) => std::ptr::null(),
+            };
+            // SAFETY: prev is null or `size` readable bytes (a key of this map); base + at has `size`
+            // writable bytes (just added), which do not overlap prev; the kernel writes the next key there.
+            let ret = unsafe { libbpf_sys::bpf_map_get_next_key(self.raw_fd(), prev.cast(), base.add(at).cast()) };
+            if ret != 0 {
+                // the end (ENOENT), or a map that cannot be walked: what was found is the answer
+                out.truncate(at);
+                break;
+            }
+            found += 1;
+        }
+        found
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).

@@ -6,6 +6,9 @@ use pyo3::types::{PyBytes, PyDict};
 use super::typedesc::type_desc;
 use crate::maps;
 
+/// Keys read per GIL-free stretch of a walk: a few milliseconds of syscalls between checks for Ctrl-C.
+const KEYS_PER_WALK: usize = 4096;
+
 #[pyclass(module = "rbcc._core", frozen)]
 pub struct Map {
     pub(super) inner: maps::Map,
@@ -74,8 +77,22 @@ impl Map {
         Ok(self.inner.delete(key)?)
     }
 
-    fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        self.inner.keys().iter().map(|k| PyBytes::new(py, k)).collect()
+    /// Every key, walked without the GIL a chunk at a time, with a check for signals (Ctrl-C) between
+    /// chunks.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let size = self.inner.key_size() as usize;
+        let (mut keys, mut chunk, mut last) = (Vec::new(), Vec::new(), None::<Vec<u8>>);
+        loop {
+            chunk.clear();
+            let after = last.as_deref();
+            let found = py.detach(|| self.inner.next_keys(after, KEYS_PER_WALK, &mut chunk));
+            keys.extend(chunk.chunks_exact(size.max(1)).map(|k| PyBytes::new(py, k)));
+            if found < KEYS_PER_WALK {
+                return Ok(keys);
+            }
+            py.check_signals()?;
+            last = Some(chunk[chunk.len() - size..].to_vec());
+        }
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).

@@ -1,5 +1,6 @@
 //! `Object`: a loaded BPF object (src/load.rs), its functions loaded and attached on demand
-//! (src/attach.rs), its maps handed out as `Map`s.
+//! (src/attach.rs), its maps handed out as `Map`s. Loading (the verifier can take seconds) and
+//! attaching run without the GIL.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -17,8 +18,8 @@ pub struct Object {
 #[pymethods]
 impl Object {
     #[new]
-    fn py_new(obj: &[u8], name: &str) -> PyResult<Self> {
-        Ok(Object { inner: load::Object::load(obj, name)? })
+    fn py_new(py: Python<'_>, obj: &[u8], name: &str) -> PyResult<Self> {
+        Ok(Object { inner: py.detach(|| load::Object::load(obj, name))? })
     }
 
     /// (function name, ELF section) of every program.
@@ -41,15 +42,22 @@ impl Object {
     }
 
     /// The fd of function `prog`, loaded (as the type its section names) if it was not yet.
-    fn prog_fd(&self, prog: &str) -> PyResult<i32> {
-        Ok(self.inner.prog_fd(prog)?)
+    fn prog_fd(&self, py: Python<'_>, prog: &str) -> PyResult<i32> {
+        Ok(py.detach(|| self.inner.prog_fd(prog))?)
     }
 
     /// Load function `prog` as program type `prog_type` (bcc's `load_func`), with `attach_type` as its
     /// expected attach type and bound to network device `device` when given; returns the program's fd.
     #[pyo3(signature = (prog, prog_type, attach_type=None, device=None))]
-    fn load_func(&self, prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<&str>) -> PyResult<i32> {
-        Ok(self.inner.load_func(prog, prog_type, attach_type, device)?)
+    fn load_func(
+        &self,
+        py: Python<'_>,
+        prog: &str,
+        prog_type: u32,
+        attach_type: Option<u32>,
+        device: Option<&str>,
+    ) -> PyResult<i32> {
+        Ok(py.detach(|| self.inner.load_func(prog, prog_type, attach_type, device))?)
     }
 
     /// The instructions of function `prog` as libbpf hands them to the kernel, 8 bytes each.
@@ -62,42 +70,44 @@ impl Object {
         attach_type: Option<u32>,
         device: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = self.inner.func_insns(prog, prog_type, attach_type, device)?;
+        let bytes = py.detach(|| self.inner.func_insns(prog, prog_type, attach_type, device))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
-    fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
-        Ok(self.inner.attach_kprobe(prog, func, retprobe)?.into())
+    fn attach_kprobe(&self, py: Python<'_>, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_kprobe(prog, func, retprobe))?.into())
     }
 
     /// Attach `prog` to every function of `funcs` through one kprobe multi link.
-    fn attach_kprobe_multi(&self, prog: &str, funcs: Vec<String>, retprobe: bool) -> PyResult<Link> {
-        Ok(self.inner.attach_kprobe_multi(prog, &funcs, retprobe)?.into())
+    fn attach_kprobe_multi(&self, py: Python<'_>, prog: &str, funcs: Vec<String>, retprobe: bool) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_kprobe_multi(prog, &funcs, retprobe))?.into())
     }
 
-    fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
-        Ok(self.inner.attach_tracepoint(prog, category, name)?.into())
+    fn attach_tracepoint(&self, py: Python<'_>, prog: &str, category: &str, name: &str) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_tracepoint(prog, category, name))?.into())
     }
 
-    fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
-        Ok(self.inner.attach_raw_tracepoint(prog, name)?.into())
+    fn attach_raw_tracepoint(&self, py: Python<'_>, prog: &str, name: &str) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_raw_tracepoint(prog, name))?.into())
     }
 
     /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to what its section names.
-    fn attach_btf(&self, prog: &str) -> PyResult<Link> {
-        Ok(self.inner.attach_btf(prog)?.into())
+    fn attach_btf(&self, py: Python<'_>, prog: &str) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_btf(prog))?.into())
     }
 
     /// A new read fd of the BPF_ITER function `prog` (over map `map` for a map iterator).
     #[pyo3(signature = (prog, map=None))]
-    fn iter_fd(&self, prog: &str, map: Option<&str>) -> PyResult<i32> {
+    fn iter_fd(&self, py: Python<'_>, prog: &str, map: Option<&str>) -> PyResult<i32> {
         use std::os::fd::IntoRawFd;
-        Ok(self.inner.iter_fd(prog, map)?.into_raw_fd())
+        Ok(py.detach(|| self.inner.iter_fd(prog, map))?.into_raw_fd())
     }
 
     #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]
+    #[allow(clippy::too_many_arguments)]
     fn attach_uprobe(
         &self,
+        py: Python<'_>,
         prog: &str,
         retprobe: bool,
         pid: i32,
@@ -105,16 +115,25 @@ impl Object {
         offset: usize,
         func_name: Option<&str>,
     ) -> PyResult<Link> {
-        Ok(self.inner.attach_uprobe(prog, retprobe, pid, path, offset, func_name)?.into())
+        Ok(py.detach(|| self.inner.attach_uprobe(prog, retprobe, pid, path, offset, func_name))?.into())
     }
 
-    fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> PyResult<Link> {
-        Ok(self.inner.attach_usdt(prog, pid, path, provider, name)?.into())
+    fn attach_usdt(
+        &self,
+        py: Python<'_>,
+        prog: &str,
+        pid: i32,
+        path: &str,
+        provider: &str,
+        name: &str,
+    ) -> PyResult<Link> {
+        Ok(py.detach(|| self.inner.attach_usdt(prog, pid, path, provider, name))?.into())
     }
 
     #[allow(clippy::too_many_arguments)]
     fn attach_perf_event(
         &self,
+        py: Python<'_>,
         prog: &str,
         ev_type: u32,
         ev_config: u64,
@@ -123,7 +142,9 @@ impl Object {
         pid: i32,
         cpu: i32,
     ) -> PyResult<Link> {
-        let link = self.inner.attach_perf_event(prog, ev_type, ev_config, sample_period, sample_freq, pid, cpu)?;
+        let inner = &self.inner;
+        let link =
+            py.detach(|| inner.attach_perf_event(prog, ev_type, ev_config, sample_period, sample_freq, pid, cpu))?;
         Ok(link.into())
     }
 }

@@ -1,4 +1,5 @@
-//! Symbols (src/symbolize.rs): addresses → names for stack traces, names → addresses for probes.
+//! Symbols (src/symbolize.rs): addresses → names for stack traces, names → addresses for probes;
+//! without the GIL, as reading a binary's symbols (or /proc/kallsyms) takes milliseconds.
 
 use pyo3::prelude::*;
 
@@ -6,20 +7,20 @@ use crate::symbolize;
 
 /// Kernel address → (symbol, offset into it, module).
 #[pyfunction]
-fn ksym(addr: u64) -> Option<(String, u64, String)> {
-    symbolize::ksym(addr)
+fn ksym(py: Python<'_>, addr: u64) -> Option<(String, u64, String)> {
+    py.detach(|| symbolize::ksym(addr))
 }
 
 /// Address in process `pid` → (symbol, offset into it, module path).
 #[pyfunction]
-fn usym(pid: u32, addr: u64) -> Option<(String, u64, String)> {
-    symbolize::usym(pid, addr)
+fn usym(py: Python<'_>, pid: u32, addr: u64) -> Option<(String, u64, String)> {
+    py.detach(|| symbolize::usym(pid, addr))
 }
 
 /// Kernel symbol → its address from /proc/kallsyms, or None.
 #[pyfunction]
-fn ksymname(name: &str) -> Option<u64> {
-    symbolize::ksymname(name)
+fn ksymname(py: Python<'_>, name: &str) -> Option<u64> {
+    py.detach(|| symbolize::ksymname(name))
 }
 
 /// The functions an ELF file defines: (name, address, file offset), by address.
