@@ -1,46 +1,21 @@
-//! Attaching programs to probe points. Each attachment is a `Link`; dropping or detaching it removes
-//! the probe, and the kernel removes it too when the process dies.
+//! Attaching a loaded object's programs to probe points. Each attachment is a libbpf link; dropping it
+//! removes the probe, and the kernel removes it too when the process dies.
+//!
+//! Attaching depends on loading (load.rs), never the other way: `Object` loads a function as the
+//! program type an attach needs, then the functions here attach it.
 
-use pyo3::prelude::*;
+use libbpf_rs::{Link, ProgramType};
 
 use crate::error::{Error, Result};
 use crate::kernel::features;
+use crate::load::{btf_attach_kind, LoadAs, Object};
 
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-#[pyclass(module = "rbcc._core")]
-pub struct Link {
-    link: Option<libbpf_rs::Link>,
-}
-
-impl From<libbpf_rs::Link> for Link {
-    fn from(link: libbpf_rs::Link) -> Self {
-        Link { link: Some(link) }
-    }
-}
-
-#[pymethods]
-impl Link {
-    fn detach(&mut self) {
-        self.link = None;
-    }
-
-    #[getter]
-    fn attached(&self) -> bool {
-        self.link.is_some()
-    }
-}
-
-/// Run a libbpf attach; on failure, the error says what was being attached and what libbpf said why.
+/// Run a libbpf attach to `target` ("<kind> <where>", see `Error::Attach`); on failure, the error says
+/// what was being attached (`what`) and what libbpf said why.
 fn attaching(
-    what: impl FnOnce() -> String,
-    f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
-) -> Result<Link> {
-    attaching_link(what, f).map(Link::from)
-}
-
-/// `attaching`, keeping libbpf's link for the caller's own use.
-fn attaching_link(
+    target: &str,
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> std::result::Result<libbpf_rs::Link, libbpf_rs::Error>,
 ) -> Result<libbpf_rs::Link> {
@@ -52,7 +27,7 @@ fn attaching_link(
         if matches!(crate::error::libbpf_errno(&e), Some(libc::EPERM)) {
             return Error::Permission(format!("{what}: {e} (needs CAP_BPF and CAP_PERFMON, or root){why}"));
         }
-        Error::Attach(format!("{what}: {e}{why}"))
+        Error::attach(target, format!("{what}: {e}{why}"))
     })
 }
 
@@ -65,19 +40,24 @@ fn kprobe_kind(retprobe: bool) -> &'static str {
 }
 
 fn no_kprobes(kind: &str, what: &str) -> Error {
-    Error::KernelFeature(format!(
-        "cannot attach {kind} to {what}: {}; {}",
-        features::NO_KPROBES,
-        features::KPROBE_ALTERNATIVE
-    ))
+    Error::kernel_feature(
+        features::KPROBES,
+        features::KPROBE_ALTERNATIVE,
+        format!("cannot attach {kind} to {what}: {}; {}", features::NO_KPROBES, features::KPROBE_ALTERNATIVE),
+    )
+    .at_target(format!("{kind} {what}"))
 }
 
-pub fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
+fn kprobe(prog: &libbpf_rs::ProgramMut<'_>, func: &str, retprobe: bool) -> Result<Link> {
     let kind = kprobe_kind(retprobe);
     if !features::has_kprobes() {
         return Err(no_kprobes(kind, func));
     }
-    attaching(|| format!("cannot attach {kind} to {func}"), || prog.attach_kprobe(retprobe, func))
+    attaching(
+        &format!("{kind} {func}"),
+        || format!("cannot attach {kind} to {func}"),
+        || prog.attach_kprobe(retprobe, func),
+    )
 }
 
 fn functions(funcs: &[String]) -> String {
@@ -90,17 +70,23 @@ fn functions(funcs: &[String]) -> String {
 
 /// Whether this kernel can attach `funcs` through one kprobe multi link; if not, the error says what
 /// it lacks. Checked before the program is loaded for such a link.
-pub fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
+fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
     let kind = kprobe_kind(retprobe);
     if !features::has_kprobes() {
         return Err(no_kprobes(kind, &functions(funcs)));
     }
     if !features::has_kprobe_multi() {
-        return Err(Error::KernelFeature(format!(
-            "cannot attach {kind} to {} through one link: {}",
-            functions(funcs),
-            features::NO_KPROBE_MULTI
-        )));
+        return Err(Error::kernel_feature(
+            features::KPROBE_MULTI,
+            features::KPROBE_MULTI_ALTERNATIVE,
+            format!(
+                "cannot attach {kind} to {} through one link: {}; {}",
+                functions(funcs),
+                features::NO_KPROBE_MULTI,
+                features::KPROBE_MULTI_ALTERNATIVE
+            ),
+        )
+        .at_target(format!("{kind} {}", functions(funcs))));
     }
     Ok(())
 }
@@ -108,51 +94,59 @@ pub fn check_kprobe_multi(funcs: &[String], retprobe: bool) -> Result<()> {
 /// One kprobe multi link on every function of `funcs`: one fd and one kernel object however many
 /// functions, attached in one call. `prog` must have been loaded for it (expected attach type
 /// BPF_TRACE_KPROBE_MULTI).
-pub fn kprobe_multi(prog: &libbpf_rs::ProgramMut<'_>, funcs: &[String], retprobe: bool) -> Result<Link> {
+fn kprobe_multi(prog: &libbpf_rs::ProgramMut<'_>, funcs: &[String], retprobe: bool) -> Result<Link> {
+    let kind = kprobe_kind(retprobe);
     attaching(
-        || format!("cannot attach {} to {} through one kprobe multi link", kprobe_kind(retprobe), functions(funcs)),
+        &format!("{kind} {}", functions(funcs)),
+        || format!("cannot attach {kind} to {} through one kprobe multi link", functions(funcs)),
         || prog.attach_kprobe_multi(retprobe, funcs.to_vec()),
     )
 }
 
-pub fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
+fn tracepoint(prog: &libbpf_rs::ProgramMut<'_>, category: &str, name: &str) -> Result<Link> {
+    let target = format!("tracepoint {category}:{name}");
     crate::kernel::tracefs::tracefs()?;
     if !crate::kernel::tracefs::tracepoint_exists(category, name) {
-        return Err(Error::Attach(format!(
-            "tracepoint {category}:{name} does not exist on this kernel (see BPF.get_tracepoints())"
-        )));
+        let message = format!("{target} does not exist on this kernel (see BPF.get_tracepoints())");
+        return Err(Error::attach(target, message));
     }
     attaching(
+        &target,
         || format!("cannot attach to tracepoint {category}:{name}"),
         || prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(category.to_string()), name),
     )
 }
 
 /// fentry/fexit: libbpf attaches to the function the program was loaded for (its section's target).
-pub fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Link> {
-    attaching(|| format!("cannot attach {section}"), || prog.attach())
+fn btf_traced(prog: &libbpf_rs::ProgramMut<'_>, section: &str) -> Result<Link> {
+    attaching(section, || format!("cannot attach {section}"), || prog.attach())
 }
 
-pub fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
+fn raw_tracepoint(prog: &libbpf_rs::ProgramMut<'_>, name: &str) -> Result<Link> {
     let arity = crate::kernel::btf::with_vmlinux(|btf| btf.raw_tracepoint_arity(name)).ok().flatten();
-    attaching(|| format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name)).map_err(|e| {
-        match (e, arity) {
-            // The kernel refuses, with EINVAL, a program that reads more of ctx->args than the
-            // tracepoint passes: scripts written for older kernels read arguments that have gone.
-            (Error::Attach(msg), Some(n)) if msg.contains("-EINVAL") => Error::Attach(format!(
-                "{msg}\nraw tracepoint {name} passes {n} argument(s) on this kernel (ctx->args[0] to \
-                     ctx->args[{}]); a program that reads past them is refused",
+    let target = format!("raw_tracepoint {name}");
+    let attached =
+        attaching(&target, || format!("cannot attach to raw tracepoint {name}"), || prog.attach_raw_tracepoint(name));
+    attached.map_err(|e| match (e, arity) {
+        // The kernel refuses, with EINVAL, a program that reads more of ctx->args than the
+        // tracepoint passes: scripts written for older kernels read arguments that have gone.
+        (Error::Attach { target, message }, Some(n)) if message.contains("-EINVAL") => Error::Attach {
+            target,
+            message: format!(
+                "{message}\nraw tracepoint {name} passes {n} argument(s) on this kernel (ctx->args[0] to \
+                 ctx->args[{}]); a program that reads past them is refused",
                 n.saturating_sub(1)
-            )),
-            (Error::Attach(msg), None) if msg.contains("-ENOENT") => {
-                Error::Attach(format!("{msg}\nthis kernel has no raw tracepoint {name} (see BPF.get_tracepoints())"))
-            }
-            (e, _) => e,
-        }
+            ),
+        },
+        (Error::Attach { target, message }, None) if message.contains("-ENOENT") => Error::Attach {
+            target,
+            message: format!("{message}\nthis kernel has no raw tracepoint {name} (see BPF.get_tracepoints())"),
+        },
+        (e, _) => e,
     })
 }
 
-pub fn uprobe(
+fn uprobe(
     prog: &libbpf_rs::ProgramMut<'_>,
     retprobe: bool,
     pid: i32,
@@ -166,13 +160,18 @@ pub fn uprobe(
         None => format!("{path}:0x{offset:x}"),
     };
     let opts = libbpf_rs::UprobeOpts { retprobe, func_name: func_name.map(str::to_string), ..Default::default() };
-    attaching(|| format!("cannot attach {kind} to {what}"), || prog.attach_uprobe_with_opts(pid, path, offset, opts))
+    attaching(
+        &format!("{kind} {what}"),
+        || format!("cannot attach {kind} to {what}"),
+        || prog.attach_uprobe_with_opts(pid, path, offset, opts),
+    )
 }
 
 /// A USDT probe: libbpf finds its sites in `path`, decodes their argument specs for `bpf_usdt_arg`, and
 /// counts up the probe's semaphore while attached.
-pub fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
+fn usdt(prog: &libbpf_rs::ProgramMut<'_>, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
     attaching(
+        &format!("usdt {path}:{provider}:{name}"),
         || format!("cannot attach USDT probe {provider}:{name} in {path}"),
         || prog.attach_usdt(pid, path, provider, name),
     )
@@ -208,18 +207,35 @@ pub fn open_perf_event(
         let err = std::io::Error::last_os_error();
         let what = format!("perf_event_open(type={ev_type}, config={ev_config}, cpu={cpu})");
         return Err(match err.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => {
-                Error::KernelFeature(format!("{what}: this event is not supported by this kernel or machine ({err})"))
-            }
+            Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => Error::kernel_feature(
+                format!("perf event type={ev_type} config={ev_config}"),
+                perf_event_alternative(ev_type),
+                format!("{what}: this event is not supported by this kernel or machine ({err})"),
+            ),
             Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission(format!("{what}: {err} (needs CAP_PERFMON)")),
-            _ => Error::Attach(format!("{what}: {err}")),
+            _ => Error::attach(
+                format!("perf_event type={ev_type} config={ev_config} cpu={cpu}"),
+                format!("{what}: {err}"),
+            ),
         });
     }
     // SAFETY: fd is a new descriptor that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-pub fn perf_event(
+/// What to use where a perf event is missing: hardware counters are often absent (virtual machines),
+/// while the kernel's software clock always exists.
+fn perf_event_alternative(ev_type: u32) -> &'static str {
+    match ev_type {
+        libbpf_sys::PERF_TYPE_HARDWARE | libbpf_sys::PERF_TYPE_HW_CACHE => {
+            "a software event, which every kernel has (PerfType.SOFTWARE with PerfSWConfig.CPU_CLOCK samples \
+             the CPUs by time)"
+        }
+        _ => "",
+    }
+}
+
+fn perf_event(
     prog: &libbpf_rs::ProgramMut<'_>,
     ev_type: u32,
     ev_config: u64,
@@ -229,37 +245,28 @@ pub fn perf_event(
     cpu: i32,
 ) -> Result<Link> {
     use std::os::fd::{AsRawFd, IntoRawFd};
-    let fd = open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu)?;
+    let target = format!("perf_event type={ev_type} config={ev_config}");
+    let fd =
+        open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu).map_err(|e| e.at_target(&target))?;
     let what = || format!("cannot attach to perf event type={ev_type} config={ev_config}");
     // libbpf's link takes the fd over (and closes it with the link); ours must not close it too.
-    let link = attaching(what, || prog.attach_perf_event(fd.as_raw_fd()))?;
+    let link = attaching(&target, what, || prog.attach_perf_event(fd.as_raw_fd()))?;
     let _owned_by_the_link = fd.into_raw_fd();
     Ok(link)
-}
-
-/// A counting perf event (no sampling) on `cpu` (for `pid`, -1 for all): its fd, owned by the caller,
-/// for a BPF_PERF_ARRAY slot (bcc's `open_perf_event`).
-#[pyfunction]
-#[pyo3(signature = (ev_type, ev_config, pid=-1, cpu=-1))]
-pub fn perf_event_open(ev_type: u32, ev_config: u64, pid: i32, cpu: i32) -> PyResult<i32> {
-    use std::os::fd::IntoRawFd;
-    Ok(open_perf_event(ev_type, ev_config, 0, 0, pid, cpu)?.into_raw_fd())
 }
 
 /// A BPF iterator (`BPF_ITER`): an fd whose reads run the program over the kernel's objects and
 /// return what it wrote. The fd keeps the program attached; each new fd is a fresh pass. A
 /// `bpf_map_elem` iterator walks the map given.
-pub fn iter_fd(
-    prog: &libbpf_rs::ProgramMut<'_>,
-    map: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<std::os::fd::OwnedFd> {
+fn iter_fd(prog: &libbpf_rs::ProgramMut<'_>, map: Option<std::os::fd::BorrowedFd<'_>>) -> Result<std::os::fd::OwnedFd> {
     use std::os::fd::{AsFd, AsRawFd, FromRawFd};
     let section = prog.section().to_string_lossy().into_owned();
     let opts = match map {
         Some(fd) => libbpf_rs::IterOpts::Map(libbpf_rs::MapIterOpts::from_fd(fd)),
         None => libbpf_rs::IterOpts::None,
     };
-    let link = attaching_link(|| format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
+    let link =
+        attaching(&section, || format!("cannot attach iterator {section}"), || prog.attach_iter_with_opts(opts))?;
     // SAFETY: bpf_iter_create only reads the link fd, which lives until the end of this function.
     let fd = unsafe { libbpf_sys::bpf_iter_create(link.as_fd().as_raw_fd()) };
     if fd < 0 {
@@ -268,4 +275,91 @@ pub fn iter_fd(
     }
     // SAFETY: fd is a new descriptor that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaching the object's functions: each is loaded first as the program type its attach needs (see
+/// `Object::with_program`).
+impl Object {
+    pub fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| kprobe(p, func, retprobe))
+    }
+
+    /// Attach `prog` to every function of `funcs` through one kprobe multi link (see
+    /// `has_kprobe_multi`), the function loaded for that link.
+    pub fn attach_kprobe_multi(&self, prog: &str, funcs: &[String], retprobe: bool) -> Result<Link> {
+        // The kernel checks at attach that the program was loaded for a multi link.
+        let how = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_KPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
+        check_kprobe_multi(funcs, retprobe)?;
+        self.with_loaded(prog, how, |p| kprobe_multi(p, funcs, retprobe))
+    }
+
+    pub fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Tracepoint), |p| tracepoint(p, category, name))
+    }
+
+    pub fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::RawTracepoint), |p| raw_tracepoint(p, name))
+    }
+
+    /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to the kernel function or
+    /// hook its section names.
+    pub fn attach_btf(&self, prog: &str) -> Result<Link> {
+        let section = self.program(prog)?.section().to_string_lossy().into_owned();
+        let what = section.replacen('/', " on ", 1);
+        let refused = |feature: &str, missing: &str, instead: &str| {
+            let message = format!("cannot attach {what}: {missing}; {instead}");
+            Err(Error::kernel_feature(feature, instead, message).at_target(&section))
+        };
+        match btf_attach_kind(&section) {
+            None => {
+                Err(Error::attach(&section, format!("{prog} is not a KFUNC/KRETFUNC/LSM probe (section {section})")))
+            }
+            Some(ProgramType::Lsm) if !features::has_lsm() => {
+                refused(features::LSM, features::NO_LSM, features::LSM_ALTERNATIVE)
+            }
+            Some(ProgramType::Tracing) if !features::has_fentry() => {
+                refused(features::FENTRY, features::NO_FENTRY, features::FENTRY_ALTERNATIVE)
+            }
+            Some(ty) => self.with_program(prog, LoadAs::of(ty), |p| btf_traced(p, &section)),
+        }
+    }
+
+    /// A new read fd of the BPF_ITER function `prog` (over map `map` for a map iterator).
+    pub fn iter_fd(&self, prog: &str, map: Option<&str>) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        let map = map.map(|name| self.loaded_map(name)).transpose()?;
+        self.with_program(prog, LoadAs::of(ProgramType::Tracing), |p| iter_fd(p, map.as_ref().map(|m| m.as_fd())))
+    }
+
+    pub fn attach_uprobe(
+        &self,
+        prog: &str,
+        retprobe: bool,
+        pid: i32,
+        path: &str,
+        offset: usize,
+        func_name: Option<&str>,
+    ) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| uprobe(p, retprobe, pid, path, offset, func_name))
+    }
+
+    pub fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> Result<Link> {
+        self.with_usdt_program(prog, |p| usdt(p, pid, path, provider, name))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn attach_perf_event(
+        &self,
+        prog: &str,
+        ev_type: u32,
+        ev_config: u64,
+        sample_period: u64,
+        sample_freq: u64,
+        pid: i32,
+        cpu: i32,
+    ) -> Result<Link> {
+        self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
+            perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
+        })
+    }
 }

@@ -1,21 +1,38 @@
-//! The one error type of the core, and its mapping onto `rbcc.errors`.
+//! The one error type of the core (src/py/errors.rs maps it onto `rbcc.errors`). The variants a user
+//! acts on carry what they would otherwise have to parse out of the message: the diagnostics of a
+//! compile, the verifier's log, the missing feature, the probe that would not attach.
 
-use pyo3::exceptions::PyRuntimeError;
-use pyo3::prelude::*;
+/// What the compiler said about one place in the user's program, at the user's own file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    /// None where the compiler names only the line (clang's BPF backend).
+    pub column: Option<u32>,
+    /// clang's word for it: "error", "fatal error", "warning", "note".
+    pub severity: String,
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// clang or the rewriter rejected the program; the text holds diagnostics at the user's lines.
-    #[error("{0}")]
-    Compile(String),
-    /// The verifier rejected a program; the text ends with the verifier log.
-    #[error("{0}")]
-    Verifier(String),
-    #[error("{0}")]
-    Attach(String),
-    /// The running kernel lacks something (kprobes, fentry, ...); the text names it and an alternative.
-    #[error("{0}")]
-    KernelFeature(String),
+    /// clang or the rewriter rejected the program; the message holds the diagnostics at the user's
+    /// lines (and hints), `diagnostics` the same as records (empty where no line is to blame).
+    #[error("{message}")]
+    Compile { message: String, diagnostics: Vec<Diagnostic> },
+    /// The verifier rejected a program; the message ends with the verifier's `log`, which names the
+    /// instruction it stopped at (`insn`) when it got that far.
+    #[error("{message}")]
+    Verifier { message: String, log: String, insn: Option<u32> },
+    /// A probe would not attach; `target` names it as "<kind> <where>" ("tracepoint sched:sched_switch",
+    /// "uprobe /usr/lib/libc.so.6:malloc") or the file whose probes could not be read.
+    #[error("{message}")]
+    Attach { target: String, message: String },
+    /// The running kernel lacks `feature` (kprobes, fentry, ...); `alternative` says what to use
+    /// instead, where something can be. The message says both. `target` is the probe that could not
+    /// attach for want of it, as `Attach`'s, empty where no attach was being made.
+    #[error("{message}")]
+    KernelFeature { feature: String, alternative: String, target: String, message: String },
     #[error("{0}")]
     Permission(String),
     /// Something rbcc itself needs is missing or broken (libclang, clang, the cache directory).
@@ -49,6 +66,43 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A compile error no line of the program is to blame for.
+    pub fn compile(message: impl Into<String>) -> Self {
+        Error::Compile { message: message.into(), diagnostics: Vec::new() }
+    }
+
+    /// A compile error at `line` (and `column`) of the user's `file`, the message saying where as clang
+    /// does, without the column: "file:line: error: what".
+    pub fn compile_at(file: &str, line: u32, column: Option<u32>, what: &str) -> Self {
+        let message = format!("{file}:{line}: error: {what}");
+        let diagnostic = Diagnostic { file: file.into(), line, column, severity: "error".into(), message: what.into() };
+        Error::Compile { message, diagnostics: vec![diagnostic] }
+    }
+
+    pub fn attach(target: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Attach { target: target.into(), message: message.into() }
+    }
+
+    pub fn kernel_feature(
+        feature: impl Into<String>,
+        alternative: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let (feature, alternative, message) = (feature.into(), alternative.into(), message.into());
+        Error::KernelFeature { feature, alternative, target: String::new(), message }
+    }
+
+    /// This error, naming `target` as the probe that could not attach (see `Attach`).
+    pub fn at_target(self, target: impl Into<String>) -> Self {
+        match self {
+            Error::Attach { message, .. } => Error::Attach { target: target.into(), message },
+            Error::KernelFeature { feature, alternative, message, .. } => {
+                Error::KernelFeature { feature, alternative, target: target.into(), message }
+            }
+            other => other,
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
@@ -56,20 +110,17 @@ impl Error {
     pub fn libbpf(context: impl Into<String>, source: libbpf_rs::Error) -> Self {
         Error::Libbpf { context: context.into(), source }
     }
+}
 
-    /// The name of the class in `rbcc.errors` that carries this error.
-    fn class_name(&self) -> &'static str {
+impl Error {
+    /// Whether the process lacked a privilege (a PermissionError in Python): said so, or an errno
+    /// that says so.
+    pub fn is_permission(&self) -> bool {
         match self {
-            Error::Compile(_) => "CompileError",
-            Error::Verifier(_) => "VerifierError",
-            Error::Attach(_) => "AttachError",
-            Error::KernelFeature(_) => "KernelFeatureError",
-            Error::Permission(_) => "PermissionError",
-            Error::Io { source, .. } if is_eperm(source.raw_os_error()) => "PermissionError",
-            Error::Libbpf { source, .. } if is_eperm(libbpf_errno(source)) => "PermissionError",
-            Error::Lookup(_) => "KeyError",
-            Error::InvalidArgument(_) => "ValueError",
-            _ => "BPFError",
+            Error::Permission(_) => true,
+            Error::Io { source, .. } => is_eperm(source.raw_os_error()),
+            Error::Libbpf { source, .. } => is_eperm(libbpf_errno(source)),
+            _ => false,
         }
     }
 }
@@ -87,28 +138,5 @@ pub fn libbpf_errno(e: &libbpf_rs::Error) -> Option<i32> {
         libbpf_rs::ErrorKind::InvalidInput => Some(libc::EINVAL),
         libbpf_rs::ErrorKind::Unsupported => Some(libc::EOPNOTSUPP),
         _ => None,
-    }
-}
-
-impl From<Error> for PyErr {
-    fn from(err: Error) -> PyErr {
-        let name = err.class_name();
-        let mut msg = err.to_string();
-        if name == "PermissionError" && !msg.contains("CAP_") {
-            msg.push_str(" (BPF needs root, or CAP_BPF with CAP_PERFMON for tracing and CAP_SYS_ADMIN for some maps)");
-        }
-        Python::attach(|py| {
-            if name == "KeyError" {
-                return pyo3::exceptions::PyKeyError::new_err(msg);
-            }
-            if name == "ValueError" {
-                return pyo3::exceptions::PyValueError::new_err(msg);
-            }
-            let class = py.import("rbcc.errors").and_then(|m| m.getattr(name)).and_then(|c| c.call1((msg.clone(),)));
-            match class {
-                Ok(instance) => PyErr::from_value(instance),
-                Err(_) => PyRuntimeError::new_err(msg),
-            }
-        })
     }
 }

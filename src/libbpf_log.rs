@@ -2,10 +2,19 @@
 //! rejected program, libbpf's own lines saying why a load or an attach failed. Loading, attaching and
 //! the network attachments all use it; it depends on none of them.
 
-use std::sync::{Mutex, Once};
+use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard, Once};
 
 static LIBBPF_LOG: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL_PRINT: Once = Once::new();
+/// Held through a capture: libbpf prints through one global callback, so two threads loading at once
+/// (the GIL is released around loads and attaches) would read each other's lines.
+static CAPTURING: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// Whether this thread is inside a capture already (it holds CAPTURING).
+    static NESTED: Cell<bool> = const { Cell::new(false) };
+}
 
 fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
     let mut log = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
@@ -16,25 +25,67 @@ fn libbpf_print(level: libbpf_rs::PrintLevel, msg: String) {
     }
 }
 
-/// Run `f` while collecting what libbpf prints; return its result and the text.
+/// Run `f` while collecting what libbpf prints; return its result and the text. One thread captures
+/// at a time; a capture inside another on the same thread gets the text printed during it.
 pub fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     INSTALL_PRINT.call_once(|| {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_print)));
     });
-    *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
+    let log = || LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    if NESTED.get() {
+        let from = log().as_ref().map_or(0, String::len);
+        let out = f();
+        let text = log().as_ref().map(|t| t.get(from..).unwrap_or_default().to_string()).unwrap_or_default();
+        return (out, text);
+    }
+    let _capture = Capture::begin();
+    *log() = Some(String::new());
     let out = f();
-    let text = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    let text = log().take().unwrap_or_default();
     (out, text)
 }
 
-/// The verifier's part of libbpf's output, if the failure was a verifier rejection.
-pub fn verifier_log(libbpf_output: &str) -> Option<String> {
+/// This thread's turn to capture, until dropped (a panic in the captured call ends it too).
+struct Capture(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Capture {
+    fn begin() -> Capture {
+        // the lock guards no data of its own: one poisoned by a panic elsewhere is as good as a free one
+        let turn = CAPTURING.lock().unwrap_or_else(|e| e.into_inner());
+        NESTED.set(true);
+        Capture(turn)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        NESTED.set(false);
+    }
+}
+
+/// The verifier's part of libbpf's output, if the failure was a verifier rejection: libbpf's line
+/// naming the program that failed, and the verifier's log.
+pub fn verifier_log(libbpf_output: &str) -> Option<(String, String)> {
     let begin = libbpf_output.find("-- BEGIN PROG LOAD LOG --")?;
     let end = libbpf_output[begin..].find("-- END PROG LOAD LOG --").map(|e| begin + e).unwrap_or(libbpf_output.len());
     let body = &libbpf_output[begin + "-- BEGIN PROG LOAD LOG --".len()..end];
-    // Name the program too: libbpf's line before the log says which one failed.
     let prog = libbpf_output[..begin].lines().rev().find(|l| l.contains("prog '")).unwrap_or("").trim();
-    Some(format!("{prog}\n{}", body.trim_matches('\n')))
+    Some((prog.to_string(), body.trim_matches('\n').to_string()))
+}
+
+/// The instruction the verifier stopped at: the last one its log prints (`12: (79) r0 = *(u64 *)(r0 +0)`)
+/// before it says why, or None when it stopped before any (a license or BTF problem).
+pub fn failing_insn(verifier_log: &str) -> Option<u32> {
+    verifier_log.lines().rev().find_map(|line| {
+        let (index, rest) = line.split_once(": (")?;
+        let opcode = rest.get(..3)?;
+        let is_opcode = opcode.ends_with(')') && opcode[..2].chars().all(|c| c.is_ascii_hexdigit());
+        if is_opcode {
+            index.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// libbpf's lines that say why something failed.
@@ -49,4 +100,46 @@ pub fn warnings_and_errors(libbpf_output: &str) -> String {
         .filter(|l| !l.contains("skipping optional step"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "libbpf: prog 'tracepoint__x': BPF program load failed: Permission denied
+libbpf: prog 'tracepoint__x': -- BEGIN PROG LOAD LOG --
+0: R1=ctx() R10=fp0
+; u32 k = 0; @ main.c:5
+0: (b7) r1 = 0                        ; R1_w=0
+1: (63) *(u32 *)(r10 -4) = r1
+from 1 to 3: R0=map_value_or_null(id=1)
+3: (15) if r0 == 0x0 goto pc+1
+; return *v; @ main.c:6
+12: (79) r0 = *(u64 *)(r0 +0)
+R0 invalid mem access 'map_value_or_null'
+processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0
+-- END PROG LOAD LOG --
+libbpf: prog 'tracepoint__x': failed to load: -13
+";
+
+    #[test]
+    fn a_capture_inside_another_gets_its_own_lines_and_the_outer_keeps_all() {
+        let say = |text: &str| libbpf_print(libbpf_rs::PrintLevel::Info, text.to_string());
+        let ((_, inner), outer) = with_libbpf_log(|| {
+            say("libbpf: outer\n");
+            with_libbpf_log(|| say("libbpf: inner\n"))
+        });
+        assert_eq!(inner, "libbpf: inner\n");
+        assert_eq!(outer, "libbpf: outer\nlibbpf: inner\n");
+    }
+
+    #[test]
+    fn the_verifier_log_and_the_instruction_it_stopped_at() {
+        let (prog, log) = verifier_log(OUTPUT).unwrap();
+        assert_eq!(prog, "libbpf: prog 'tracepoint__x':");
+        assert!(log.starts_with("0: R1=ctx()") && log.ends_with("mark_read 0"), "{log}");
+        assert_eq!(failing_insn(&log), Some(12));
+        assert_eq!(failing_insn("cannot call GPL-restricted function from non-GPL compatible program"), None);
+        assert_eq!(verifier_log("libbpf: failed to find BTF"), None);
+    }
 }

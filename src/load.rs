@@ -1,23 +1,21 @@
 //! Loading: a compiled object into the kernel with libbpf-rs, its verifier log kept for errors.
-//! The loaded object is the `Object` handle Python holds; attach.rs attaches its programs.
+//! The loaded object is the `Object` Python holds; attach.rs attaches its programs.
 
-use pyo3::prelude::*;
-
-use crate::attach::{self, Link};
+use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
 use crate::kernel::features;
-use crate::libbpf_log::{verifier_log, warnings_and_errors, with_libbpf_log};
+use crate::libbpf_log::{failing_insn, verifier_log, warnings_and_errors, with_libbpf_log};
 use crate::maps::Map;
 use crate::shared_maps::{Exports, Sharing};
-use crate::types::Btf;
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
 
 /// libbpf's maps of USDT argument specs (usdt.bpf.h), private to the object that attaches USDT probes.
 const USDT_PRIVATE_MAPS: [&str; 2] = ["__bpf_usdt_specs", "__bpf_usdt_ip_to_spec_id"];
 
 fn load_error(e: libbpf_rs::Error, log: &str) -> Error {
-    if let Some(vlog) = verifier_log(log) {
-        Error::Verifier(format!("the BPF verifier rejected the program: {e}\n{vlog}"))
+    if let Some((prog, vlog)) = verifier_log(log) {
+        let message = format!("the BPF verifier rejected the program: {e}\n{prog}\n{vlog}");
+        Error::Verifier { message, insn: failing_insn(&vlog), log: vlog }
     } else {
         let mut detail = warnings_and_errors(log);
         if detail.is_empty() {
@@ -40,7 +38,7 @@ pub fn is_auto_attached(name: &str) -> bool {
 }
 
 /// The program type of a program attached through the kernel's BTF (fentry/fexit, LSM), if it is one.
-fn btf_attach_kind(section: &str) -> Option<ProgramType> {
+pub(crate) fn btf_attach_kind(section: &str) -> Option<ProgramType> {
     if ["fentry/", "fexit/", "fmod_ret/"].iter().any(|p| section.starts_with(p)) {
         Some(ProgramType::Tracing)
     } else if section.starts_with("lsm/") {
@@ -94,7 +92,6 @@ fn load_as(prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<
 }
 
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
-#[pyclass(module = "rbcc._core")]
 pub struct Object {
     obj: libbpf_rs::Object,
     /// The ELF, kept to load a function again as another program type (see `with_program`).
@@ -168,7 +165,7 @@ impl Object {
     }
 
     /// Run `f` on function `name` loaded on its own as `how` says.
-    fn with_loaded<T>(
+    pub(crate) fn with_loaded<T>(
         &self,
         name: &str,
         how: LoadAs,
@@ -234,7 +231,11 @@ impl Object {
 
     /// Run `f` on function `name` loaded for libbpf's USDT attach, which uses one multi-uprobe link
     /// where the kernel has them (the program must be loaded for that) and single uprobes elsewhere.
-    fn with_usdt_program<T>(&self, name: &str, f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_usdt_program<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&libbpf_rs::ProgramMut<'_>) -> Result<T>,
+    ) -> Result<T> {
         let multi = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_UPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
         // A kernel without multi-uprobe links refuses the load; libbpf then attaches single uprobes.
         let how =
@@ -249,7 +250,7 @@ impl Object {
             .ok_or_else(|| Error::Lookup(format!("no BPF function named '{name}' in this program")))
     }
 
-    fn loaded_map(&self, name: &str) -> Result<libbpf_rs::Map<'_>> {
+    pub(crate) fn loaded_map(&self, name: &str) -> Result<libbpf_rs::Map<'_>> {
         self.obj
             .maps()
             .find(|m| m.name() == name)
@@ -262,15 +263,9 @@ impl Object {
     }
 }
 
-#[pymethods]
 impl Object {
-    #[new]
-    fn py_new(obj: &[u8], name: &str) -> PyResult<Self> {
-        Ok(Object::load(obj, name)?)
-    }
-
     /// (function name, ELF section) of every program.
-    fn programs(&self) -> Vec<(String, String)> {
+    pub fn programs(&self) -> Vec<(String, String)> {
         self.obj
             .progs()
             .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))
@@ -278,154 +273,58 @@ impl Object {
     }
 
     /// The user's maps (libbpf's internal .rodata/.bss/.data maps left out).
-    fn map_names(&self) -> Vec<String> {
+    pub fn map_names(&self) -> Vec<String> {
         self.obj.maps().map(|m| m.name().to_string_lossy().into_owned()).filter(|n| !n.contains('.')).collect()
     }
 
-    fn map(&self, name: &str) -> PyResult<Map> {
+    pub fn map(&self, name: &str) -> Result<Map> {
         let m = self.loaded_map(name)?;
         let btf = self.btf();
-        Ok(Map::from_loaded(&m, btf.as_ref())?)
+        Map::from_loaded(&m, btf.as_ref())
     }
 
     /// The type of the records the program sends through perf/ring buffer `map_name`.
-    fn event_type<'py>(&self, py: Python<'py>, map_name: &str) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
-        let Some(btf) = self.btf() else {
-            return Ok(None);
-        };
-        let Some(func) = btf.find_func(&format!("__rbcc_event__{map_name}")) else {
-            return Ok(None);
-        };
-        match btf.first_param_pointee(func) {
-            Some(id) => Ok(Some(btf.describe(id).to_py(py)?)),
-            None => Ok(None),
-        }
+    pub fn event_type(&self, map_name: &str) -> Option<TypeDesc> {
+        let btf = self.btf()?;
+        let func = btf.find_func(&format!("__rbcc_event__{map_name}"))?;
+        btf.first_param_pointee(func).map(|id| btf.describe(id))
     }
 
     /// The fd of function `prog`, loaded (as the type its section names) if it was not yet.
-    fn prog_fd(&self, prog: &str) -> PyResult<i32> {
+    pub fn prog_fd(&self, prog: &str) -> Result<i32> {
         use std::os::fd::{AsFd, AsRawFd};
         let ty = self.program(prog)?.prog_type();
-        Ok(self.with_program(prog, LoadAs::of(ty), |p| Ok(p.as_fd().as_raw_fd()))?)
+        self.with_program(prog, LoadAs::of(ty), |p| Ok(p.as_fd().as_raw_fd()))
     }
 
     /// Load function `prog` as program type `prog_type` (bcc's `load_func`), with `attach_type` as its
     /// expected attach type and bound to network device `device` when given; returns the program's fd.
-    /// A function loaded one way is loaded once, and the attach_* methods use that same program.
-    #[pyo3(signature = (prog, prog_type, attach_type=None, device=None))]
-    fn load_func(&self, prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<&str>) -> PyResult<i32> {
+    /// A function loaded one way is loaded once, and the attach methods use that same program.
+    pub fn load_func(&self, prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<&str>) -> Result<i32> {
         use std::os::fd::{AsFd, AsRawFd};
         let how = load_as(prog, prog_type, attach_type, device)?;
-        Ok(self.with_program(prog, how, |p| Ok(p.as_fd().as_raw_fd()))?)
+        self.with_program(prog, how, |p| Ok(p.as_fd().as_raw_fd()))
     }
 
     /// The instructions of function `prog` as libbpf hands them to the kernel (CO-RE relocated, its
     /// subprograms appended, map fds in its map loads), 8 bytes each: of the program `load_func` made with
     /// these arguments, or, with no `prog_type`, of the function loaded as the type its section names.
-    #[pyo3(signature = (prog, prog_type=None, attach_type=None, device=None))]
-    fn func_insns<'py>(
+    pub fn func_insns(
         &self,
-        py: Python<'py>,
         prog: &str,
         prog_type: Option<u32>,
         attach_type: Option<u32>,
         device: Option<&str>,
-    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    ) -> Result<Vec<u8>> {
         let how = match prog_type {
             Some(ty) => load_as(prog, ty, attach_type, device)?,
             None => LoadAs::of(self.program(prog)?.prog_type()),
         };
-        let bytes = self.with_program(prog, how, |p| {
+        self.with_program(prog, how, |p| {
             let insns = p.insns();
             // SAFETY: bpf_insn is plain C data of 8 bytes without padding; the slice lives as long as `p`.
             let raw = unsafe { std::slice::from_raw_parts(insns.as_ptr().cast::<u8>(), std::mem::size_of_val(insns)) };
             Ok(raw.to_vec())
-        })?;
-        Ok(pyo3::types::PyBytes::new(py, &bytes))
-    }
-
-    fn attach_kprobe(&self, prog: &str, func: &str, retprobe: bool) -> PyResult<Link> {
-        Ok(self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| attach::kprobe(p, func, retprobe))?)
-    }
-
-    /// Attach `prog` to every function of `funcs` through one kprobe multi link (see
-    /// `has_kprobe_multi`), the function loaded for that link.
-    fn attach_kprobe_multi(&self, prog: &str, funcs: Vec<String>, retprobe: bool) -> PyResult<Link> {
-        // The kernel checks at attach that the program was loaded for a multi link.
-        let how = LoadAs { attach: Some(libbpf_sys::BPF_TRACE_KPROBE_MULTI), ..LoadAs::of(ProgramType::Kprobe) };
-        attach::check_kprobe_multi(&funcs, retprobe)?;
-        Ok(self.with_loaded(prog, how, |p| attach::kprobe_multi(p, &funcs, retprobe))?)
-    }
-
-    fn attach_tracepoint(&self, prog: &str, category: &str, name: &str) -> PyResult<Link> {
-        Ok(self.with_program(prog, LoadAs::of(ProgramType::Tracepoint), |p| attach::tracepoint(p, category, name))?)
-    }
-
-    fn attach_raw_tracepoint(&self, prog: &str, name: &str) -> PyResult<Link> {
-        Ok(self.with_program(prog, LoadAs::of(ProgramType::RawTracepoint), |p| attach::raw_tracepoint(p, name))?)
-    }
-
-    /// Attach an fentry/fexit (`KFUNC_PROBE`) or LSM (`LSM_PROBE`) program to the kernel function or
-    /// hook its section names.
-    fn attach_btf(&self, prog: &str) -> PyResult<Link> {
-        let section = self.program(prog)?.section().to_string_lossy().into_owned();
-        let what = section.replacen('/', " on ", 1);
-        let refused = |missing: &str, instead: &str| {
-            Err(Error::KernelFeature(format!("cannot attach {what}: {missing}; {instead}")).into())
-        };
-        match btf_attach_kind(&section) {
-            None => Err(Error::Attach(format!("{prog} is not a KFUNC/KRETFUNC/LSM probe (section {section})")).into()),
-            Some(ProgramType::Lsm) if !features::has_lsm() => refused(features::NO_LSM, features::LSM_ALTERNATIVE),
-            Some(ProgramType::Tracing) if !features::has_fentry() => {
-                refused(features::NO_FENTRY, features::FENTRY_ALTERNATIVE)
-            }
-            Some(ty) => Ok(self.with_program(prog, LoadAs::of(ty), |p| attach::btf_traced(p, &section))?),
-        }
-    }
-
-    /// A new read fd of the BPF_ITER function `prog` (over map `map` for a map iterator).
-    #[pyo3(signature = (prog, map=None))]
-    fn iter_fd(&self, prog: &str, map: Option<&str>) -> PyResult<i32> {
-        use std::os::fd::{AsFd, IntoRawFd};
-        let map = map.map(|name| self.loaded_map(name)).transpose()?;
-        let fd = self.with_program(prog, LoadAs::of(ProgramType::Tracing), |p| {
-            attach::iter_fd(p, map.as_ref().map(|m| m.as_fd()))
-        })?;
-        Ok(fd.into_raw_fd())
-    }
-
-    #[pyo3(signature = (prog, retprobe, pid, path, offset, func_name=None))]
-    fn attach_uprobe(
-        &self,
-        prog: &str,
-        retprobe: bool,
-        pid: i32,
-        path: &str,
-        offset: usize,
-        func_name: Option<&str>,
-    ) -> PyResult<Link> {
-        Ok(self.with_program(prog, LoadAs::of(ProgramType::Kprobe), |p| {
-            attach::uprobe(p, retprobe, pid, path, offset, func_name)
-        })?)
-    }
-
-    fn attach_usdt(&self, prog: &str, pid: i32, path: &str, provider: &str, name: &str) -> PyResult<Link> {
-        Ok(self.with_usdt_program(prog, |p| attach::usdt(p, pid, path, provider, name))?)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attach_perf_event(
-        &self,
-        prog: &str,
-        ev_type: u32,
-        ev_config: u64,
-        sample_period: u64,
-        sample_freq: u64,
-        pid: i32,
-        cpu: i32,
-    ) -> PyResult<Link> {
-        Ok(self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
-            attach::perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
-        })?)
+        })
     }
 }

@@ -138,7 +138,7 @@ impl Walk {
         let mut first = start.is_none();
         // A walk that stops at a bucket starts small, to learn how full the buckets are.
         let mut chunk = if stop.is_some() { BATCH_CHUNK / 8 } else { BATCH_CHUNK };
-        let opts = crate::maps::batch_opts(0);
+        let opts = batch_opts(0);
         let (ks, stride) = (self.key_size, self.stride);
         loop {
             let (kstart, vstart) = (part.keys.len(), part.values.len());
@@ -208,6 +208,17 @@ fn next_chunk(entries: usize, token: u32, stop: u32) -> usize {
     let remaining = u64::from(stop.saturating_sub(token));
     let expected = remaining * entries as u64 / u64::from(token.max(1));
     (expected - expected / 8).clamp(16, BATCH_CHUNK as u64) as usize
+}
+
+// The struct update covers the padding bpf_map_batch_opts has on some targets (none on x86-64).
+#[allow(clippy::needless_update)]
+pub fn batch_opts(elem_flags: u64) -> libbpf_sys::bpf_map_batch_opts {
+    libbpf_sys::bpf_map_batch_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        elem_flags,
+        flags: 0,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,11 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-
 use libbpf_rs::{AsRawLibbpf, MapCore, MapFlags, MapHandle};
 
+use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
-use crate::types::{Btf, TypeDesc};
+use crate::map_walk::batch_opts;
 
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
@@ -23,7 +21,6 @@ const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
 /// map type has no batch operations.
 const ENOTSUPP: i32 = 524;
 
-#[pyclass(module = "rbcc._core")]
 pub struct Map {
     handle: MapHandle,
     name: String,
@@ -102,12 +99,16 @@ impl Map {
             // valid for the read and delete commands, so EINVAL there means the same.
             || (errno == libc::EINVAL && op != BatchOp::Update);
         if unsupported {
-            return Error::KernelFeature(format!(
-                "{} is not supported for map '{}' (type {}) by this kernel",
-                op.command(),
-                self.name,
-                self.map_type
-            ));
+            return Error::kernel_feature(
+                format!("{} on maps of type {}", op.command(), self.map_type),
+                "the entry-by-entry operations (lookup, update, delete), which rbcc's tables fall back to",
+                format!(
+                    "{} is not supported for map '{}' (type {}) by this kernel",
+                    op.command(),
+                    self.name,
+                    self.map_type
+                ),
+            );
         }
         Error::io(format!("{} on map '{}'", op.command(), self.name), std::io::Error::from_raw_os_error(errno))
     }
@@ -146,90 +147,96 @@ impl BatchOp {
     }
 }
 
-// The struct update covers the padding bpf_map_batch_opts has on some targets (none on x86-64).
-#[allow(clippy::needless_update)]
-pub(crate) fn batch_opts(elem_flags: u64) -> libbpf_sys::bpf_map_batch_opts {
-    libbpf_sys::bpf_map_batch_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-        elem_flags,
-        flags: 0,
-        ..Default::default()
-    }
-}
-
-#[pymethods]
 impl Map {
-    #[getter]
-    fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.name
     }
-    #[getter]
-    fn map_type(&self) -> u32 {
+    /// libbpf's BPF_MAP_TYPE_* number.
+    pub fn map_type(&self) -> u32 {
         self.map_type
     }
-    #[getter]
-    fn key_size(&self) -> u32 {
+    pub fn key_size(&self) -> u32 {
         self.key_size
     }
-    #[getter]
-    fn value_size(&self) -> u32 {
+    pub fn value_size(&self) -> u32 {
         self.value_size
     }
-    #[getter]
-    fn max_entries(&self) -> u32 {
+    pub fn max_entries(&self) -> u32 {
         self.max_entries
     }
-    #[getter]
-    fn fd(&self) -> i32 {
+    pub fn fd(&self) -> i32 {
         self.raw_fd()
     }
-
-    fn key_type<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.key_type.as_ref().map(|t| t.to_py(py)).transpose()
+    pub fn key_type(&self) -> Option<&TypeDesc> {
+        self.key_type.as_ref()
+    }
+    pub fn value_type(&self) -> Option<&TypeDesc> {
+        self.value_type.as_ref()
     }
 
-    fn value_type<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.value_type.as_ref().map(|t| t.to_py(py)).transpose()
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup(key, MapFlags::ANY).map_err(|e| self.err("lookup", e))
     }
 
-    fn lookup<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup(key, MapFlags::ANY).map_err(|e| self.err("lookup", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn lookup_percpu(&self, key: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        self.handle.lookup_percpu(key, MapFlags::ANY).map_err(|e| self.err("per-CPU lookup", e))
     }
 
-    fn lookup_percpu<'py>(&self, py: Python<'py>, key: &[u8]) -> PyResult<Option<Vec<Bound<'py, PyBytes>>>> {
-        let v = self.handle.lookup_percpu(key, MapFlags::ANY).map_err(|e| self.err("per-CPU lookup", e))?;
-        Ok(v.map(|vals| vals.iter().map(|v| PyBytes::new(py, v)).collect()))
-    }
-
-    #[pyo3(signature = (key, value, flags=0))]
-    fn update(&self, key: &[u8], value: &[u8], flags: u64) -> PyResult<()> {
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self.handle.update(key, value, flags).map_err(|e| self.err("update", e))?)
+        self.handle.update(key, value, flags).map_err(|e| self.err("update", e))
     }
 
-    #[pyo3(signature = (key, values, flags=0))]
-    fn update_percpu(&self, key: &[u8], values: Vec<Vec<u8>>, flags: u64) -> PyResult<()> {
+    pub fn update_percpu(&self, key: &[u8], values: &[Vec<u8>], flags: u64) -> Result<()> {
         let flags = MapFlags::from_bits_truncate(flags);
-        Ok(self.handle.update_percpu(key, &values, flags).map_err(|e| self.err("per-CPU update", e))?)
+        self.handle.update_percpu(key, values, flags).map_err(|e| self.err("per-CPU update", e))
     }
 
     /// Delete `key`; false when it was not there.
-    fn delete(&self, key: &[u8]) -> PyResult<bool> {
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
         match self.handle.delete(key) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.err("delete", e).into()),
+            Err(e) => Err(self.err("delete", e)),
         }
     }
 
-    fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        self.handle.keys().map(|k| PyBytes::new(py, &k)).collect()
+    /// Up to `max` keys, in the kernel's order, after key `after` (from the first with None), appended
+    /// to `out` end to end; the number appended, fewer than `max` once the walk reached the end. A walk
+    /// goes on where the last one stopped by passing its last key.
+    pub fn next_keys(&self, after: Option<&[u8]>, max: usize, out: &mut Vec<u8>) -> usize {
+        let size = self.key_size as usize;
+        if size == 0 || after.is_some_and(|k| k.len() != size) {
+            return 0; // queues and stacks have no keys
+        }
+        let start = out.len();
+        out.reserve(max * size);
+        let mut found = 0;
+        while found < max {
+            let at = out.len();
+            out.resize(at + size, 0);
+            let base = out.as_mut_ptr();
+            let prev: *const u8 = match (at > start, after) {
+                // SAFETY: at - size is the start of the previous key, inside `out`.
+                (true, _) => unsafe { base.add(at - size) },
+                (false, Some(key)) => key.as_ptr(),
+                (false, None) => std::ptr::null(),
+            };
+            // SAFETY: prev is null or `size` readable bytes (a key of this map); base + at has `size`
+            // writable bytes (just added), which do not overlap prev; the kernel writes the next key there.
+            let ret = unsafe { libbpf_sys::bpf_map_get_next_key(self.raw_fd(), prev.cast(), base.add(at).cast()) };
+            if ret != 0 {
+                // the end (ENOENT), or a map that cannot be walked: what was found is the answer
+                out.truncate(at);
+                break;
+            }
+            found += 1;
+        }
+        found
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).
-    #[pyo3(signature = (value, flags=0))]
-    fn push(&self, value: &[u8], flags: u64) -> PyResult<()> {
+    pub fn push(&self, value: &[u8], flags: u64) -> Result<()> {
         match self.handle.update(&[], value, MapFlags::from_bits_truncate(flags)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == libbpf_rs::ErrorKind::TooBig => Err(Error::io(
@@ -238,60 +245,62 @@ impl Map {
                     "it is full ({} entries); push with flags=BPF_EXIST to drop the oldest entry instead",
                     self.max_entries
                 )),
-            )
-            .into()),
-            Err(e) => Err(self.err("push", e).into()),
+            )),
+            Err(e) => Err(self.err("push", e)),
         }
     }
 
     /// Queue/stack: remove and return the next value; None when the map is empty.
-    fn pop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup_and_delete(&[]).map_err(|e| self.err("pop", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn pop(&self) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup_and_delete(&[]).map_err(|e| self.err("pop", e))
     }
 
     /// Queue/stack: the next value without removing it; None when the map is empty.
-    fn peek<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let v = self.handle.lookup(&[], MapFlags::ANY).map_err(|e| self.err("peek", e))?;
-        Ok(v.map(|v| PyBytes::new(py, &v)))
+    pub fn peek(&self) -> Result<Option<Vec<u8>>> {
+        self.handle.lookup(&[], MapFlags::ANY).map_err(|e| self.err("peek", e))
     }
 
     /// Bytes each value takes in the batch buffers (per-CPU maps: every CPU's copy, 8-byte aligned).
-    #[getter]
-    fn batch_value_size(&self) -> PyResult<usize> {
-        Ok(self.value_stride()?)
+    pub fn batch_value_size(&self) -> Result<usize> {
+        self.value_stride()
     }
 
-    /// Every entry as (keys, values), the entries laid end to end (values batch_value_size apart).
-    fn lookup_batch<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        self.read_batch(py, BatchOp::Lookup)
-    }
-
-    /// As lookup_batch, deleting what it returns (hash maps only; the kernel refuses arrays).
-    fn lookup_and_delete_batch<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        self.read_batch(py, BatchOp::LookupAndDelete)
+    /// Every entry as (keys, values), the entries laid end to end (values batch_value_size apart);
+    /// with `delete`, deleting what it returns (hash maps only; the kernel refuses arrays).
+    pub fn read_batch(&self, delete: bool) -> Result<(Vec<u8>, Vec<u8>)> {
+        let op = if delete { BatchOp::LookupAndDelete } else { BatchOp::Lookup };
+        let walk = crate::map_walk::Walk {
+            fd: self.raw_fd(),
+            map_type: self.map_type,
+            key_size: self.key_size as usize,
+            stride: self.value_stride()?,
+            max_entries: self.max_entries as usize,
+            delete,
+        };
+        walk.read_all().map_err(|errno| self.batch_error(op, errno))
     }
 
     /// Write entries laid end to end, in one syscall; flags apply to each element (BPF_ANY, ...).
-    #[pyo3(signature = (keys, values, flags=0))]
-    fn update_batch(&self, py: Python<'_>, keys: &[u8], values: &[u8], flags: u64) -> PyResult<()> {
+    pub fn update_batch(&self, keys: &[u8], values: &[u8], flags: u64) -> Result<()> {
         let count = self.records("keys", keys, self.key_size as usize)?;
         let stride = self.value_stride()?;
         if self.records("values", values, stride)? != count {
             let msg = format!("{count} keys but {} values in a batch update", values.len() / stride);
-            return Err(invalid(&self.name, msg).into());
+            return Err(invalid(&self.name, msg));
         }
-        let fd = self.raw_fd();
-        let (ret, done) = py.detach(|| {
-            let mut n = count as u32;
-            let opts = batch_opts(flags);
-            // SAFETY: keys and values hold `n` whole entries each (checked above); the kernel only
-            // reads them, and writes the number it processed into n.
-            let ret = unsafe {
-                libbpf_sys::bpf_map_update_batch(fd, keys.as_ptr().cast(), values.as_ptr().cast(), &mut n, &opts)
-            };
-            (ret, n)
-        });
+        let mut done = count as u32;
+        let opts = batch_opts(flags);
+        // SAFETY: keys and values hold `done` whole entries each (checked above); the kernel only
+        // reads them, and writes the number it processed into done.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_update_batch(
+                self.raw_fd(),
+                keys.as_ptr().cast(),
+                values.as_ptr().cast(),
+                &mut done,
+                &opts,
+            )
+        };
         if ret >= 0 {
             return Ok(());
         }
@@ -299,48 +308,27 @@ impl Map {
             Error::Io { context, source } => Err(Error::Io {
                 context: format!("{context}, at entry #{done} of {count} (the ones before it were written)"),
                 source,
-            }
-            .into()),
-            other => Err(other.into()),
+            }),
+            other => Err(other),
         }
     }
 
-    /// Delete the keys laid end to end, in one syscall; KeyError at the first key not in the map.
-    fn delete_batch(&self, py: Python<'_>, keys: &[u8]) -> PyResult<()> {
+    /// Delete the keys laid end to end, in one syscall; a Lookup error at the first key not in the map.
+    pub fn delete_batch(&self, keys: &[u8]) -> Result<()> {
         let count = self.records("keys", keys, self.key_size as usize)?;
-        let fd = self.raw_fd();
-        let (ret, done) = py.detach(|| {
-            let mut n = count as u32;
-            let opts = batch_opts(0);
-            // SAFETY: keys holds `n` whole keys (checked above); the kernel only reads them and
-            // writes the number it deleted into n.
-            let ret = unsafe { libbpf_sys::bpf_map_delete_batch(fd, keys.as_ptr().cast(), &mut n, &opts) };
-            (ret, n)
-        });
+        let mut done = count as u32;
+        let opts = batch_opts(0);
+        // SAFETY: keys holds `done` whole keys (checked above); the kernel only reads them and
+        // writes the number it deleted into done.
+        let ret = unsafe { libbpf_sys::bpf_map_delete_batch(self.raw_fd(), keys.as_ptr().cast(), &mut done, &opts) };
         match -ret.min(0) {
             0 => Ok(()),
             libc::ENOENT => Err(Error::Lookup(format!(
                 "map '{}': key #{done} of the batch is not in the map (the {done} before it were deleted)",
                 self.name
-            ))
-            .into()),
-            errno => Err(self.batch_error(BatchOp::Delete, errno).into()),
+            ))),
+            errno => Err(self.batch_error(BatchOp::Delete, errno)),
         }
-    }
-}
-
-impl Map {
-    fn read_batch<'py>(&self, py: Python<'py>, op: BatchOp) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let walk = crate::map_walk::Walk {
-            fd: self.raw_fd(),
-            map_type: self.map_type,
-            key_size: self.key_size as usize,
-            stride: self.value_stride()?,
-            max_entries: self.max_entries as usize,
-            delete: op == BatchOp::LookupAndDelete,
-        };
-        let (keys, values) = py.detach(|| walk.read_all()).map_err(|errno| self.batch_error(op, errno))?;
-        Ok((PyBytes::new(py, &keys), PyBytes::new(py, &values)))
     }
 }
 
@@ -349,7 +337,6 @@ fn invalid(map: &str, msg: String) -> Error {
 }
 
 /// The number of possible CPUs (per-CPU maps hold one value for each).
-#[pyfunction]
-pub fn num_possible_cpus() -> PyResult<usize> {
-    libbpf_rs::num_possible_cpus().map_err(|e| Error::libbpf("counting possible CPUs", e).into())
+pub fn num_possible_cpus() -> Result<usize> {
+    libbpf_rs::num_possible_cpus().map_err(|e| Error::libbpf("counting possible CPUs", e))
 }

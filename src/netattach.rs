@@ -4,9 +4,7 @@
 //! attached on cleanup).
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
-
-use pyo3::prelude::*;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::error::{Error, Result};
 
@@ -17,9 +15,12 @@ const SO_ATTACH_BPF: libc::c_int = 50;
 const XDP_FLAGS_MODES: u32 =
     libbpf_sys::XDP_FLAGS_SKB_MODE | libbpf_sys::XDP_FLAGS_DRV_MODE | libbpf_sys::XDP_FLAGS_HW_MODE;
 
+/// What works where a driver has no XDP of the mode asked for.
+const GENERIC_XDP: &str = "XDP_FLAGS_SKB_MODE, generic XDP, works on every device";
+
 /// The index of network device `dev`.
 pub fn ifindex(dev: &str) -> Result<u32> {
-    let missing = || Error::Attach(format!("no network device named '{dev}' (see `ip link`)"));
+    let missing = || Error::attach(format!("device {dev}"), format!("no network device named '{dev}' (see `ip link`)"));
     let name = CString::new(dev).map_err(|_| missing())?;
     // SAFETY: name is a valid NUL-terminated string for the duration of the call.
     match unsafe { libc::if_nametoindex(name.as_ptr()) } {
@@ -28,16 +29,17 @@ pub fn ifindex(dev: &str) -> Result<u32> {
     }
 }
 
-/// The error for a failed operation: `what` failed with `errno`, `detail` adding what the kernel said.
-fn failed(what: String, errno: i32, detail: &str) -> Error {
+/// The error for a failed operation on `target` ("xdp eth0", see `Error::Attach`): `what` failed with
+/// `errno`, `detail` adding what the kernel said.
+fn failed(target: String, what: String, errno: i32, detail: &str) -> Error {
     let err = std::io::Error::from_raw_os_error(errno);
     let detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") };
     match errno {
         libc::EPERM | libc::EACCES => {
             Error::Permission(format!("{what}: {err}{detail} (needs CAP_NET_ADMIN and CAP_BPF)"))
         }
-        libc::EBADF => Error::Attach(format!("{what}: {err}: a file descriptor given is not open{detail}")),
-        _ => Error::Attach(format!("{what}: {err}{detail}")),
+        libc::EBADF => Error::attach(target, format!("{what}: {err}: a file descriptor given is not open{detail}")),
+        _ => Error::attach(target, format!("{what}: {err}{detail}")),
     }
 }
 
@@ -52,8 +54,7 @@ fn kernel_message(libbpf_output: &str) -> String {
 
 /// Attach the XDP program `prog_fd` to device `dev` (bcc's `attach_xdp`; it replaces a program already
 /// there unless `flags` has XDP_FLAGS_UPDATE_IF_NOEXIST).
-#[pyfunction]
-pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> PyResult<()> {
+pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> Result<()> {
     let index = ifindex(dev)?;
     // SAFETY: a plain call; libbpf reads no options (null) and does not keep prog_fd.
     let (ret, log) = crate::libbpf_log::with_libbpf_log(|| unsafe {
@@ -62,35 +63,38 @@ pub fn xdp_attach(dev: &str, prog_fd: i32, flags: u32) -> PyResult<()> {
     if ret == 0 {
         return Ok(());
     }
+    let target = format!("xdp {dev}");
     let what = format!("cannot attach XDP program to {dev}");
     let said = kernel_message(&log);
     Err(match -ret {
-        libc::EOPNOTSUPP => Error::KernelFeature(format!(
-            "{what}: {} (XDP_FLAGS_SKB_MODE, generic XDP, works on every device)",
-            if said.is_empty() { "its driver has no XDP of this mode".to_string() } else { said }
-        )),
-        libc::EBUSY | libc::EEXIST => Error::Attach(format!(
+        libc::EOPNOTSUPP => Error::kernel_feature(
+            format!("XDP in this mode (flags 0x{flags:x}) on {dev}"),
+            GENERIC_XDP,
+            format!(
+                "{what}: {} ({GENERIC_XDP})",
+                if said.is_empty() { "its driver has no XDP of this mode".to_string() } else { said }
+            ),
+        )
+        .at_target(target),
+        libc::EBUSY | libc::EEXIST => Error::attach(target, format!(
             "{what}: a program is already attached there{} (remove_xdp first, or attach without XDP_FLAGS_UPDATE_IF_NOEXIST)",
             if said.is_empty() { String::new() } else { format!(": {said}") }
         )),
-        libc::EINVAL if said.is_empty() => Error::Attach(format!(
+        libc::EINVAL if said.is_empty() => Error::attach(target, format!(
             "{what}: the kernel refused the program (is it loaded with load_func(name, BPF.XDP)?) or the flags 0x{flags:x}"
         )),
-        errno => failed(what, errno, &said),
-    }
-    .into())
+        errno => failed(target, what, errno, &said),
+    })
 }
 
 /// Remove the XDP program of `flags`' mode from `dev` (bcc's `remove_xdp`). With `expected_fd`, only if
 /// that program is still the one attached: returns whether it was removed.
-#[pyfunction]
-#[pyo3(signature = (dev, flags, expected_fd=None))]
-pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> PyResult<bool> {
+pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> Result<bool> {
     let index = match (ifindex(dev), expected_fd) {
         (Ok(index), _) => index,
         // the device is gone, and what was attached to it with it
         (Err(_), Some(_)) => return Ok(false),
-        (Err(e), None) => return Err(e.into()),
+        (Err(e), None) => return Err(e),
     };
     let mut opts = libbpf_sys::bpf_xdp_attach_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
@@ -109,35 +113,39 @@ pub fn xdp_detach(dev: &str, flags: u32, expected_fd: Option<i32>) -> PyResult<b
         0 => Ok(true),
         // another program is in its place (EEXIST), or ours was closed (EBADF/EINVAL)
         libc::EEXIST | libc::EBADF | libc::EINVAL if expected_fd.is_some() => Ok(false),
-        errno => Err(failed(format!("cannot remove the XDP program from {dev}"), errno, &kernel_message(&log)).into()),
+        errno => Err(failed(
+            format!("xdp {dev}"),
+            format!("cannot remove the XDP program from {dev}"),
+            errno,
+            &kernel_message(&log),
+        )),
     }
 }
 
 /// The id of the XDP program attached to `dev` in `flags`' mode (0: none), as `ip link` shows it.
-#[pyfunction]
-pub fn xdp_prog_id(dev: &str, flags: u32) -> PyResult<u32> {
+pub fn xdp_prog_id(dev: &str, flags: u32) -> Result<u32> {
     let index = ifindex(dev)?;
     let mut id = 0u32;
     // SAFETY: id is a valid u32 the call writes.
     let ret = unsafe { libbpf_sys::bpf_xdp_query_id(index as i32, flags as i32, &mut id) };
     if ret < 0 {
-        return Err(failed(format!("cannot query the XDP program of {dev}"), -ret, "").into());
+        return Err(failed(format!("xdp {dev}"), format!("cannot query the XDP program of {dev}"), -ret, ""));
     }
     Ok(id)
 }
 
 /// A raw packet socket on `dev` (every protocol, non-blocking) filtered by socket filter `prog_fd`
-/// (bcc's `attach_raw_socket`); returns its fd, which the caller owns.
-#[pyfunction]
-pub fn raw_socket(dev: &str, prog_fd: i32) -> PyResult<i32> {
+/// (bcc's `attach_raw_socket`).
+pub fn raw_socket(dev: &str, prog_fd: i32) -> Result<OwnedFd> {
     let index = ifindex(dev)?;
     let all = (libc::ETH_P_ALL as u16).to_be();
+    let target = || format!("socket {dev}");
     let what = || format!("cannot open a raw socket on {dev}");
     // SAFETY: a plain syscall; the fd it returns is owned below.
     let fd =
         unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, all.into()) };
     if fd < 0 {
-        return Err(os_failed(what(), "needs CAP_NET_RAW").into());
+        return Err(os_failed(target(), what(), "needs CAP_NET_RAW"));
     }
     // SAFETY: fd was just opened and nothing else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -149,22 +157,23 @@ pub fn raw_socket(dev: &str, prog_fd: i32) -> PyResult<i32> {
     let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: addr is a valid sockaddr_ll of `len` bytes; fd is open.
     if unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_ll).cast(), len) } < 0 {
-        return Err(os_failed(what(), "").into());
+        return Err(os_failed(target(), what(), ""));
     }
     let size = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: the option value is an i32 of `size` bytes, read during the call; fd is open.
     let ret = unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, SO_ATTACH_BPF, (&prog_fd as *const i32).cast(), size) };
     if ret < 0 {
         let hint = "is the function loaded with load_func(name, BPF.SOCKET_FILTER)?";
-        return Err(os_failed(format!("cannot attach the socket filter to a raw socket on {dev}"), hint).into());
+        let what = format!("cannot attach the socket filter to a raw socket on {dev}");
+        return Err(os_failed(target(), what, hint));
     }
-    Ok(sock.into_raw_fd())
+    Ok(sock)
 }
 
 /// The error of the failed libc call just made.
-fn os_failed(what: String, hint: &str) -> Error {
+fn os_failed(target: String, what: String, hint: &str) -> Error {
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-    failed(what, errno, hint)
+    failed(target, what, errno, hint)
 }
 
 /// libbpf's name of attach type `attach_type` ("cgroup_inet_egress"), or its number.
@@ -180,8 +189,7 @@ fn attach_type_name(attach_type: u32) -> String {
 
 /// BPF_PROG_ATTACH: attach program `prog_fd` to `target_fd` (a cgroup directory, a sockmap, ...) as
 /// `attach_type` (bcc's `attach_func`).
-#[pyfunction]
-pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -> PyResult<()> {
+pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -> Result<()> {
     // SAFETY: a plain syscall wrapper on fds the caller holds.
     let ret = unsafe { libbpf_sys::bpf_prog_attach(prog_fd, target_fd, attach_type, flags) };
     if ret == 0 {
@@ -195,12 +203,12 @@ pub fn prog_attach(prog_fd: i32, target_fd: i32, attach_type: u32, flags: u32) -
         libc::EEXIST | libc::EBUSY => "a program is attached there already (flags BPF_F_ALLOW_MULTI or BPF_F_ALLOW_OVERRIDE share the place)".to_string(),
         _ => String::new(),
     };
-    Err(failed(format!("cannot attach the program as {kind} to fd {target_fd}"), -ret, &hint).into())
+    let what = format!("cannot attach the program as {kind} to fd {target_fd}");
+    Err(failed(format!("{kind} fd {target_fd}"), what, -ret, &hint))
 }
 
 /// BPF_PROG_DETACH of program `prog_fd` from `target_fd` (bcc's `detach_func`).
-#[pyfunction]
-pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> PyResult<()> {
+pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> Result<()> {
     // SAFETY: a plain syscall wrapper on fds the caller holds.
     let ret = unsafe { libbpf_sys::bpf_prog_detach2(prog_fd, target_fd, attach_type) };
     if ret == 0 {
@@ -208,5 +216,6 @@ pub fn prog_detach(prog_fd: i32, target_fd: i32, attach_type: u32) -> PyResult<(
     }
     let kind = attach_type_name(attach_type);
     let hint = if -ret == libc::ENOENT { "it is not attached there" } else { "" };
-    Err(failed(format!("cannot detach the program ({kind}) from fd {target_fd}"), -ret, hint).into())
+    let what = format!("cannot detach the program ({kind}) from fd {target_fd}");
+    Err(failed(format!("{kind} fd {target_fd}"), what, -ret, hint))
 }

@@ -11,9 +11,8 @@ use blazesym::SymType;
 use blazesym::symbolize::source::{Kernel, Process, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use blazesym::MaybeDefault;
-use pyo3::prelude::*;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 thread_local! {
     // blazesym caches parsed symbol tables inside its Symbolizer; keep one per thread.
@@ -35,14 +34,12 @@ fn one(src: &Source<'_>, addr: u64) -> Option<(String, u64, String)> {
 }
 
 /// Kernel address → (symbol, offset into it, module).
-#[pyfunction]
 pub fn ksym(addr: u64) -> Option<(String, u64, String)> {
     let kernel = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
     one(&Source::Kernel(kernel), addr)
 }
 
 /// Address in process `pid` → (symbol, offset into it, module path).
-#[pyfunction]
 pub fn usym(pid: u32, addr: u64) -> Option<(String, u64, String)> {
     let mut process = Process::new(pid.into());
     process.debug_syms = true;
@@ -50,7 +47,6 @@ pub fn usym(pid: u32, addr: u64) -> Option<(String, u64, String)> {
 }
 
 /// Kernel symbol → its address from /proc/kallsyms, or None.
-#[pyfunction]
 pub fn ksymname(name: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/kallsyms").ok()?;
     for line in text.lines() {
@@ -68,22 +64,18 @@ pub fn ksymname(name: &str) -> Option<u64> {
 /// The functions an ELF file defines (symtab and dynsym): (name, address, file offset), by address.
 ///
 /// The file offset is what a uprobe attaches at; names may repeat (local symbols of the same name).
-#[pyfunction]
-pub fn elf_functions(py: Python<'_>, path: &str) -> PyResult<Vec<(String, u64, u64)>> {
-    let path = path.to_string();
-    py.detach(move || {
-        let src = inspect::source::Source::Elf(inspect::source::Elf::new(&path));
-        let mut out = Vec::new();
-        Inspector::new()
-            .for_each(&src, |sym| {
-                if let (SymType::Function, Some(offset)) = (sym.sym_type, sym.file_offset) {
-                    out.push((sym.name.to_string(), sym.addr, offset));
-                }
-                ControlFlow::Continue(())
-            })
-            .map_err(|e| Error::Attach(format!("cannot read the symbols of {path}: {e}")))?;
-        out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-        out.dedup();
-        Ok(out)
-    })
+pub fn elf_functions(path: &str) -> Result<Vec<(String, u64, u64)>> {
+    let src = inspect::source::Source::Elf(inspect::source::Elf::new(path));
+    let mut out = Vec::new();
+    Inspector::new()
+        .for_each(&src, |sym| {
+            if let (SymType::Function, Some(offset)) = (sym.sym_type, sym.file_offset) {
+                out.push((sym.name.to_string(), sym.addr, offset));
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| Error::attach(path, format!("cannot read the symbols of {path}: {e}")))?;
+    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    out.dedup();
+    Ok(out)
 }

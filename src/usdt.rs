@@ -3,9 +3,8 @@
 
 use object::read::elf::{ElfFile64, SectionHeader};
 use object::{Endian, Endianness};
-use pyo3::prelude::*;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// One probe site: (provider, name, address, semaphore address or 0, argument spec).
 pub type Site = (String, String, u64, u64, String);
@@ -46,11 +45,7 @@ pub fn sites(data: &[u8]) -> std::result::Result<Vec<Site>, object::Error> {
 }
 
 /// The USDT probe sites of the ELF file at `path`.
-#[pyfunction]
-pub fn usdt_sites(py: Python<'_>, path: &str) -> PyResult<Vec<Site>> {
-    let path = path.to_string();
-    py.detach(move || {
-        let data = std::fs::read(&path).map_err(|e| Error::io(format!("reading {path}"), e))?;
-        sites(&data).map_err(|e| Error::Attach(format!("cannot read the USDT notes of {path}: {e}")).into())
-    })
+pub fn sites_in_file(path: &str) -> Result<Vec<Site>> {
+    let data = std::fs::read(path).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    sites(&data).map_err(|e| Error::attach(path, format!("cannot read the USDT notes of {path}: {e}")))
 }

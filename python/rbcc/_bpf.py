@@ -52,9 +52,9 @@ def _program_text(text: str | bytes, filename: str) -> str:
     except UnicodeDecodeError as e:
         line = text.count(b"\n", 0, e.start) + 1
         column = e.start - (text.rfind(b"\n", 0, e.start) + 1) + 1
-        raise CompileError(
-            f"{filename}:{line}:{column}: error: byte 0x{text[e.start]:02x} is not UTF-8; rbcc reads programs as UTF-8"
-        ) from None
+        what = f"byte 0x{text[e.start]:02x} is not UTF-8; rbcc reads programs as UTF-8"
+        where = (filename, line, column)
+        raise CompileError(f"{filename}:{line}:{column}: error: {what}", [(*where, "error", what)]) from None
 
 
 class BPF(KernelFacts, ProgramFunctions):
@@ -96,6 +96,12 @@ class BPF(KernelFacts, ProgramFunctions):
                 program = f.read() + "\n" + program
         if isinstance(cflags, (str, bytes)):
             raise ValueError(f"cflags is a list of flags, not one string: use cflags=[{_s(cflags)!r}]")
+        for c in cflags or []:
+            if not isinstance(c, (str, bytes)):
+                raise TypeError(f"cflags holds strings, not {type(c).__name__} ({c!r})")
+        for context in usdt_contexts or []:
+            if not callable(getattr(context, "attach_to", None)):
+                raise TypeError(f"usdt_contexts holds USDT objects, not {type(context).__name__} ({context!r})")
         flags = [_s(c) for c in cflags or []]
         if usdt_contexts:
             flags.append("-D__RBCC_USDT")  # libbpf attaches USDT probes only where its USDT maps are

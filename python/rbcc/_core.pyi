@@ -1,4 +1,8 @@
-"""Typed surface of the Rust core (rbcc._core). The Python API in rbcc wraps these."""
+"""Typed surface of the Rust core (rbcc._core). The Python API in rbcc wraps these.
+
+Failures raise rbcc.errors' classes with their fields filled in (CompileError.diagnostics,
+VerifierError.log and .insn, AttachError.target, KernelFeatureError.feature and .alternative),
+PermissionError for missing privileges, ValueError for a refused argument, KeyError for a missing key."""
 
 from collections.abc import Callable
 from typing import Any

@@ -2,17 +2,24 @@
 
 Every failure a user can cause raises a subclass of :class:`BPFError`, which
 derives from :class:`Exception`, so bcc-era ``except Exception`` keeps working.
-The Rust core raises these same classes (it looks them up here by name).
+The Rust core raises these same classes, with their fields filled in: a
+:class:`CompileError`'s ``diagnostics``, a :class:`VerifierError`'s ``log`` and
+``insn``, an :class:`AttachError`'s ``target``, a :class:`KernelFeatureError`'s
+``feature`` and ``alternative``. Each class can also be raised with just a
+message; the fields then hold their empty defaults.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
+from typing import NamedTuple
 
 __all__ = [
     "AttachError",
     "BPFError",
     "CompileError",
+    "Diagnostic",
     "KernelFeatureError",
     "PermissionError",
     "ProbeSpecError",
@@ -21,24 +28,75 @@ __all__ = [
 ]
 
 
+class Diagnostic(NamedTuple):
+    """What the compiler said about one place of the program, at the user's own file and line."""
+
+    file: str
+    line: int
+    column: int | None  # None where the compiler names only the line (clang's BPF backend)
+    severity: str  # clang's word: "error", "fatal error", "warning", "note"
+    message: str
+
+
 class BPFError(Exception):
     """Base class of every rbcc error."""
 
 
 class CompileError(BPFError):
-    """The BPF C did not compile; the message holds clang's diagnostics at the user's lines."""
+    """The BPF C did not compile; the message holds clang's diagnostics at the user's lines.
+
+    ``diagnostics`` holds them as :class:`Diagnostic` records, empty when no line of the program is to
+    blame (a tracepoint the kernel lacks, a compiler that crashed)."""
+
+    diagnostics: list[Diagnostic]
+
+    def __init__(self, message: str, diagnostics: Iterable[tuple[str, int, int | None, str, str]] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = [Diagnostic(*d) for d in diagnostics]
 
 
 class VerifierError(BPFError):
-    """The kernel's verifier rejected a program; the message ends with the verifier log."""
+    """The kernel's verifier rejected a program; the message ends with the verifier log.
+
+    ``log`` is the verifier's log; ``insn`` the index of the instruction it stopped at, None when the
+    log names none (it refused the program before reading an instruction)."""
+
+    log: str
+    insn: int | None
+
+    def __init__(self, message: str, log: str = "", insn: int | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+        self.insn = insn
 
 
 class AttachError(BPFError):
-    """A program could not be attached to its probe point."""
+    """A program could not be attached to its probe point.
+
+    ``target`` names it as ``"<kind> <where>"``: ``"tracepoint sched:sched_switch"``, ``"kprobe
+    do_nanosleep"``, ``"uprobe /usr/lib/libc.so.6:malloc"``, ``"usdt /bin/x:provider:probe"``,
+    ``"xdp eth0"``; or the file whose probes could not be read. Empty when unknown."""
+
+    target: str
+
+    def __init__(self, message: str, target: str = "") -> None:
+        super().__init__(message)
+        self.target = target
 
 
 class KernelFeatureError(AttachError):
-    """The running kernel lacks a feature (kprobes, fentry, ...); the message names it and an alternative."""
+    """The running kernel lacks a feature (kprobes, fentry, ...); the message names it and an alternative.
+
+    ``feature`` names what is missing (``"kprobes"``, ``"fentry/fexit"``, ``"BPF LSM"``, ``"BTF"``,
+    ...); ``alternative`` says what to use instead, empty when nothing can stand in."""
+
+    feature: str
+    alternative: str
+
+    def __init__(self, message: str, feature: str = "", alternative: str = "", target: str = "") -> None:
+        super().__init__(message, target)
+        self.feature = feature
+        self.alternative = alternative
 
 
 class PermissionError(BPFError, builtins.PermissionError):  # noqa: A001 - the name users expect

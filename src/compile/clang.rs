@@ -310,9 +310,16 @@ extern "C" fn visit_field(c: CXCursor, data: CXClientData) -> CXVisitorResult {
 /// Parse `source` (the main file, named `filename`) with `args`, and copy out the main file's AST.
 pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
     let _loaded = Loaded::new()?;
-    let c_filename = CString::new(filename).map_err(|_| Error::Compile("file name contains NUL".into()))?;
-    let c_source = CString::new(source).map_err(|_| Error::Compile("program text contains a NUL byte".into()))?;
-    let c_args: Vec<CString> = args.iter().map(|a| CString::new(a.as_str()).expect("flags have no NUL")).collect();
+    let c_filename = CString::new(filename).map_err(|_| Error::compile("file name contains NUL"))?;
+    let c_source = CString::new(source).map_err(|_| Error::compile("program text contains a NUL byte"))?;
+    // cflags::check refused the user's flags with a NUL before; this covers the ones rbcc adds too
+    let c_args = args
+        .iter()
+        .map(|a| {
+            CString::new(a.as_str())
+                .map_err(|_| Error::InvalidArgument(format!("cflag {a:?} is not accepted: it holds a NUL byte")))
+        })
+        .collect::<Result<Vec<CString>>>()?;
     let arg_ptrs: Vec<*const i8> = c_args.iter().map(|a| a.as_ptr()).collect();
     let mut unsaved =
         CXUnsavedFile { Filename: c_filename.as_ptr(), Contents: c_source.as_ptr(), Length: source.len() as _ };
@@ -336,9 +343,9 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
         if rc != CXError_Success || tu.is_null() {
             clang_disposeIndex(index);
             if rc == CXError_ASTReadError {
-                return Err(Error::Compile("libclang could not read the precompiled header it was given".into()));
+                return Err(Error::compile("libclang could not read the precompiled header it was given"));
             }
-            return Err(Error::Compile(format!("libclang could not parse the program (error {rc})")));
+            return Err(Error::compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());
         let walker = Walker { tu, main, holes_of: Default::default() };

@@ -1,4 +1,47 @@
-//! What libbpf C each bcc declaration becomes: a probe function's ELF section, a map's definition.
+//! What libbpf C each bcc declaration becomes: a probe function's ELF section, a map's definition;
+//! and the methods bcc's maps have.
+
+/// The map methods of bcc's dialect; helpers.h declares them for the parse and implements each as
+/// `__rbcc_m_<method>(&map, ...)`.
+pub const METHODS: &[&str] = &[
+    "lookup",
+    "lookup_or_init",
+    "lookup_or_try_init",
+    "update",
+    "insert",
+    "delete",
+    "increment",
+    "atomic_increment",
+    "get_stackid",
+    "perf_submit",
+    "perf_submit_skb",
+    "ringbuf_output",
+    "ringbuf_reserve",
+    "ringbuf_submit",
+    "ringbuf_discard",
+    "ringbuf_query",
+    "perf_read",
+    "perf_counter_value",
+    "call",
+    "push",
+    "pop",
+    "peek",
+    "redirect_map",
+    "check_current_task",
+    "get_local_storage",
+    "sock_map_update",
+    "sock_hash_update",
+    "msg_redirect_map",
+    "sk_redirect_map",
+    "msg_redirect_hash",
+    "sk_redirect_hash",
+    "sk_storage_get",
+    "sk_storage_delete",
+    "inode_storage_get",
+    "inode_storage_delete",
+    "task_storage_get",
+    "task_storage_delete",
+];
 
 /// The ELF section that gives a function its program type.
 pub fn section_for(name: &str, ctx_type: &str) -> String {

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::os::fd::FromRawFd;
 
 use super::rewrite::Rewritten;
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 
 /// The address space a parse or compile may take, and its CPU time. vmlinux.h costs ~0.5 GiB and
 /// under a second; what needs more is a program gone wrong (an include of a huge file, a macro
@@ -75,7 +75,7 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
                 libc::dup2(null, 2);
             }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-                .unwrap_or_else(|_| Err(Error::Compile("the rewriter crashed (a bug in rbcc)".into())));
+                .unwrap_or_else(|_| Err(Error::compile("the rewriter crashed (a bug in rbcc)")));
             write_all(fds[1], &encode(&result));
             libc::_exit(0);
         }
@@ -92,7 +92,7 @@ pub fn in_child(f: impl FnOnce() -> Result<Rewritten>) -> Result<Rewritten> {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     read.map_err(|e| Error::io("reading the parser's answer", e))?;
     decode(&bytes).ok_or_else(|| {
-        Error::Compile(if libc::WIFSIGNALED(status) {
+        Error::compile(if libc::WIFSIGNALED(status) {
             signal_meaning("the parse", libc::WTERMSIG(status))
         } else {
             format!("the parser process failed (wait status {status})")
@@ -111,7 +111,9 @@ fn write_all(fd: i32, mut data: &[u8]) {
     }
 }
 
-// Wire format: 'O' text \0 (map \t type \n)*   or   'E' kind-letter message.
+// Wire format: 'O' text \0 (map \t type \n)*, or 'E' then an error: 'C' a compile error (its message and
+// diagnostics), 'V' a refused argument's message, 'S' any other error's message. Strings and numbers
+// in errors are length-prefixed or fixed-size (little-endian), so no text can break the framing.
 fn encode(result: &Result<Rewritten>) -> Vec<u8> {
     let mut out = Vec::new();
     match result {
@@ -123,13 +125,59 @@ fn encode(result: &Result<Rewritten>) -> Vec<u8> {
                 out.extend_from_slice(format!("{map}\t{ty}\n").as_bytes());
             }
         }
+        Err(Error::Compile { message, diagnostics }) => {
+            out.extend_from_slice(b"EC");
+            put_str(&mut out, message);
+            out.extend_from_slice(&(diagnostics.len() as u32).to_le_bytes());
+            for d in diagnostics {
+                put_str(&mut out, &d.file);
+                out.extend_from_slice(&d.line.to_le_bytes());
+                out.extend_from_slice(&d.column.map_or(-1, i64::from).to_le_bytes());
+                put_str(&mut out, &d.severity);
+                put_str(&mut out, &d.message);
+            }
+        }
+        Err(Error::InvalidArgument(message)) => {
+            out.extend_from_slice(b"EV");
+            put_str(&mut out, message);
+        }
         Err(e) => {
-            out.push(b'E');
-            out.push(if matches!(e, Error::Compile(_)) { b'C' } else { b'S' });
-            out.extend_from_slice(e.to_string().as_bytes());
+            out.extend_from_slice(b"ES");
+            put_str(&mut out, &e.to_string());
         }
     }
     out
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Reads what `encode` wrote, front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let len = self.u32()? as usize;
+        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+    fn diagnostic(&mut self) -> Option<Diagnostic> {
+        let (file, line, column) = (self.string()?, self.u32()?, self.i64()?);
+        let column = u32::try_from(column).ok();
+        Some(Diagnostic { file, line, column, severity: self.string()?, message: self.string()? })
+    }
 }
 
 fn decode(bytes: &[u8]) -> Option<Result<Rewritten>> {
@@ -145,9 +193,18 @@ fn decode(bytes: &[u8]) -> Option<Result<Rewritten>> {
             Some(Ok(Rewritten { text, events }))
         }
         b'E' => {
-            let (&kind, msg) = rest.split_first()?;
-            let msg = String::from_utf8_lossy(msg).into_owned();
-            Some(Err(if kind == b'C' { Error::Compile(msg) } else { Error::Setup(msg) }))
+            let (&kind, rest) = rest.split_first()?;
+            let mut r = Reader(rest);
+            let message = r.string()?;
+            Some(Err(match kind {
+                b'C' => {
+                    let count = r.u32()?;
+                    let diagnostics = (0..count).map(|_| r.diagnostic()).collect::<Option<Vec<_>>>()?;
+                    Error::Compile { message, diagnostics }
+                }
+                b'V' => Error::InvalidArgument(message),
+                _ => Error::Setup(message),
+            }))
         }
         _ => None,
     }
@@ -163,7 +220,20 @@ mod tests {
             .unwrap();
         assert_eq!(ok.text, "int x;\n");
         assert_eq!(ok.events, vec![("ev".to_string(), "struct d".to_string())]);
-        let err = in_child(|| Err(Error::Compile("prog.c:3: error: nope".into()))).unwrap_err();
-        assert!(matches!(err, Error::Compile(ref m) if m == "prog.c:3: error: nope"));
+        let err = in_child(|| Err(Error::compile_at("prog.c", 3, Some(7), "nope"))).unwrap_err();
+        let Error::Compile { message, diagnostics } = err else { panic!("{err:?}") };
+        assert_eq!(message, "prog.c:3: error: nope");
+        assert_eq!(
+            diagnostics,
+            [Diagnostic {
+                file: "prog.c".into(),
+                line: 3,
+                column: Some(7),
+                severity: "error".into(),
+                message: "nope".into()
+            }]
+        );
+        let err = in_child(|| Err(Error::InvalidArgument("cflag \"-DA=\\0\" is not accepted".into()))).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(ref m) if m.starts_with("cflag")), "{err:?}");
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 use crate::kernel::{btf, kconfig, tracefs, version};
 use pch::Stage;
 
@@ -124,7 +124,7 @@ impl Prepared {
         let include_dir = headers::include_dir(&root)?;
         let flags_joined = cflags.join("\0");
         let mut headers_read = Vec::new();
-        for (path, text) in userheaders::user_headers(text, cflags)? {
+        for (path, text) in userheaders::user_headers(text, cflags, filename)? {
             headers_read.extend_from_slice(path.as_os_str().as_encoded_bytes());
             headers_read.push(0);
             headers_read.extend_from_slice(&(text.len() as u64).to_le_bytes());
@@ -223,7 +223,12 @@ impl Prepared {
                 self.finish_compile(work, again, rewritten, filename)
             }
             (Err(msg), _) => Err(match driver::compile_error(&msg, &source, filename) {
-                Error::Compile(msg) => Error::Compile(owntypes::user_names(&msg)),
+                Error::Compile { message, mut diagnostics } => {
+                    for d in &mut diagnostics {
+                        d.message = owntypes::user_names(&d.message);
+                    }
+                    Error::Compile { message: owntypes::user_names(&message), diagnostics }
+                }
                 e => e,
             }),
         }
@@ -247,7 +252,7 @@ impl Prepared {
         let (flags, pch, tail) = self.stage_flags(work, stage);
         let with = |pch: Option<&Path>| [flags.clone(), pch::prelude_flags(pch), tail.clone()].concat();
         match (run(&with(pch.as_deref())), pch) {
-            (Err(Error::Compile(msg)), Some(pch)) if pch::is_pch_complaint(&msg) => {
+            (Err(Error::Compile { message, .. }), Some(pch)) if pch::is_pch_complaint(&message) => {
                 pch::discard(&pch);
                 run(&with(None))
             }
@@ -298,16 +303,20 @@ fn check_diagnostics(parsed: &clang::Parsed, source: &str, filename: &str) -> Re
         return Ok(());
     }
     let mut msg = String::new();
+    let mut diagnostics = Vec::new();
     for d in errors.iter().take(20) {
         let file = if d.in_main { filename } else { d.file.as_str() };
-        let _ = writeln!(msg, "{file}:{}:{}: error: {}", d.line, d.column, owntypes::user_names(&d.message));
+        let message = owntypes::user_names(&d.message);
+        let _ = writeln!(msg, "{file}:{}:{}: error: {message}", d.line, d.column);
         if d.in_main {
             if let Some(line) = source.lines().nth(d.line.saturating_sub(1) as usize) {
                 let _ = writeln!(msg, "    {}", line.trim_end());
             }
         }
+        let (line, column) = (d.line, Some(d.column));
+        diagnostics.push(Diagnostic { file: file.to_string(), line, column, severity: "error".into(), message });
     }
-    Err(Error::Compile(hints::explain(msg.trim_end().to_string())))
+    Err(Error::Compile { message: hints::explain(msg.trim_end().to_string()), diagnostics })
 }
 
 #[cfg(test)]

@@ -32,48 +32,6 @@ pub struct Rewritten {
     pub events: Vec<(String, String)>,
 }
 
-/// The map methods of bcc's dialect; helpers.h declares them for the parse and implements each as
-/// `__rbcc_m_<method>(&map, ...)`.
-pub const METHODS: &[&str] = &[
-    "lookup",
-    "lookup_or_init",
-    "lookup_or_try_init",
-    "update",
-    "insert",
-    "delete",
-    "increment",
-    "atomic_increment",
-    "get_stackid",
-    "perf_submit",
-    "perf_submit_skb",
-    "ringbuf_output",
-    "ringbuf_reserve",
-    "ringbuf_submit",
-    "ringbuf_discard",
-    "ringbuf_query",
-    "perf_read",
-    "perf_counter_value",
-    "call",
-    "push",
-    "pop",
-    "peek",
-    "redirect_map",
-    "check_current_task",
-    "get_local_storage",
-    "sock_map_update",
-    "sock_hash_update",
-    "msg_redirect_map",
-    "sk_redirect_map",
-    "msg_redirect_hash",
-    "sk_redirect_hash",
-    "sk_storage_get",
-    "sk_storage_delete",
-    "inode_storage_get",
-    "inode_storage_delete",
-    "task_storage_get",
-    "task_storage_delete",
-];
-
 /// The macros of helpers.h that define a probe function with its ELF section.
 const PROBE_MACROS: &[&str] = &[
     "TRACEPOINT_PROBE",
@@ -188,7 +146,9 @@ impl Rewriter<'_> {
     }
 
     fn error_at(&self, offset: usize, msg: &str) -> Error {
-        Error::Compile(format!("{}:{}: error: {msg}", self.filename, self.line_of(offset)))
+        let before = &self.source[..offset.min(self.source.len())];
+        let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+        Error::compile_at(self.filename, self.line_of(offset) as u32, Some(column as u32), msg)
     }
 
     fn insert(&mut self, at: usize, text: impl Into<String>) {

@@ -9,15 +9,16 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 
 /// How deep includes nest, and how many files are followed, before the search stops.
 const MAX_DEPTH: usize = 32;
 const MAX_FILES: usize = 512;
 
-/// Every user header reachable from `text`, in a stable order: (path, contents). An include of a
-/// device, FIFO or socket is an error: clang would read it forever (`/dev/zero`) or wait on it.
-pub fn user_headers(text: &str, cflags: &[String]) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+/// Every user header reachable from `text` (the program in `filename`), in a stable order: (path,
+/// contents). An include of a device, FIFO or socket is an error: clang would read it forever
+/// (`/dev/zero`) or wait on it.
+pub fn user_headers(text: &str, cflags: &[String], filename: &str) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let dirs = search_dirs(cflags);
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
@@ -28,14 +29,21 @@ pub fn user_headers(text: &str, cflags: &[String]) -> Result<Vec<(PathBuf, Vec<u
             break;
         }
         if let Some(special) = special_file(&name, from.as_deref(), &dirs) {
-            let at = match &from {
-                Some(dir) => format!("a header in {}, line {line}", dir.display()),
-                None => format!("line {line}"),
-            };
-            return Err(Error::Compile(format!(
-                "{at}: #include \"{name}\": {} is not a regular file (a device, FIFO or socket cannot be a header)",
+            let what = format!(
+                "#include \"{name}\": {} is not a regular file (a device, FIFO or socket cannot be a header)",
                 special.display()
-            )));
+            );
+            let Some(dir) = &from else {
+                let diagnostic = Diagnostic {
+                    file: filename.into(),
+                    line: line as u32,
+                    column: None,
+                    severity: "error".into(),
+                    message: what.clone(),
+                };
+                return Err(Error::Compile { message: format!("line {line}: {what}"), diagnostics: vec![diagnostic] });
+            };
+            return Err(Error::compile(format!("a header in {}, line {line}: {what}", dir.display())));
         }
         let Some(path) = resolve(&name, from.as_deref(), &dirs) else { continue };
         if !seen.insert(path.clone()) {
@@ -122,27 +130,27 @@ mod tests {
         fs::write(inc.join("sub/c.h"), "#include \"a.h\"\n").unwrap(); // a cycle, through -I
         fs::write(quote.join("a.h"), "// the -iquote one wins\n").unwrap();
         let flags = vec![format!("-I{}", inc.display()), "-DX".into()];
-        let names: Vec<_> = user_headers("#include \"a.h\"\n#include \"missing.h\"\nint x;", &flags)
+        let names: Vec<_> = user_headers("#include \"a.h\"\n#include \"missing.h\"\nint x;", &flags, "p.c")
             .unwrap()
             .into_iter()
             .map(|(p, _)| p.strip_prefix(&tmp).unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["inc/a.h", "inc/sub/b.h", "inc/sub/c.h"]);
         let flags = vec!["-iquote".into(), quote.display().to_string(), "-I".into(), inc.display().to_string()];
-        let found = user_headers("#include \"a.h\"\n", &flags).unwrap();
+        let found = user_headers("#include \"a.h\"\n", &flags, "p.c").unwrap();
         assert_eq!(found, vec![(quote.join("a.h"), b"// the -iquote one wins\n".to_vec())]);
         let _ = fs::remove_dir_all(&tmp);
     }
 
     #[test]
     fn refuses_devices_and_skips_directories() {
-        let err = user_headers("int x;\n#include \"/dev/zero\"\n", &[]).unwrap_err();
+        let err = user_headers("int x;\n#include \"/dev/zero\"\n", &[], "p.c").unwrap_err();
         assert!(
             err.to_string().starts_with("line 2: #include \"/dev/zero\": /dev/zero is not a regular file"),
             "{err}"
         );
         let flags = vec!["-I/dev".to_string()];
-        assert!(user_headers("#include \"null\"\n", &flags).is_err());
-        assert!(user_headers("#include \"/proc\"\n", &[]).unwrap().is_empty());
+        assert!(user_headers("#include \"null\"\n", &flags, "p.c").is_err());
+        assert!(user_headers("#include \"/proc\"\n", &[], "p.c").unwrap().is_empty());
     }
 }

@@ -1,107 +1,56 @@
-//! Perf and ring buffers, drained in Rust. The wait happens with the GIL released, in short slices so
-//! Ctrl-C raises KeyboardInterrupt promptly. A buffer delivers its records one of two ways:
+//! Perf and ring buffers, drained in Rust: libbpf's buffers owned here, their C callbacks handing each
+//! record to a sink (a `PerfSink` or `RingSink`) that the caller supplies. The Python binding's sinks
+//! (src/py/events/) call the user's callback per record, or pack the records of a drain for numpy:
 //!
-//! - per record, bcc's way: the user's callback is called from inside libbpf's drain with the record's
-//!   address (an int, valid during the call, as bcc's ctypes callbacks get it) and its size, so a
-//!   record crosses into Python once and is never copied;
+//! - per record, bcc's way: the callback gets the record's address (valid during the call) and size,
+//!   so a record crosses into Python once and is never copied;
 //! - packed, for a buffer opened with a record size: every record of a drain laid at that stride in
-//!   one bytes object, which numpy reads as an array without a Python object per record.
+//!   one buffer (see `pack`).
+//!
+//! One thread drains a buffer at a time (`Exclusive`): libbpf's buffers, and the sinks their callbacks
+//! write to, are not reentrant.
 
 mod perf;
 mod ring;
 
-pub use perf::PerfBuffer;
-pub use ring::RingBuffer;
+pub use perf::{PerfBuffer, PerfDrain, PerfSink};
+pub use ring::{RingBuffer, RingDrain, RingSink};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
 
-use pyo3::call::PyCallArgs;
-use pyo3::exceptions::PyException;
-use pyo3::panic::PanicException;
-use pyo3::prelude::*;
-
-use crate::error::Error;
-
-const SLICE: Duration = Duration::from_millis(100);
+use crate::error::{Error, Result};
 
 /// Append `data` to `packed` as one record of exactly `stride` bytes: a longer record (perf pads its
 /// samples to 8 bytes) is cut, a shorter one zero-filled.
-fn pack(packed: &mut Vec<u8>, data: &[u8], stride: usize) {
+pub fn pack(packed: &mut Vec<u8>, data: &[u8], stride: usize) {
     let n = data.len().min(stride);
     packed.extend_from_slice(&data[..n]);
     packed.resize(packed.len() + stride - n, 0);
 }
 
-fn check_stride(record_size: Option<usize>) -> PyResult<()> {
+/// A record size for packed delivery is refused when it is 0 (every record would vanish).
+pub fn check_record_size(record_size: Option<usize>) -> Result<()> {
     if record_size == Some(0) {
-        return Err(pyo3::exceptions::PyValueError::new_err("record_size must be positive"));
+        return Err(Error::InvalidArgument("record_size must be positive".into()));
     }
     Ok(())
 }
 
-/// Wait on an epoll fd for up to `timeout_ms` (negative: forever), without the GIL, checking for
-/// signals between slices. Returns whether the fd became ready.
-fn wait_ready(py: Python<'_>, epoll_fd: i32, timeout_ms: i32) -> PyResult<bool> {
-    let deadline = (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
-    loop {
-        let slice = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
-            None => SLICE,
-        };
-        let ms = slice.as_millis() as i32;
-        let ready = py.detach(move || {
-            let mut ev = libc::epoll_event { events: 0, u64: 0 };
-            // SAFETY: epoll_fd belongs to a live libbpf buffer; ev is a valid one-element array.
-            unsafe { libc::epoll_wait(epoll_fd, &mut ev, 1, ms) }
-        });
-        if ready > 0 {
-            return Ok(true);
-        }
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(Error::io("waiting for events", err).into());
-            }
-        }
-        py.check_signals()?;
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(false);
-        }
+/// Wait up to `timeout_ms` on a buffer's epoll fd: whether it became ready. An interrupted wait
+/// (EINTR) is an error the caller checks for, as signals are its business.
+pub fn epoll_ready(epoll_fd: i32, timeout_ms: i32) -> std::io::Result<bool> {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    // SAFETY: epoll_fd belongs to a live libbpf buffer; ev is a valid one-element array.
+    match unsafe { libc::epoll_wait(epoll_fd, &mut ev, 1, timeout_ms) } {
+        n if n < 0 => Err(std::io::Error::last_os_error()),
+        n => Ok(n > 0),
     }
 }
 
-/// A per-record callback and what to do when it raises.
-struct Handler {
-    callback: Py<PyAny>,
-    /// `on_error(callback, exception)` for an Exception the callback raised (bcc's callbacks run
-    /// through ctypes, which prints it and goes on); None lets it end the poll.
-    on_error: Option<Py<PyAny>>,
-}
-
-impl Handler {
-    /// Call the callback. `Ok(None)`: it raised an Exception that on_error dealt with. `Err` ends the
-    /// poll: a BaseException that is no Exception (SystemExit, KeyboardInterrupt) or what on_error raised.
-    fn call<'py>(&self, py: Python<'py>, args: impl PyCallArgs<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let callback = self.callback.bind(py);
-        match callback.call1(args) {
-            Ok(ret) => Ok(Some(ret)),
-            Err(e) => match &self.on_error {
-                Some(on_error) if e.is_instance_of::<PyException>(py) => {
-                    on_error.bind(py).call1((callback, e.into_value(py)))?;
-                    Ok(None)
-                }
-                _ => Err(e),
-            },
-        }
-    }
-}
-
-/// Run the body of one of libbpf's C callbacks on its sink. A panic must not unwind into C (pyo3
-/// resumes one when a Python callback lets a PanicException through): `on_panic` gets it as the
-/// error that ends the poll, a PanicException, as a panic anywhere else in the core becomes.
-fn no_unwind<S, R>(sink: &mut S, body: impl FnOnce(&mut S) -> R, on_panic: impl FnOnce(&mut S, PyErr) -> R) -> R {
+/// Run the body of one of libbpf's C callbacks on its sink. A panic must not unwind into C: `on_panic`
+/// gets its message instead, for the sink to end the drain with.
+fn no_unwind<S, R>(sink: &mut S, body: impl FnOnce(&mut S) -> R, on_panic: impl FnOnce(&mut S, String) -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *sink))) {
         Ok(r) => r,
         Err(payload) => {
@@ -110,14 +59,14 @@ fn no_unwind<S, R>(sink: &mut S, body: impl FnOnce(&mut S) -> R, on_panic: impl 
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic from Rust code".into());
-            on_panic(sink, PanicException::new_err(msg))
+            on_panic(sink, msg)
         }
     }
 }
 
-/// Lets one thread at a time drain a buffer: libbpf's buffers, and the sinks their callbacks write
-/// to, are not reentrant. Another thread waits its turn without the GIL (the drainer may need it for
-/// its callbacks); a callback that drains its own buffer again gets an error instead of a deadlock.
+/// Lets one thread at a time drain a buffer. Another thread waits its turn (`wait_turn`, which the
+/// Python binding calls without the GIL, as the drainer may need it for its callbacks); a callback
+/// that drains its own buffer again gets an error instead of a deadlock.
 #[derive(Default)]
 struct Exclusive {
     lock: Mutex<()>,
@@ -144,27 +93,30 @@ fn thread_tag() -> usize {
 }
 
 impl Exclusive {
-    fn enter(&self, py: Python<'_>) -> PyResult<Draining<'_>> {
+    /// The turn to drain, or None when another thread has it (wait with `wait_turn`, then try again).
+    fn try_enter(&self) -> Result<Option<Draining<'_>>> {
         let me = thread_tag();
         if self.owner.load(Ordering::Acquire) == me {
             return Err(Error::Busy(
                 "this buffer is being drained by the poll that called this callback: a callback must not \
                  poll or consume its own buffer"
                     .into(),
-            )
-            .into());
+            ));
         }
-        let guard = loop {
-            match self.lock.try_lock() {
-                Ok(guard) => break guard,
-                // A panic cannot happen while the lock is held (nothing in a drain panics), and the
-                // lock guards no data: a poisoned lock is as good as a free one.
-                Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.lock.lock())),
-            }
+        let guard = match self.lock.try_lock() {
+            Ok(guard) => guard,
+            // A panic cannot happen while the lock is held (nothing in a drain panics), and the lock
+            // guards no data: a poisoned lock is as good as a free one.
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
         };
         self.owner.store(me, Ordering::Release);
-        Ok(Draining { _guard: guard, owner: &self.owner })
+        Ok(Some(Draining { _guard: guard, owner: &self.owner }))
+    }
+
+    /// Block until the thread draining now is done.
+    fn wait_turn(&self) {
+        drop(self.lock.lock());
     }
 }
 

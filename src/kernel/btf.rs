@@ -23,15 +23,19 @@ pub fn custom_btf() -> Option<PathBuf> {
 /// The error for a kernel whose BTF cannot be had, naming both ways out.
 fn no_btf(detail: &str) -> Error {
     match custom_btf() {
-        Some(path) => Error::KernelFeature(format!(
-            "cannot use the BTF file {KERNEL_BTF_ENV}={} ({detail}); point it at this kernel's BTF",
-            path.display()
-        )),
-        None => Error::KernelFeature(format!(
-            "this kernel has no BTF at {VMLINUX_BTF} ({detail}): use a kernel built with \
-             CONFIG_DEBUG_INFO_BTF=y, or set {KERNEL_BTF_ENV} to a BTF file for this kernel (BTFHub publishes \
-             them for distribution kernels)"
-        )),
+        Some(path) => {
+            let instead = "point it at this kernel's BTF";
+            let message = format!("cannot use the BTF file {KERNEL_BTF_ENV}={} ({detail}); {instead}", path.display());
+            Error::kernel_feature("BTF", instead, message)
+        }
+        None => {
+            let instead = format!(
+                "use a kernel built with CONFIG_DEBUG_INFO_BTF=y, or set {KERNEL_BTF_ENV} to a BTF file for this \
+                 kernel (BTFHub publishes them for distribution kernels)"
+            );
+            let message = format!("this kernel has no BTF at {VMLINUX_BTF} ({detail}): {instead}");
+            Error::kernel_feature("BTF", instead, message)
+        }
     }
 }
 
@@ -132,11 +136,11 @@ pub fn dump_vmlinux_h(out: &Path) -> Result<()> {
 }
 
 /// Run `f` on the running kernel's BTF (what `BPF.kernel_struct_has_field` and friends ask).
-pub fn with_vmlinux<T>(f: impl FnOnce(&crate::types::Btf) -> T) -> Result<T> {
+pub fn with_vmlinux<T>(f: impl FnOnce(&crate::btf::Btf) -> T) -> Result<T> {
     // SAFETY: the BTF is loaded here, only borrowed by `f`, and freed before returning.
     unsafe {
         let btf = load_kernel_btf()?;
-        let Some(view) = crate::types::Btf::from_raw(btf) else {
+        let Some(view) = crate::btf::Btf::from_raw(btf) else {
             return Err(no_btf("libbpf could not parse it"));
         };
         let out = f(&view);
@@ -166,7 +170,7 @@ pub fn record_home(name: &str, union: bool) -> Result<RecordHome> {
     // returning; a module's split BTF is freed before the base it was parsed on top of.
     unsafe {
         let base = load_kernel_btf()?;
-        let Some(vmlinux) = crate::types::Btf::from_raw(base) else {
+        let Some(vmlinux) = crate::btf::Btf::from_raw(base) else {
             return Err(no_btf("libbpf could not parse it"));
         };
         let mut home = RecordHome::Nowhere;
@@ -177,7 +181,7 @@ pub fn record_home(name: &str, union: bool) -> Result<RecordHome> {
                 let Ok(path) = CString::new(format!("/sys/kernel/btf/{module}")) else { continue };
                 let split = libbpf_sys::btf__parse_split(path.as_ptr(), base);
                 // the name is not among the base's types, so a match is the module's own
-                let found = crate::types::Btf::from_raw(split).is_some_and(|m| m.defines_record(name, union));
+                let found = crate::btf::Btf::from_raw(split).is_some_and(|m| m.defines_record(name, union));
                 libbpf_sys::btf__free(split);
                 if found {
                     home = RecordHome::Module(module);

@@ -19,13 +19,20 @@ pub fn has_uprobes() -> bool {
     super::tracefs::tracefs().map(|t| t.join("uprobe_events").exists()).unwrap_or(false)
 }
 
+/// The features an error names (`Error::KernelFeature`'s `feature`), as users know them.
+pub const KPROBES: &str = "kprobes";
+pub const KPROBE_MULTI: &str = "kprobe multi links";
+pub const FENTRY: &str = "fentry/fexit";
+pub const LSM: &str = "BPF LSM";
+
 pub const NO_KPROBES: &str = "this kernel has no kprobes (CONFIG_KPROBES is not set: no kprobe PMU, no kprobe_events)";
 pub const KPROBE_ALTERNATIVE: &str =
     "use a tracepoint instead (TRACEPOINT_PROBE(category, event) or attach_tracepoint; see BPF.get_tracepoints()), \
      or a raw tracepoint (RAW_TRACEPOINT_PROBE)";
 
-pub const NO_KPROBE_MULTI: &str = "this kernel has no kprobe multi links (they need Linux 5.18 or later built \
-     with CONFIG_FPROBE); attach one kprobe per function instead";
+pub const NO_KPROBE_MULTI: &str =
+    "this kernel has no kprobe multi links (they need Linux 5.18 or later built with CONFIG_FPROBE)";
+pub const KPROBE_MULTI_ALTERNATIVE: &str = "attach one kprobe per function instead";
 
 /// fentry/fexit (bcc's kfuncs) work when a trivial fentry program both loads and attaches: some
 /// kernels have the program type but refuse it (this project's CI kernel answers EPERM).

@@ -48,7 +48,11 @@ fn find_or_mount() -> Result<PathBuf> {
                 "tracefs is not mounted and mounting it at {target} needs CAP_SYS_ADMIN (run as root, or mount -t tracefs nodev {target})"
             )));
         }
-        return Err(Error::KernelFeature(format!("cannot mount tracefs at {target}: {err}")));
+        return Err(Error::kernel_feature(
+            "tracefs",
+            format!("mount it yourself (mount -t tracefs nodev {target}), or use a kernel with CONFIG_TRACING"),
+            format!("cannot mount tracefs at {target}: {err}"),
+        ));
     }
     Ok(PathBuf::from(target))
 }
@@ -76,7 +80,7 @@ pub fn tracepoint_fields(category: &str, event: &str) -> Result<Vec<Field>> {
     let path = format_path(category, event)?;
     let text = fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Compile(format!(
+            Error::compile(format!(
                 "tracepoint {category}:{event} does not exist on this kernel (no {})",
                 path.display()
             ))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from _bpfutil import child_env
 
 import rbcc
 from rbcc import BPF
+from rbcc.errors import Diagnostic
 
 # line 3 uses an identifier nobody declared
 UNDECLARED = """\
@@ -55,6 +58,17 @@ def test_compile_error_points_at_the_users_line() -> None:
     assert "error" in message
 
 
+@pytest.mark.needs_root
+def test_compile_error_diagnostics_are_records_at_the_users_line() -> None:
+    with pytest.raises(rbcc.CompileError) as info:
+        BPF(text=UNDECLARED)
+    [diagnostic] = info.value.diagnostics
+    # "    return no_such_identifier_here;": the identifier starts at column 12
+    assert diagnostic[:4] == ("<bpf text>", 3, 12, "error")
+    assert diagnostic.message == "use of undeclared identifier 'no_such_identifier_here'"
+    assert isinstance(diagnostic, Diagnostic)
+
+
 # line 3 needs more than the 512 bytes of BPF stack: clang's backend (not the parser) rejects it
 BIG_STACK = """\
 BPF_PERF_OUTPUT(events);
@@ -74,6 +88,16 @@ def test_backend_compile_error_points_at_the_users_line() -> None:
     message = str(info.value)
     assert "<bpf text>:3:" in message
     assert "stack limit" in message
+
+
+@pytest.mark.needs_root
+def test_backend_compile_error_diagnostics_are_records_at_the_users_line() -> None:
+    with pytest.raises(rbcc.CompileError) as info:
+        BPF(text=BIG_STACK)
+    # clang's backend repeats the complaint for each place it meets it: one record is enough
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.file, diagnostic.line, diagnostic.severity) == ("<bpf text>", 3, "error")
+    assert "stack limit" in diagnostic.message
 
 
 @pytest.mark.needs_root
@@ -128,6 +152,28 @@ def test_verifier_error_carries_the_log() -> None:
 
 
 @pytest.mark.needs_root
+def test_verifier_error_has_the_log_and_the_instruction_it_stopped_at() -> None:
+    with pytest.raises(rbcc.VerifierError) as info:
+        BPF(text=UNCHECKED_LOOKUP)
+    error = info.value
+    assert str(error).endswith(error.log)
+    assert "invalid mem access 'map_value_or_null'" in error.log
+    # the instruction is the log's last: the load through the pointer that may be NULL
+    assert isinstance(error.insn, int)
+    insns = [line for line in error.log.splitlines() if line.split(": (", 1)[0].isdigit()]
+    assert insns[-1].startswith(f"{error.insn}: (")
+    assert "*(u64 *)" in insns[-1]
+
+
+@pytest.mark.needs_root
+def test_a_refused_helper_call_is_the_instruction_named() -> None:
+    with pytest.raises(rbcc.VerifierError) as info:
+        BPF(text=LICENSED.replace("LICENSE\n", "Proprietary\n", 1))
+    assert "GPL" in info.value.log
+    assert f"{info.value.insn}: (85) call bpf_trace_printk" in info.value.log
+
+
+@pytest.mark.needs_root
 def test_verifier_log_names_the_users_file(tmp_path: Path) -> None:
     source = tmp_path / "unchecked.c"
     source.write_text(UNCHECKED_LOOKUP)
@@ -160,6 +206,10 @@ def test_kprobe_program_loads_but_attach_is_refused() -> None:
         message = str(info.value)
         assert "kprobe" in message and "tcp_v4_connect" in message and "tracepoint" in message
         assert b.num_open_kprobes() == 0
+        error = info.value
+        assert error.feature == "kprobes"
+        assert error.alternative and error.alternative in message and "tracepoint" in error.alternative
+        assert error.target == "kprobe tcp_v4_connect"
         with pytest.raises(rbcc.KernelFeatureError):
             b.attach_kretprobe(event="tcp_v4_connect", fn_name="on_connect")
 
@@ -193,9 +243,20 @@ def test_missing_raw_tracepoint_is_named() -> None:
             "RAW_TRACEPOINT_PROBE(sched_switch)", "int on_raw(struct bpf_raw_tracepoint_args *ctx)"
         )
     ) as b:
-        with pytest.raises(rbcc.AttachError, match="no raw tracepoint no_such_event"):
+        with pytest.raises(rbcc.AttachError, match="no raw tracepoint no_such_event") as info:
             b.attach_raw_tracepoint(tp="no_such_event", fn_name="on_raw")
+        assert info.value.target == "raw_tracepoint no_such_event"
         assert b.num_open_tracepoints() == 0
+
+
+@pytest.mark.needs_root
+def test_missing_tracepoint_is_named_as_the_attach_target() -> None:
+    with BPF(text="int on_tp(void *ctx) { return 0; }") as b:
+        with pytest.raises(rbcc.AttachError) as info:
+            b.attach_tracepoint(tp="sched:rbcc_no_such_event", fn_name="on_tp")
+        assert type(info.value) is rbcc.AttachError
+        assert info.value.target == "tracepoint sched:rbcc_no_such_event"
+        assert str(info.value).startswith("tracepoint sched:rbcc_no_such_event does not exist on this kernel")
 
 
 LICENSED = r"""
@@ -246,6 +307,31 @@ def test_every_error_is_a_bpf_error(cls: type[Exception]) -> None:
     assert cls is getattr(rbcc.errors, cls.__name__)
     with pytest.raises(rbcc.BPFError):
         raise cls("boom")
+
+
+def test_errors_raised_with_only_a_message_have_empty_fields() -> None:
+    assert rbcc.CompileError("boom").diagnostics == []
+    verifier = rbcc.VerifierError("boom")
+    assert (verifier.log, verifier.insn) == ("", None)
+    assert rbcc.AttachError("boom").target == ""
+    feature = rbcc.KernelFeatureError("boom")
+    assert (feature.feature, feature.alternative, feature.target) == ("", "", "")
+    assert rbcc.USDTException("boom").target == ""
+    for error in (rbcc.CompileError("boom"), verifier, feature):
+        assert str(error) == "boom"
+
+
+def test_errors_keep_their_fields_through_pickle() -> None:
+    error = rbcc.CompileError("x:1:2: error: y", [("x", 1, 2, "error", "y")])
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.diagnostics) == (str(error), [Diagnostic("x", 1, 2, "error", "y")])
+    feature = pickle.loads(pickle.dumps(rbcc.KernelFeatureError("m", "kprobes", "a tracepoint", "kprobe f")))
+    assert (feature.feature, feature.alternative, feature.target) == ("kprobes", "a tracepoint", "kprobe f")
+
+
+def test_permission_and_probe_spec_errors_are_the_builtin_kinds_too() -> None:
+    assert issubclass(rbcc.PermissionError, builtins.PermissionError)
+    assert issubclass(rbcc.ProbeSpecError, ValueError)
 
 
 def test_bpf_error_is_an_exception() -> None:
@@ -332,6 +418,23 @@ def test_flags_that_run_code_or_touch_other_files_are_refused(cflags: list[str],
     assert list(tmp_path.iterdir()) == []  # clang wrote nothing there
 
 
+def test_a_nul_in_a_flag_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"cflag \"-DA=\\0\" is not accepted: it holds a NUL byte"):
+        BPF(text=GETPPID, cflags=["-DA=\x00"])
+
+
+@pytest.mark.parametrize("flag", [1, None, ["-DX"]])
+def test_a_flag_that_is_no_string_is_a_type_error(flag: object) -> None:
+    with pytest.raises(TypeError, match="cflags holds strings"):
+        BPF(text=GETPPID, cflags=["-DA=1", flag])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("contexts", [[5], ["provider:probe"]])
+def test_usdt_contexts_that_are_no_usdt_objects_are_a_type_error(contexts: list[object]) -> None:
+    with pytest.raises(TypeError, match="usdt_contexts holds USDT objects"):
+        BPF(text=GETPPID, usdt_contexts=contexts)
+
+
 def test_one_string_where_a_list_of_flags_belongs_is_refused() -> None:
     with pytest.raises(ValueError, match=r"cflags=\['-DX=1'\]"):
         BPF(text=GETPPID, cflags="-DX=1")  # type: ignore[arg-type]
@@ -363,8 +466,9 @@ def test_an_include_of_a_device_is_a_compile_error_at_its_line() -> None:
 
 def test_program_bytes_that_are_not_utf8_are_a_compile_error_at_their_line(tmp_path: Path) -> None:
     text = b"// caf\xc3\xa9 is fine\n// but not \xff here\n" + GETPPID.encode()
-    with pytest.raises(rbcc.CompileError, match=r"^<bpf text>:2:12: error: byte 0xff is not UTF-8"):
+    with pytest.raises(rbcc.CompileError, match=r"^<bpf text>:2:12: error: byte 0xff is not UTF-8") as info:
         BPF(text=text)
+    assert [d[:4] for d in info.value.diagnostics] == [("<bpf text>", 2, 12, "error")]
     src = tmp_path / "prog.c"
     src.write_bytes(text)
     with pytest.raises(rbcc.CompileError, match=rf"^{src}:2:12: error: byte 0xff"):

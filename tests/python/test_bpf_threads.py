@@ -5,6 +5,7 @@ another thread removes every probe."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from _bpfutil import target_cflags
 
-from rbcc import BPF, BPFError
+from rbcc import BPF, BPFError, VerifierError
 
 pytestmark = pytest.mark.needs_root
 
@@ -143,3 +144,70 @@ def test_threads_compiling_one_new_program_at_once_all_get_it(tmp_path: Path, mo
     for t in threads:
         t.join()
     assert results == [["counts", "events", "seq"]] * 8
+
+
+def test_other_threads_run_while_a_map_is_walked_and_ctrl_c_ends_the_walk() -> None:
+    # A walk of a big array's keys takes a while: the GIL is released for it (a chunk at a time), so a
+    # script's other threads keep running, and Ctrl-C (checked between chunks) ends it.
+    with BPF(text="BPF_ARRAY(big, u64, 500000);\nTRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }") as b:
+        walked = b["big"].map
+        ticks: list[float] = []
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.is_set():
+                ticks.append(time.monotonic())
+                time.sleep(0.001)
+
+        ticker = threading.Thread(target=tick)
+        ticker.start()
+        try:
+            time.sleep(0.05)
+            start = time.monotonic()
+            assert len(walked.keys()) == 500000  # noqa: SIM118 - a map, not a dict
+            end = time.monotonic()
+        finally:
+            done.set()
+            ticker.join()
+        assert sum(start < t < end for t in ticks) >= 50, f"{end - start:.3f} s walking, other threads stopped"
+
+        def interrupt() -> None:
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler runs in the main thread
+
+        threading.Thread(target=interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(1000):
+                walked.keys()
+
+
+def test_threads_loading_at_once_each_get_their_own_verifier_log() -> None:
+    # Loads run without the GIL; what libbpf prints (the verifier's log) goes to the load that caused it.
+    unchecked = r"""
+    BPF_HASH(h, u32, u64);
+    TRACEPOINT_PROBE(syscalls, EVENT) {
+        u32 k = 0;
+        u64 *v = h.lookup(&k);
+        return *v;
+    }
+    """
+    events = ["sys_enter_getppid", "sys_enter_getpid", "sys_enter_gettid", "sys_enter_getuid"]
+    errors: dict[str, BaseException] = {}
+
+    def load(event: str) -> None:
+        try:
+            BPF(text=unchecked.replace("EVENT", event))
+        except BaseException as e:  # noqa: BLE001 - the test looks at whatever it was
+            errors[event] = e
+
+    for _ in range(3):
+        threads = [threading.Thread(target=load, args=(event,)) for event in events]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for event in events:
+            error = errors.pop(event)
+            assert isinstance(error, VerifierError), error
+            assert f"prog 'tracepoint__syscalls__{event}'" in str(error)
+            assert "invalid mem access" in error.log and error.insn is not None

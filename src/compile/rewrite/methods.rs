@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use clang_sys::*;
 
 use super::text::Span;
-use super::{expr_children, strip, strip_casts, Rewriter, METHODS};
+use super::{expr_children, strip, strip_casts, Rewriter};
 use crate::compile::clang::Node;
+use crate::compile::decls::METHODS;
 use crate::error::Result;
 
 /// Map methods whose first argument is the key: by address, and by value.

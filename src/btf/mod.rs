@@ -1,30 +1,12 @@
-//! Types in a BPF object's BTF, described as plain data for Python (rbcc.types builds ctypes from it).
+//! BTF, read through libbpf: `Btf` views any `struct btf` (a loaded object's, to describe its maps' and
+//! events' types; the running kernel's, through kernel::btf, to answer questions about its types).
+//! describe.rs turns one of its types into plain data, from which rbcc.types builds ctypes.
+
+mod describe;
+
+pub use describe::{Member, TypeDesc};
 
 use std::ffi::CStr;
-
-use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-
-/// A BTF type, resolved through typedefs and qualifiers where they do not change the layout.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TypeDesc {
-    Int { name: String, size: u32, signed: bool },
-    Enum { name: String, size: u32, signed: bool },
-    Float { name: String, size: u32 },
-    Ptr,
-    Void,
-    Array { elem: Box<TypeDesc>, len: u32 },
-    Record { union: bool, name: String, size: u32, members: Vec<Member> },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Member {
-    pub name: String,
-    pub offset: u32,
-    pub bits: u32,
-    pub bit_offset: u32,
-    pub ty: TypeDesc,
-}
 
 const BTF_KIND_INT: u32 = 1;
 const BTF_KIND_PTR: u32 = 2;
@@ -56,12 +38,12 @@ impl Btf {
         (!ptr.is_null()).then_some(Btf { ptr })
     }
 
-    fn ty(&self, id: u32) -> Option<&libbpf_sys::btf_type> {
+    pub(super) fn ty(&self, id: u32) -> Option<&libbpf_sys::btf_type> {
         // SAFETY: libbpf returns NULL or a pointer into the btf's type data, which lives as long as self.
         unsafe { libbpf_sys::btf__type_by_id(self.ptr, id).as_ref() }
     }
 
-    fn name(&self, off: u32) -> String {
+    pub(super) fn name(&self, off: u32) -> String {
         // SAFETY: the offset comes from this btf's own type records; libbpf bounds-checks it.
         unsafe {
             let p = libbpf_sys::btf__name_by_offset(self.ptr, off);
@@ -186,7 +168,7 @@ impl Btf {
         Some(unsafe { ptr.__bindgen_anon_1.type_ })
     }
 
-    fn skip_mods(&self, mut id: u32) -> u32 {
+    pub(super) fn skip_mods(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
             match self.ty(id) {
                 Some(t)
@@ -203,78 +185,6 @@ impl Btf {
         }
         id
     }
-
-    pub fn describe(&self, id: u32) -> TypeDesc {
-        self.describe_depth(id, 0)
-    }
-
-    fn describe_depth(&self, id: u32, depth: u32) -> TypeDesc {
-        if depth > 16 {
-            return TypeDesc::Void;
-        }
-        // Keep the typedef's name for ints ("u32"), but lay out the underlying type.
-        let named = self.ty(id).map(|t| self.name(t.name_off)).unwrap_or_default();
-        let id = self.skip_mods(id);
-        let Some(t) = self.ty(id) else {
-            return TypeDesc::Void;
-        };
-        // SAFETY: for sized kinds (INT, STRUCT, UNION, ENUM, FLOAT) the union holds the size.
-        let size = unsafe { t.__bindgen_anon_1.size };
-        let own_name = self.name(t.name_off);
-        match kind(t) {
-            BTF_KIND_INT => {
-                // SAFETY: an INT is followed by one u32 of encoding data.
-                let enc = unsafe { *((t as *const libbpf_sys::btf_type).add(1) as *const u32) };
-                let name = if named.is_empty() { own_name } else { named };
-                TypeDesc::Int { name, size, signed: (enc >> 24) & 1 == 1 }
-            }
-            BTF_KIND_ENUM | BTF_KIND_ENUM64 => TypeDesc::Enum { name: own_name, size, signed: t.info >> 31 == 1 },
-            BTF_KIND_FLOAT => TypeDesc::Float { name: own_name, size },
-            BTF_KIND_PTR | BTF_KIND_FUNC_PROTO => TypeDesc::Ptr,
-            BTF_KIND_ARRAY => {
-                // SAFETY: an ARRAY is followed by one btf_array.
-                let a = unsafe { &*((t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_array) };
-                TypeDesc::Array { elem: Box::new(self.describe_depth(a.type_, depth + 1)), len: a.nelems }
-            }
-            BTF_KIND_STRUCT | BTF_KIND_UNION => {
-                let kflag = t.info >> 31 == 1;
-                let mut members = Vec::new();
-                for i in 0..vlen(t) as usize {
-                    // SAFETY: a STRUCT/UNION is followed by vlen btf_member records.
-                    let m = unsafe {
-                        &*((t as *const libbpf_sys::btf_type).add(1) as *const libbpf_sys::btf_member).add(i)
-                    };
-                    let (bit_offset, bits) = if kflag { (m.offset & 0xff_ffff, m.offset >> 24) } else { (m.offset, 0) };
-                    let mut bits = bits;
-                    if !kflag {
-                        // Old-style bitfields keep the width in the INT's encoding.
-                        if let Some(mt) = self.ty(self.skip_mods(m.type_)) {
-                            if kind(mt) == BTF_KIND_INT {
-                                // SAFETY: INT is followed by its encoding u32.
-                                let enc = unsafe { *((mt as *const libbpf_sys::btf_type).add(1) as *const u32) };
-                                // SAFETY: INT's union holds its size.
-                                let width = enc & 0xff;
-                                if width != unsafe { mt.__bindgen_anon_1.size } * 8 {
-                                    bits = width;
-                                }
-                            }
-                        }
-                    }
-                    let offset = if bits > 0 { 0 } else { bit_offset / 8 };
-                    members.push(Member {
-                        name: self.name(m.name_off),
-                        offset,
-                        bits,
-                        bit_offset,
-                        ty: self.describe_depth(m.type_, depth + 1),
-                    });
-                }
-                TypeDesc::Record { union: kind(t) == BTF_KIND_UNION, name: own_name, size, members }
-            }
-            BTF_KIND_FWD => TypeDesc::Void,
-            _ => TypeDesc::Void,
-        }
-    }
 }
 
 fn kind(t: &libbpf_sys::btf_type) -> u32 {
@@ -283,53 +193,4 @@ fn kind(t: &libbpf_sys::btf_type) -> u32 {
 
 fn vlen(t: &libbpf_sys::btf_type) -> u32 {
     t.info & 0xffff
-}
-
-impl TypeDesc {
-    pub fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        match self {
-            TypeDesc::Int { name, size, signed } | TypeDesc::Enum { name, size, signed } => {
-                d.set_item("kind", if matches!(self, TypeDesc::Int { .. }) { "int" } else { "enum" })?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-                d.set_item("signed", signed)?;
-            }
-            TypeDesc::Float { name, size } => {
-                d.set_item("kind", "float")?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-            }
-            TypeDesc::Ptr => {
-                d.set_item("kind", "ptr")?;
-                d.set_item("size", 8)?;
-            }
-            TypeDesc::Void => {
-                d.set_item("kind", "void")?;
-                d.set_item("size", 0)?;
-            }
-            TypeDesc::Array { elem, len } => {
-                d.set_item("kind", "array")?;
-                d.set_item("elem", elem.to_py(py)?)?;
-                d.set_item("len", len)?;
-            }
-            TypeDesc::Record { union, name, size, members } => {
-                d.set_item("kind", if *union { "union" } else { "struct" })?;
-                d.set_item("name", name)?;
-                d.set_item("size", size)?;
-                let list = PyList::empty(py);
-                for m in members {
-                    let md = PyDict::new(py);
-                    md.set_item("name", &m.name)?;
-                    md.set_item("offset", m.offset)?;
-                    md.set_item("bits", m.bits)?;
-                    md.set_item("bit_offset", m.bit_offset)?;
-                    md.set_item("type", m.ty.to_py(py)?)?;
-                    list.append(md)?;
-                }
-                d.set_item("members", list)?;
-            }
-        }
-        Ok(d)
-    }
 }

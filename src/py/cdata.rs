@@ -177,3 +177,8 @@ pub fn cdata_items<'py>(
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, pairs)
 }
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cdata_list, m)?)?;
+    m.add_function(wrap_pyfunction!(cdata_items, m)?)
+}

@@ -1,0 +1,74 @@
+//! What the running kernel offers (src/kernel/): tracefs, feature probes, its BTF's types, CPUs, and
+//! perf events opened directly.
+
+use pyo3::prelude::*;
+
+use crate::kernel::{btf, features};
+
+/// The tracefs mount point, mounting tracefs when it is missing.
+#[pyfunction]
+fn tracefs() -> PyResult<String> {
+    Ok(crate::kernel::tracefs::tracefs()?.display().to_string())
+}
+
+#[pyfunction]
+fn has_kprobes() -> bool {
+    features::has_kprobes()
+}
+
+/// Whether this kernel has kprobe multi links (one link, many kernel functions), probed once.
+#[pyfunction]
+fn has_kprobe_multi() -> bool {
+    features::has_kprobe_multi()
+}
+
+/// Whether fentry/fexit programs (bcc's kfuncs) load and attach here, probed once.
+#[pyfunction]
+fn has_fentry() -> bool {
+    features::has_fentry()
+}
+
+/// Whether BPF LSM programs load and attach here, probed once.
+#[pyfunction]
+fn has_lsm() -> bool {
+    features::has_lsm()
+}
+
+/// Whether the running kernel's struct (or union) `name` has a member `field`, from its BTF.
+#[pyfunction]
+fn kernel_struct_has_field(py: Python<'_>, name: String, field: String) -> PyResult<bool> {
+    Ok(py.detach(|| btf::with_vmlinux(|btf| btf.record_has_member(&name, &field)))?)
+}
+
+/// Whether the running kernel's enum `name` has an enumerator `value`, from its BTF.
+#[pyfunction]
+fn kernel_enum_has_val(py: Python<'_>, name: String, value: String) -> PyResult<bool> {
+    Ok(py.detach(|| btf::with_vmlinux(|btf| btf.enum_has_value(&name, &value)))?)
+}
+
+/// The number of possible CPUs (per-CPU maps hold one value for each).
+#[pyfunction]
+fn num_possible_cpus() -> PyResult<usize> {
+    Ok(crate::maps::num_possible_cpus()?)
+}
+
+/// A counting perf event (no sampling) on `cpu` (for `pid`, -1 for all): its fd, owned by the caller,
+/// for a BPF_PERF_ARRAY slot (bcc's `open_perf_event`).
+#[pyfunction]
+#[pyo3(signature = (ev_type, ev_config, pid=-1, cpu=-1))]
+fn perf_event_open(ev_type: u32, ev_config: u64, pid: i32, cpu: i32) -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    Ok(crate::attach::open_perf_event(ev_type, ev_config, 0, 0, pid, cpu)?.into_raw_fd())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(tracefs, m)?)?;
+    m.add_function(wrap_pyfunction!(has_kprobes, m)?)?;
+    m.add_function(wrap_pyfunction!(has_kprobe_multi, m)?)?;
+    m.add_function(wrap_pyfunction!(has_fentry, m)?)?;
+    m.add_function(wrap_pyfunction!(has_lsm, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_struct_has_field, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_enum_has_val, m)?)?;
+    m.add_function(wrap_pyfunction!(num_possible_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(perf_event_open, m)?)
+}
