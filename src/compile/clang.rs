@@ -37,6 +37,10 @@ pub struct Node {
     pub unary_by_type: &'static str,
     /// For a struct-typed variable: its fields (name, type, array length or -1).
     pub fields: Vec<(String, TypeInfo)>,
+    /// For a member access into a packet header struct (bcc's proto.h, marked `deprecated("packet")`):
+    /// the field's bit offset in the struct and its width in bits, which the rewriter turns into a
+    /// read or write of the packet in network order.
+    pub packet_field: Option<(u64, u64)>,
     pub children: Vec<Node>,
 }
 
@@ -140,6 +144,8 @@ struct Walker {
     tu: CXTranslationUnit,
     main: CXFile,
     holes_of: std::cell::RefCell<std::collections::HashMap<u32, Vec<(u64, u64)>>>,
+    /// Whether a record (by its cursor's hash) is a packet header struct.
+    packet_records: std::cell::RefCell<std::collections::HashMap<u32, bool>>,
 }
 
 impl Walker {
@@ -230,6 +236,9 @@ impl Walker {
                     node.ty.holes = self.holes(canon);
                 }
             }
+            if kind == CXCursor_MemberRefExpr && clang_Cursor_isNull(referenced) == 0 {
+                node.packet_field = self.packet_field(referenced);
+            }
             if kind == CXCursor_VarDecl && node.ty.spelling.contains("__rbcc_map_") {
                 node.fields = self.fields(clang_getCursorType(c));
             }
@@ -243,6 +252,45 @@ impl Walker {
             }
             node.children = children;
             node
+        }
+    }
+
+    /// (bit offset, bit width) of `field` when it belongs to a packet header struct: one whose
+    /// definition carries bcc's `deprecated("packet")` mark (BPF_PACKET_HEADER).
+    fn packet_field(&self, field: CXCursor) -> Option<(u64, u64)> {
+        // SAFETY: field is a live cursor of this translation unit; the CXStrings libclang fills in are
+        // disposed of by cx_string.
+        unsafe {
+            if clang_getCursorKind(field) != CXCursor_FieldDecl {
+                return None;
+            }
+            let record = clang_getCursorSemanticParent(field);
+            let id = clang_hashCursor(clang_getCanonicalCursor(record));
+            let packet = *self.packet_records.borrow_mut().entry(id).or_insert_with(|| {
+                let (mut deprecated, mut unavailable) = (0, 0);
+                let mut message = std::mem::zeroed::<CXString>();
+                let mut unavailable_message = std::mem::zeroed::<CXString>();
+                clang_getCursorPlatformAvailability(
+                    clang_getCursorDefinition(record),
+                    &mut deprecated,
+                    &mut message,
+                    &mut unavailable,
+                    &mut unavailable_message,
+                    ptr::null_mut(),
+                    0,
+                );
+                let _ = cx_string(unavailable_message);
+                deprecated != 0 && cx_string(message) == "packet"
+            });
+            if !packet {
+                return None;
+            }
+            let offset = clang_Cursor_getOffsetOfField(field);
+            let width = match clang_getFieldDeclBitWidth(field) {
+                w if w > 0 => w as i64,
+                _ => clang_Type_getSizeOf(clang_getCursorType(field)) * 8,
+            };
+            (offset >= 0 && width > 0).then_some((offset as u64, width as u64))
         }
     }
 
@@ -341,7 +389,7 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
             return Err(Error::Compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());
-        let walker = Walker { tu, main, holes_of: Default::default() };
+        let walker = Walker { tu, main, holes_of: Default::default(), packet_records: Default::default() };
         let diagnostics = diagnostics(&walker);
         let root = if diagnostics.iter().any(|d| d.error) { Vec::new() } else { top_level(&walker) };
         let tokens = tokens(&walker, source.len());

@@ -312,3 +312,5 @@ fn check_diagnostics(parsed: &clang::Parsed, source: &str, filename: &str) -> Re
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dialect;

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 
 mod kptr;
 mod methods;
+mod packet;
 mod text;
 use kptr::is_packet_context;
 use text::{invocations, Invocation, Span};
@@ -277,6 +278,10 @@ impl Rewriter<'_> {
             tp_args: ctx_type.is_some_and(|t| {
                 t.starts_with("struct tracepoint__") && !t.starts_with("struct tracepoint__syscalls__")
             }),
+            skb: ctx_type
+                .filter(|t| t.trim_start_matches("const ").trim() == "struct __sk_buff")
+                .map(|_| params[0].name.clone())
+                .filter(|n| !n.is_empty()),
         };
         // helpers.h's probe macros (KFUNC_PROBE, BPF_ITER, ...) give their functions a section themselves.
         let probe_macro = self.token_at_or_after(f.start).is_some_and(|t| PROBE_MACROS.contains(&t.text.as_str()));
@@ -408,6 +413,7 @@ impl Rewriter<'_> {
                     }
                     Ok(())
                 } else {
+                    self.checksum_call(n, fx)?;
                     self.walk_all(&ops, Role::Read, fx, here)
                 }
             }
@@ -422,6 +428,9 @@ impl Rewriter<'_> {
                 self.walk_all(&ops, Role::Read, fx, here)
             }
             CXCursor_MemberRefExpr => {
+                if role == Role::Read && self.packet_read(n, fx, parent)? {
+                    return Ok(());
+                }
                 self.wrap_if_kernel_read(n, role, fx, parent);
                 match ops.first() {
                     Some(base) if strip(base).ty.is_pointer() => self.walk(base, Role::Read, fx, here),
@@ -439,6 +448,7 @@ impl Rewriter<'_> {
             }
             CXCursor_UnaryOperator => {
                 let op = self.unary_op(n).to_string();
+                self.packet_step(n, &op)?;
                 if op == "*" {
                     self.wrap_if_kernel_read(n, role, fx, parent);
                 }
@@ -448,6 +458,9 @@ impl Rewriter<'_> {
             CXCursor_BinaryOperator | CXCursor_CompoundAssignOperator => {
                 let assigns = n.kind == CXCursor_CompoundAssignOperator || self.binary_op(n) == "=";
                 if let [lhs, rhs] = ops.as_slice() {
+                    if assigns && self.packet_write(n, strip(lhs), fx)? {
+                        return self.walk(rhs, Role::Read, fx, here);
+                    }
                     self.walk(lhs, if assigns { Role::Place } else { Role::Read }, fx, here)?;
                     self.walk(rhs, Role::Read, fx, here)
                 } else {
@@ -480,6 +493,8 @@ struct FnCtx {
     raw_tp: bool,
     /// The context is a tracepoint's record, whose pointer fields hold kernel addresses to read through.
     tp_args: bool,
+    /// The name of the `struct __sk_buff *` context, through which packet header fields are read.
+    skb: Option<String>,
 }
 
 fn is_expr(kind: CXCursorKind) -> bool {
