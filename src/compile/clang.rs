@@ -52,6 +52,9 @@ pub struct TypeInfo {
     pub array_len: i64,
     /// For a struct: its padding, as (offset, length) byte ranges (see `holes`).
     pub holes: Vec<(u64, u64)>,
+    /// For a struct or union without a tag (a map's `struct { u64 a; }` value), filled in for a map's key
+    /// and leaf: where its definition is spelled in the main file, since libclang names it by that place.
+    pub anonymous_at: Option<(usize, usize)>,
 }
 
 impl TypeInfo {
@@ -186,6 +189,7 @@ impl Walker {
                 pointee: None,
                 array_len: -1,
                 holes: Vec::new(),
+                anonymous_at: None,
             };
             if canon.kind == CXType_Pointer && depth < 2 {
                 info.pointee = Some(Box::new(self.type_info(clang_getPointeeType(t), depth + 1)));
@@ -294,6 +298,25 @@ impl Walker {
         }
     }
 
+    /// Where the definition of an untagged struct or union type is spelled in the main file.
+    fn anonymous_definition(&self, t: CXType) -> Option<(usize, usize)> {
+        // SAFETY: t is a type of this translation unit.
+        unsafe {
+            let canon = clang_getCanonicalType(t);
+            if canon.kind != CXType_Record {
+                return None;
+            }
+            let decl = clang_getTypeDeclaration(canon);
+            if clang_Cursor_isAnonymous(decl) == 0 {
+                return None;
+            }
+            let extent = clang_getCursorExtent(decl);
+            let (s_main, start) = self.file_offset(clang_getRangeStart(extent));
+            let (e_main, end) = self.file_offset(clang_getRangeEnd(extent));
+            (s_main && e_main && start < end).then_some((start, end))
+        }
+    }
+
     fn fields(&self, t: CXType) -> Vec<(String, TypeInfo)> {
         let mut out: Vec<(String, TypeInfo)> = Vec::new();
         let data = (self as *const Walker, &mut out as *mut Vec<(String, TypeInfo)>);
@@ -350,7 +373,11 @@ extern "C" fn visit_field(c: CXCursor, data: CXClientData) -> CXVisitorResult {
     unsafe {
         let (walker, fields) = *(data as *const (*const Walker, *mut Vec<(String, TypeInfo)>));
         let name = cx_string(clang_getCursorSpelling(c));
-        (*fields).push((name, (*walker).type_info(clang_getCursorType(c), 0)));
+        let mut ty = (*walker).type_info(clang_getCursorType(c), 0);
+        if name == "key" || name == "leaf" {
+            ty.anonymous_at = (*walker).anonymous_definition(clang_getCursorType(c));
+        }
+        (*fields).push((name, ty));
     }
     CXVisit_Continue
 }

@@ -136,6 +136,11 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
             rw.function(node)?;
         }
     }
+    for node in &parsed.root {
+        if !is_map_decl(node) {
+            rw.map_type_members(node);
+        }
+    }
     let mut text = apply(source, rw.edits);
     let mut events = Vec::new();
     let mut seen = HashSet::new();
@@ -241,7 +246,8 @@ impl Rewriter<'_> {
         let Some(end) = self.macro_call_end(start) else {
             return Err(self.error_at(start, "cannot find the end of this map declaration"));
         };
-        let decl = map_definition(&kind, &key.spelling, &leaf.spelling, size.array_len.max(0), flags.array_len - 1)
+        let (key, leaf) = (self.type_text(&key), self.type_text(&leaf));
+        let decl = map_definition(&kind, &key, &leaf, size.array_len.max(0), flags.array_len - 1)
             .map_err(|msg| self.error_at(start, &msg))?;
         let name = &node.name;
         let mut text = format!("{} {name} SEC(\".maps\")", decl.definition);
@@ -260,6 +266,37 @@ impl Rewriter<'_> {
         self.replace(start, end, text);
         self.maps.insert(node.decl, node.name.clone());
         Ok(())
+    }
+
+    /// A map key or leaf type as C text: its name, or for an untagged `struct { u64 a; }` (which
+    /// libclang names by where it is) the definition itself, one line of its tokens (no comments).
+    fn type_text(&self, ty: &super::clang::TypeInfo) -> String {
+        let Some((start, end)) = ty.anonymous_at else {
+            return ty.spelling.clone();
+        };
+        let first = self.tokens.partition_point(|t| t.start < start);
+        let tokens = self.tokens[first..].iter().take_while(|t| t.end <= end);
+        let code = tokens.filter(|t| !t.text.starts_with("//") && !t.text.starts_with("/*"));
+        code.map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// `typeof(counts.leaf)`, `sizeof(counts.key)`: a bcc map's key and leaf members, which the
+    /// libbpf map has as pointers (`key`, `value`), wherever they are named.
+    fn map_type_members(&mut self, n: &Node) {
+        if n.kind == CXCursor_MemberRefExpr && matches!(n.name.as_str(), "leaf" | "key") && n.in_main {
+            let base = expr_children(n).first().map(|b| strip(b));
+            let map = base.filter(|b| b.kind == CXCursor_DeclRefExpr).and_then(|b| self.maps.get(&b.referenced));
+            if let Some(map) = map.cloned() {
+                if self.own_text(n, None) && self.wrapped.insert((n.start, n.end)) {
+                    let member = if n.name == "leaf" { "value" } else { "key" };
+                    self.replace(n.start, n.end, format!("(*{map}.{member})"));
+                }
+                return;
+            }
+        }
+        for c in &n.children {
+            self.map_type_members(c);
+        }
     }
 
     fn function(&mut self, f: &Node) -> Result<()> {

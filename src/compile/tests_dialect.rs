@@ -52,3 +52,21 @@ fn without_the_include_packet_struct_names_are_the_programs_own() {
         .unwrap_or_default();
     assert!(err.contains("incomplete definition of type 'struct ip_t'"), "{err}");
 }
+
+#[test]
+fn untagged_struct_map_values_are_declared_by_their_definition() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "BPF_HASH(h, u32, struct { u64 a; // first\n u64 b; struct { u32 x; } in; });\nBPF_ARRAY(arr, struct { int n; }, 4);\n\
+         int f(void *ctx) { u32 k = 0; typeof(h.leaf) *v = h.lookup(&k); if (v) v->a++; return 0; }\n",
+    ));
+    for want in [
+        "__type(key, u32); __type(value, struct { u64 a ; u64 b ; struct { u32 x ; } in ; }); } h SEC(\".maps\")",
+        "__type(key, int); __type(value, struct { int n ; }); } arr SEC(\".maps\");",
+        "typeof((*h.value)) *v = __rbcc_m_lookup(&h, &k);",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
