@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 mod kptr;
 mod methods;
 mod packet;
+mod printk;
 mod text;
 use kptr::is_packet_context;
 use text::{invocations, Invocation, Span};
@@ -451,6 +452,7 @@ impl Rewriter<'_> {
                     Ok(())
                 } else {
                     self.checksum_call(n, fx)?;
+                    self.check_printk(n)?;
                     self.walk_all(&ops, Role::Read, fx, here)
                 }
             }

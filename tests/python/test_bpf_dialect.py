@@ -1,14 +1,16 @@
-"""Smaller constructs of bcc's C dialect on the real kernel: map values of untagged struct types."""
+"""Smaller constructs of bcc's C dialect on the real kernel: map values of untagged struct types, and
+bpf_trace_printk's format checked when the program compiles."""
 
 from __future__ import annotations
 
 import ctypes
 import os
+import time
 
 import pytest
 from _bpfutil import target_cflags
 
-from rbcc import BPF
+from rbcc import BPF, CompileError
 
 pytestmark = pytest.mark.needs_root
 
@@ -48,3 +50,56 @@ def test_untagged_struct_values_are_written_and_read_back_by_field() -> None:
         assert [name for name, *_ in b["h"].Leaf._fields_] == ["calls", "size", "inner"]
         e = b["arr"][1]
         assert (e.n, e.tag) == (42, b"ok")
+
+
+def printk_program(call: str) -> str:
+    return f"""
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {{
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    {call};
+    return 0;
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "complaint"),
+    [
+        (r'bpf_trace_printk("%d %f\n", 1, 2)', r'"%f" is not a conversion the kernel prints; it takes %d %i'),
+        (r'bpf_trace_printk("%.2d\n", 1)', r'"%\." is not a conversion'),
+        (r'bpf_trace_printk("%d %d %d %d\n", 1, 2, 3, 4)', r"at most 3 arguments after its format .*, not 4"),
+        (r'bpf_trace_printk("%d %d %d %d\n", 1, 2, 3)', r"more than 3 conversions"),
+        (r'bpf_trace_printk("%d %s\n", 1)', r"2 conversions but the call passes 1 argument"),
+    ],
+)
+def test_a_format_the_kernel_would_refuse_is_a_compile_error_at_its_line(call: str, complaint: str) -> None:
+    with pytest.raises(CompileError, match=r"<bpf text>:5: error: bpf_trace_printk.*" + complaint):
+        BPF(text=printk_program(call), cflags=target_cflags())
+
+
+CONVERSIONS = [
+    (r'bpf_trace_printk("rbcc-ints %d %lu %llx\n", -42, 7UL, 0xabcULL)', b"rbcc-ints -42 7 abc"),
+    (r'bpf_trace_printk("rbcc-text %s %c %5x%%\n", "str", 65, 255)', b"rbcc-text str A    ff%"),
+    (r'bpf_trace_printk("rbcc-ptr %p|\n", 0)', b"rbcc-ptr 0000000000000000|"),
+    # more arguments than the format uses are fine
+    (r'bpf_trace_printk("rbcc-plain\n", 1)', b"rbcc-plain"),
+]
+
+
+def test_the_conversions_bcc_programs_use_print() -> None:
+    me = os.getpid()
+    calls = ";\n    ".join(call for call, _ in CONVERSIONS)
+    want = {line for _, line in CONVERSIONS}
+    with BPF(text=printk_program(calls), cflags=target_cflags()) as b:
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + 5
+        while not want <= seen and time.monotonic() < deadline:
+            os.getppid()  # trace_pipe is the machine's: another reader may take a line, so print again
+            for _ in range(8):
+                task, pid, cpu, flags, ts, msg = b.trace_fields(nonblocking=True)
+                if msg is None:
+                    break
+                if pid == me:
+                    seen.add(msg)
+    assert want <= seen, seen
