@@ -1,5 +1,6 @@
-"""Smaller constructs of bcc's C dialect on the real kernel: map values of untagged struct types, and
-bpf_trace_printk's format checked when the program compiles."""
+"""Smaller constructs of bcc's C dialect on the real kernel: map values of untagged struct types,
+bpf_trace_printk's format checked when the program compiles, the license (given in the text or by cflags)
+against the GPL-only helpers the program calls."""
 
 from __future__ import annotations
 
@@ -103,3 +104,40 @@ def test_the_conversions_bcc_programs_use_print() -> None:
                 if pid == me:
                     seen.add(msg)
     assert want <= seen, seen
+
+
+# reads a kernel pointer (rbcc's probe read), prints, and sends an event: three GPL-only helpers
+GPL_HELPERS = r"""
+BPF_PERF_OUTPUT(events);
+TRACEPOINT_PROBE(sched, sched_process_exec) {
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    u32 ppid = t->real_parent->tgid;
+    bpf_trace_printk("ppid %d\\n", ppid);
+    events.perf_submit(args, &ppid, sizeof(ppid));
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("how", ["cflags", "define"])
+def test_a_gpl_only_helper_under_another_license_is_a_compile_error_naming_both(how: str) -> None:
+    text, cflags = GPL_HELPERS, ["-DBPF_LICENSE=Proprietary"]
+    if how == "define":
+        text, cflags = "#define BPF_LICENSE Proprietary" + GPL_HELPERS, []
+    with pytest.raises(CompileError) as raised:
+        BPF(text=text, cflags=cflags)
+    lines = str(raised.value).splitlines()
+    assert lines[0].startswith("<bpf text>:4: error: bpf_get_current_task() is a GPL-only helper, and the")
+    assert 'license is "Proprietary" (BPF_LICENSE)' in lines[0]
+    assert lines[1].startswith("<bpf text>:5: note: bpf_probe_read_kernel() is GPL-only too; rbcc reads kernel")
+    assert lines[2] == "<bpf text>:6: note: bpf_trace_printk() is GPL-only too"
+    assert lines[3] == "<bpf text>:7: note: bpf_perf_event_output() is GPL-only too; perf_submit() calls it"
+
+
+def test_a_license_from_cflags_is_the_programs() -> None:
+    with BPF(text=GPL_HELPERS, cflags=["-DBPF_LICENSE=Dual BSD/GPL"]) as b:
+        assert b.num_open_tracepoints() == 1
+    # a program calling no GPL-only helper loads under any license
+    counting = "BPF_ARRAY(n, u64, 1);\nint count(struct __sk_buff *skb) { n.increment(0); return 0; }\n"
+    with BPF(text=counting, cflags=["-DBPF_LICENSE=Proprietary"]) as b:
+        b.load_func("count", BPF.SOCKET_FILTER)

@@ -85,7 +85,9 @@ impl Rewriter<'_> {
             if fx.skb.is_some() { ("bpf_dins_pkt", "bpf_dext_pkt") } else { ("__rbcc_pkt_store", "__rbcc_pkt_load") };
         let (head, tail) = match op.strip_suffix('=') {
             Some("") => (format!("{store}({place}, {bits}, "), ")"),
-            Some(arith) if !arith.is_empty() => (format!("{store}({place}, {bits}, {load}({place}, {bits}) {arith} ("), "))"),
+            Some(arith) if !arith.is_empty() => {
+                (format!("{store}({place}, {bits}, {load}({place}, {bits}) {arith} ("), "))")
+            }
             _ => return Ok(false),
         };
         let op_end = op_end + self.source[op_end..].len() - self.source[op_end..].trim_start_matches([' ', '\t']).len();
@@ -117,7 +119,8 @@ impl Rewriter<'_> {
             return Ok(());
         };
         let name = callee.name.as_str();
-        if callee.kind != CXCursor_DeclRefExpr || !matches!(name, "incr_cksum_l3" | "incr_cksum_l4") || !callee.in_main {
+        if callee.kind != CXCursor_DeclRefExpr || !matches!(name, "incr_cksum_l3" | "incr_cksum_l4") || !callee.in_main
+        {
             return Ok(());
         }
         let Some(skb) = fx.skb.clone() else {
