@@ -166,6 +166,17 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
     Ok(Rewritten { text, events })
 }
 
+/// Prefixes of the kernel's syscall functions: bcc's `sys_`, and those of the syscall wrappers that
+/// take the user's registers (x86 since 4.17, arm64, s390, riscv).
+const SYSCALL_PREFIXES: [&str; 5] = ["sys_", "__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_"];
+
+/// A probe function whose arguments are a syscall's: `syscall__NAME` (attached by the program's
+/// script), and `kprobe__sys_NAME`, which Python attaches to the syscall's wrapper as bcc does.
+fn takes_syscall_args(name: &str) -> bool {
+    name.starts_with("syscall__")
+        || name.strip_prefix("kprobe__").is_some_and(|target| SYSCALL_PREFIXES.iter().any(|p| target.starts_with(p)))
+}
+
 fn is_map_decl(node: &Node) -> bool {
     node.annotation.as_deref().is_some_and(|a| a.starts_with("rbcc_map:"))
 }
@@ -336,7 +347,7 @@ impl Rewriter<'_> {
         }
         let regs_ctx = ctx_type.is_some_and(|t| t.ends_with("pt_regs"));
         if !f.is_static && regs_ctx && params.len() > 1 {
-            self.kprobe_params(f, &params, body, name.starts_with("syscall__"))?;
+            self.kprobe_params(f, &params, body, takes_syscall_args(name))?;
             fx.ext.extend(params[1..].iter().map(|p| p.decl));
         }
         // Which variables hold kernel pointers: iterate to a fixpoint over initialisations and assignments.

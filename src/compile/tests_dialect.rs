@@ -70,3 +70,23 @@ fn untagged_struct_map_values_are_declared_by_their_definition() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+#[test]
+fn kprobes_on_syscall_functions_read_the_syscalls_arguments() {
+    if !available() {
+        return;
+    }
+    let out = squash(&rewrite(
+        "int kprobe__sys_openat(struct pt_regs *ctx, int dfd, const char *name) { return dfd; }\n\
+         int kprobe____x64_sys_close(struct pt_regs *ctx, int fd) { return fd; }\n\
+         int kprobe__vfs_fsync(struct pt_regs *ctx, struct file *file) { return 0; }\n",
+    ));
+    for want in [
+        "SEC(\"kprobe/sys_openat\") int kprobe__sys_openat(struct pt_regs *ctx) { struct pt_regs *__rbcc_regs = \
+         (struct pt_regs *)PT_REGS_PARM1(ctx); int dfd = (typeof(dfd))(PT_REGS_PARM1_CORE_SYSCALL(__rbcc_regs));",
+        "int fd = (typeof(fd))(PT_REGS_PARM1_CORE_SYSCALL(__rbcc_regs));",
+        "struct file *file = (typeof(file))(PT_REGS_PARM1(ctx));",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
