@@ -310,6 +310,28 @@ def test_every_kind_of_field_reads_and_writes_its_bits(function: str, kind: str,
     assert out == written(packet)
 
 
+LOADS = r"""
+BPF_ARRAY(loaded, u64, 5);
+int loads(struct __sk_buff *skb) {
+    u64 v[5] = {load_byte(skb, 14), load_half(skb, 12), load_word(skb, 26), load_dword(skb, 0),
+                load_word(skb, 4000)};
+    for (int i = 0; i < 5; i++) {
+        int k = i;
+        loaded.update(&k, &v[i]);
+    }
+    return TC_ACT_OK;
+}
+"""
+
+
+def test_load_byte_half_word_read_the_packet_in_network_order() -> None:
+    with BPF(text=LOADS) as b:
+        prog_test_run(b.load_func("loads", BPF.SCHED_CLS).fd, frame())
+        got = [b["loaded"][i].value for i in range(5)]
+    # past the packet's end a load reads 0 (bcc's BPF_LD_ABS ended the program there)
+    assert got == [0x45, 0x0800, 0x0A000001, 0x0200000000010A0B, 0]
+
+
 CHECKSUM = r"""
 #include <bcc/proto.h>
 int move_to(struct __sk_buff *skb) {
