@@ -125,10 +125,13 @@ class KernelFacts:
 
     @classmethod
     def _kprobe_event(cls, name: str) -> str:
-        """The function a kprobe on ``name`` attaches to: bcc's ``sys_NAME`` (``kprobe__sys_NAME``) is the
-        syscall's function this kernel has (``__x64_sys_NAME`` since 4.17 on x86), where kallsyms has it."""
+        """The function a kprobe on ``name`` attaches to: bcc's ``sys_NAME`` (``kprobe__sys_NAME``), which
+        this kernel does not have, is the syscall's function it has (``__x64_sys_NAME`` since 4.17 on x86).
+        A name kallsyms has stays itself, as event_re's matches do, so detach_kprobe finds either."""
+        if _core.ksymname(name) is not None:
+            return name
         fixed = cls.fix_syscall_fnname(name).decode()
-        return fixed if fixed != name and _core.ksymname(fixed) is not None else name
+        return fixed if _core.ksymname(fixed) is not None else name
 
     @staticmethod
     def kernel_struct_has_field(struct_name: Text, field_name: Text) -> bool:
