@@ -58,12 +58,136 @@
 #define AF_INET6 10
 #define AF_NETLINK 16
 #define AF_PACKET 17
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_HLEN 14
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
+#define INADDR_ANY 0x00000000UL
+#define INADDR_BROADCAST 0xffffffffUL
+#define INADDR_LOOPBACK 0x7f000001UL
+/* socket options a sockops program sets with bpf_setsockopt (the numbering every architecture rbcc
+ * builds for shares for these) */
+#define SOL_IP 0
+#define SOL_TCP 6
+#define SOL_IPV6 41
+#define SO_REUSEADDR 2
+#define SO_SNDBUF 7
+#define SO_RCVBUF 8
+#define SO_KEEPALIVE 9
+#define SO_PRIORITY 12
+#define SO_REUSEPORT 15
+#define SO_BINDTODEVICE 25
+#define SO_MARK 36
+#define IP_TOS 1
+#define IP_TTL 2
+#define IPV6_TCLASS 67
+#define TCP_NODELAY 1
+#define TCP_MAXSEG 2
+#define TCP_KEEPIDLE 4
+#define TCP_KEEPINTVL 5
+#define TCP_KEEPCNT 6
+#define TCP_WINDOW_CLAMP 10
+#define TCP_CONGESTION 13
+#define TCP_SAVED_SYN 28
+/* IPv6 extension headers and ICMPv6 (linux/in6.h: macros, unlike in.h's IPPROTO_* enum, which BTF has) */
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_NONE 59
+#define IPPROTO_DSTOPTS 60
+#define IPPROTO_MH 135
+
+/* Ethernet (linux/if_ether.h): lengths, and the EtherTypes packet programs test */
+#define ETH_ALEN 6
+#define ETH_TLEN 2
+#define ETH_HLEN 14
+#define ETH_ZLEN 60
+#define ETH_DATA_LEN 1500
+#define ETH_FRAME_LEN 1514
+#define ETH_FCS_LEN 4
+#define ETH_MIN_MTU 68
+#define ETH_MAX_MTU 0xFFFFU
+#define ETH_P_802_3 0x0001
+#define ETH_P_ALL 0x0003
+#define ETH_P_802_2 0x0004
+#define ETH_P_LOOP 0x0060
+#define ETH_P_802_3_MIN 0x0600
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ETH_P_TEB 0x6558
+#define ETH_P_RARP 0x8035
+#define ETH_P_8021Q 0x8100
+#define ETH_P_IPX 0x8137
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_PAUSE 0x8808
+#define ETH_P_SLOW 0x8809
+#define ETH_P_MPLS_UC 0x8847
+#define ETH_P_MPLS_MC 0x8848
+#define ETH_P_PPP_DISC 0x8863
+#define ETH_P_PPP_SES 0x8864
+#define ETH_P_PAE 0x888E
+#define ETH_P_AOE 0x88A2
+#define ETH_P_8021AD 0x88A8
+#define ETH_P_TIPC 0x88CA
+#define ETH_P_LLDP 0x88CC
+#define ETH_P_MACSEC 0x88E5
+#define ETH_P_8021AH 0x88E7
+#define ETH_P_1588 0x88F7
+#define ETH_P_PRP 0x88FB
+#define ETH_P_FCOE 0x8906
+#define ETH_P_FIP 0x8914
+#define ETH_P_HSR 0x892F
+#define ETH_P_NSH 0x894F
+#define ETH_P_LOOPBACK 0x9000
+#define ETH_P_QINQ1 0x9100
+#define ETH_P_QINQ2 0x9200
+#define ETH_P_QINQ3 0x9300
+/* 802.1Q tag control information (linux/if_vlan.h) */
+#define VLAN_HLEN 4
+#define VLAN_PRIO_MASK 0xe000
+#define VLAN_PRIO_SHIFT 13
+#define VLAN_CFI_MASK 0x1000
+#define VLAN_VID_MASK 0x0fff
+
+/* tc (linux/pkt_cls.h): what a classifier or action returns, and its handles (linux/pkt_sched.h) */
+#define TC_ACT_UNSPEC (-1)
+#define TC_ACT_OK 0
+#define TC_ACT_RECLASSIFY 1
+#define TC_ACT_SHOT 2
+#define TC_ACT_PIPE 3
+#define TC_ACT_STOLEN 4
+#define TC_ACT_QUEUED 5
+#define TC_ACT_REPEAT 6
+#define TC_ACT_REDIRECT 7
+#define TC_ACT_TRAP 8
+#define TC_ACT_VALUE_MAX TC_ACT_TRAP
+#define TC_ACT_EXT_SHIFT 28
+#define TC_ACT_JUMP (1 << TC_ACT_EXT_SHIFT)
+#define TC_ACT_GOTO_CHAIN (2 << TC_ACT_EXT_SHIFT)
+#define TC_H_MAJ_MASK 0xFFFF0000U
+#define TC_H_MIN_MASK 0x0000FFFFU
+#define TC_H_MAJ(h) ((h) & TC_H_MAJ_MASK)
+#define TC_H_MIN(h) ((h) & TC_H_MIN_MASK)
+#define TC_H_MAKE(maj, min) (((maj) & TC_H_MAJ_MASK) | ((min) & TC_H_MIN_MASK))
+#define TC_H_UNSPEC 0U
+#define TC_H_ROOT 0xFFFFFFFFU
+#define TC_H_INGRESS 0xFFFFFFF1U
+#define TC_H_CLSACT TC_H_INGRESS
+#define TC_H_MIN_INGRESS 0xFFF2U
+#define TC_H_MIN_EGRESS 0xFFF3U
+
+/* TCP (net/tcp.h): the flags byte of a header and of tcp_skb_cb, and the control block TCP keeps in an
+ * skb's cb[] while the skb is TCP's (on its queues, and on receive until the socket has it) */
+#define TCPHDR_FIN 0x01
+#define TCPHDR_SYN 0x02
+#define TCPHDR_RST 0x04
+#define TCPHDR_PSH 0x08
+#define TCPHDR_ACK 0x10
+#define TCPHDR_URG 0x20
+#define TCPHDR_ECE 0x40
+#define TCPHDR_CWR 0x80
+#define TCPHDR_SYN_ECN (TCPHDR_SYN | TCPHDR_ECE | TCPHDR_CWR)
+#define TCP_SKB_CB(__skb) ((struct tcp_skb_cb *)&((__skb)->cb[0]))
 
 /* files */
 #define O_RDONLY 00000000
@@ -116,6 +240,10 @@
 #define DISK_NAME_LEN 32
 
 /* tasks */
+/* an enum (so in BTF) from 5.17 on; a macro before */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 17, 0)
+#define TASK_COMM_LEN 16
+#endif
 #define PF_KTHREAD 0x00200000
 #define TASK_RUNNING 0x0000
 #define TASK_INTERRUPTIBLE 0x0001
@@ -134,6 +262,63 @@
 #define CAP_OPT_INSETID 0x4
 #define MAX_ERRNO 4095
 #define IS_ERR_VALUE(x) ((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
+
+/* signals (asm-generic numbering, which x86, arm64, riscv, s390 and powerpc share) */
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGQUIT 3
+#define SIGILL 4
+#define SIGTRAP 5
+#define SIGABRT 6
+#define SIGBUS 7
+#define SIGFPE 8
+#define SIGKILL 9
+#define SIGUSR1 10
+#define SIGSEGV 11
+#define SIGUSR2 12
+#define SIGPIPE 13
+#define SIGALRM 14
+#define SIGTERM 15
+#define SIGSTKFLT 16
+#define SIGCHLD 17
+#define SIGCONT 18
+#define SIGSTOP 19
+#define SIGTSTP 20
+#define SIGTTIN 21
+#define SIGTTOU 22
+#define SIGURG 23
+#define SIGXCPU 24
+#define SIGXFSZ 25
+#define SIGVTALRM 26
+#define SIGPROF 27
+#define SIGWINCH 28
+#define SIGIO 29
+#define SIGPWR 30
+#define SIGSYS 31
+
+/* ptrace requests (linux/ptrace.h), for programs that watch the ptrace syscall */
+#define PTRACE_TRACEME 0
+#define PTRACE_PEEKTEXT 1
+#define PTRACE_PEEKDATA 2
+#define PTRACE_PEEKUSR 3
+#define PTRACE_POKETEXT 4
+#define PTRACE_POKEDATA 5
+#define PTRACE_POKEUSR 6
+#define PTRACE_CONT 7
+#define PTRACE_KILL 8
+#define PTRACE_SINGLESTEP 9
+#define PTRACE_ATTACH 16
+#define PTRACE_DETACH 17
+#define PTRACE_SYSCALL 24
+#define PTRACE_SETOPTIONS 0x4200
+#define PTRACE_GETEVENTMSG 0x4201
+#define PTRACE_GETSIGINFO 0x4202
+#define PTRACE_SETSIGINFO 0x4203
+#define PTRACE_GETREGSET 0x4204
+#define PTRACE_SETREGSET 0x4205
+#define PTRACE_SEIZE 0x4206
+#define PTRACE_INTERRUPT 0x4207
+#define PTRACE_LISTEN 0x4208
 
 /* errno values (asm-generic) */
 #define EPERM 1
@@ -257,5 +442,12 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
+
+/* The string.h functions kernel code calls, which bcc programs call too: clang's builtins, which it
+ * expands inline for the constant sizes BPF needs (memcmp has no such builtin: kinline.h has it). */
+#define memset __builtin_memset
+#define memcpy __builtin_memcpy
+#define memmove __builtin_memmove
+#define memcmp __rbcc_memcmp
 
 #endif

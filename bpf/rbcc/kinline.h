@@ -107,4 +107,16 @@ static __always_inline __u64 div_u64_rem(__u64 dividend, __u32 divisor, __u32 *r
 	return dividend / divisor;
 }
 
+/* memcmp (kdefs.h names it): the first differing byte decides, as unsigned. A loop clang unrolls for a
+ * constant n; the verifier bounds one it does not. */
+static __always_inline int __rbcc_memcmp(const void *a, const void *b, unsigned long n)
+{
+	const unsigned char *x = a, *y = b;
+	for (unsigned long i = 0; i < n; i++) {
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	}
+	return 0;
+}
+
 #endif /* __RBCC_KINLINE_H */

@@ -11,4 +11,5 @@
 #include "rbcc/kdefs.h"
 #include "rbcc/kinline.h"
 #include "rbcc/helpers.h"
+#include "rbcc/packet.h"
 #endif

@@ -172,7 +172,7 @@ class BPF(KernelFacts, ProgramFunctions):
 
     def _kprobe_targets(self, event: Text, event_re: Text) -> list[str]:
         if not event_re:
-            return [_s(event)]
+            return [self._kprobe_event(_s(event))]
         if not _core.has_kprobes():
             # Matching nothing would attach nothing and let the script go on (or say "0 functions
             # traced"); the attach names the missing feature instead.
@@ -223,10 +223,10 @@ class BPF(KernelFacts, ProgramFunctions):
         self._remove_links("lsm", self._program(fn_name))
 
     def detach_kprobe(self, event: Text, fn_name: Text | None = None) -> None:
-        self._remove_links("kprobe", _s(event))
+        self._remove_links("kprobe", self._kprobe_event(_s(event)))
 
     def detach_kretprobe(self, event: Text, fn_name: Text | None = None) -> None:
-        self._remove_links("kretprobe", _s(event))
+        self._remove_links("kretprobe", self._kprobe_event(_s(event)))
 
     def attach_tracepoint(self, tp: Text = "", tp_re: Text = "", fn_name: Text = "") -> None:
         fn = self._program(fn_name)

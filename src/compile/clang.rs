@@ -37,6 +37,10 @@ pub struct Node {
     pub unary_by_type: &'static str,
     /// For a struct-typed variable: its fields (name, type, array length or -1).
     pub fields: Vec<(String, TypeInfo)>,
+    /// For a member access into a packet header struct (bcc's proto.h, marked `deprecated("packet")`):
+    /// the field's bit offset in the struct and its width in bits, which the rewriter turns into a
+    /// read or write of the packet in network order.
+    pub packet_field: Option<(u64, u64)>,
     pub children: Vec<Node>,
 }
 
@@ -48,6 +52,9 @@ pub struct TypeInfo {
     pub array_len: i64,
     /// For a struct: its padding, as (offset, length) byte ranges (see `holes`).
     pub holes: Vec<(u64, u64)>,
+    /// For a struct or union without a tag (a map's `struct { u64 a; }` value), filled in for a map's key
+    /// and leaf: where its definition is spelled in the main file, since libclang names it by that place.
+    pub anonymous_at: Option<(usize, usize)>,
 }
 
 impl TypeInfo {
@@ -140,6 +147,8 @@ struct Walker {
     tu: CXTranslationUnit,
     main: CXFile,
     holes_of: std::cell::RefCell<std::collections::HashMap<u32, Vec<(u64, u64)>>>,
+    /// Whether a record (by its cursor's hash) is a packet header struct.
+    packet_records: std::cell::RefCell<std::collections::HashMap<u32, bool>>,
 }
 
 impl Walker {
@@ -180,6 +189,7 @@ impl Walker {
                 pointee: None,
                 array_len: -1,
                 holes: Vec::new(),
+                anonymous_at: None,
             };
             if canon.kind == CXType_Pointer && depth < 2 {
                 info.pointee = Some(Box::new(self.type_info(clang_getPointeeType(t), depth + 1)));
@@ -230,6 +240,9 @@ impl Walker {
                     node.ty.holes = self.holes(canon);
                 }
             }
+            if kind == CXCursor_MemberRefExpr && clang_Cursor_isNull(referenced) == 0 {
+                node.packet_field = self.packet_field(referenced);
+            }
             if kind == CXCursor_VarDecl && node.ty.spelling.contains("__rbcc_map_") {
                 node.fields = self.fields(clang_getCursorType(c));
             }
@@ -243,6 +256,64 @@ impl Walker {
             }
             node.children = children;
             node
+        }
+    }
+
+    /// (bit offset, bit width) of `field` when it belongs to a packet header struct: one whose
+    /// definition carries bcc's `deprecated("packet")` mark (BPF_PACKET_HEADER).
+    fn packet_field(&self, field: CXCursor) -> Option<(u64, u64)> {
+        // SAFETY: field is a live cursor of this translation unit; the CXStrings libclang fills in are
+        // disposed of by cx_string.
+        unsafe {
+            if clang_getCursorKind(field) != CXCursor_FieldDecl {
+                return None;
+            }
+            let record = clang_getCursorSemanticParent(field);
+            let id = clang_hashCursor(clang_getCanonicalCursor(record));
+            let packet = *self.packet_records.borrow_mut().entry(id).or_insert_with(|| {
+                let (mut deprecated, mut unavailable) = (0, 0);
+                let mut message = std::mem::zeroed::<CXString>();
+                let mut unavailable_message = std::mem::zeroed::<CXString>();
+                clang_getCursorPlatformAvailability(
+                    clang_getCursorDefinition(record),
+                    &mut deprecated,
+                    &mut message,
+                    &mut unavailable,
+                    &mut unavailable_message,
+                    ptr::null_mut(),
+                    0,
+                );
+                let _ = cx_string(unavailable_message);
+                deprecated != 0 && cx_string(message) == "packet"
+            });
+            if !packet {
+                return None;
+            }
+            let offset = clang_Cursor_getOffsetOfField(field);
+            let width = match clang_getFieldDeclBitWidth(field) {
+                w if w > 0 => w as i64,
+                _ => clang_Type_getSizeOf(clang_getCursorType(field)) * 8,
+            };
+            (offset >= 0 && width > 0).then_some((offset as u64, width as u64))
+        }
+    }
+
+    /// Where the definition of an untagged struct or union type is spelled in the main file.
+    fn anonymous_definition(&self, t: CXType) -> Option<(usize, usize)> {
+        // SAFETY: t is a type of this translation unit.
+        unsafe {
+            let canon = clang_getCanonicalType(t);
+            if canon.kind != CXType_Record {
+                return None;
+            }
+            let decl = clang_getTypeDeclaration(canon);
+            if clang_Cursor_isAnonymous(decl) == 0 {
+                return None;
+            }
+            let extent = clang_getCursorExtent(decl);
+            let (s_main, start) = self.file_offset(clang_getRangeStart(extent));
+            let (e_main, end) = self.file_offset(clang_getRangeEnd(extent));
+            (s_main && e_main && start < end).then_some((start, end))
         }
     }
 
@@ -302,7 +373,11 @@ extern "C" fn visit_field(c: CXCursor, data: CXClientData) -> CXVisitorResult {
     unsafe {
         let (walker, fields) = *(data as *const (*const Walker, *mut Vec<(String, TypeInfo)>));
         let name = cx_string(clang_getCursorSpelling(c));
-        (*fields).push((name, (*walker).type_info(clang_getCursorType(c), 0)));
+        let mut ty = (*walker).type_info(clang_getCursorType(c), 0);
+        if name == "key" || name == "leaf" {
+            ty.anonymous_at = (*walker).anonymous_definition(clang_getCursorType(c));
+        }
+        (*fields).push((name, ty));
     }
     CXVisit_Continue
 }
@@ -348,7 +423,7 @@ pub fn parse(filename: &str, source: &str, args: &[String]) -> Result<Parsed> {
             return Err(Error::compile(format!("libclang could not parse the program (error {rc})")));
         }
         let main = clang_getFile(tu, c_filename.as_ptr());
-        let walker = Walker { tu, main, holes_of: Default::default() };
+        let walker = Walker { tu, main, holes_of: Default::default(), packet_records: Default::default() };
         let diagnostics = diagnostics(&walker);
         let root = if diagnostics.iter().any(|d| d.error) { Vec::new() } else { top_level(&walker) };
         let tokens = tokens(&walker, source.len());

@@ -14,7 +14,7 @@ macro_rules! libbpf_header {
     };
 }
 
-pub const HEADERS: [(&str, &str); 11] = [
+pub const HEADERS: [(&str, &str); 13] = [
     libbpf_header!("bpf_helpers.h"),
     libbpf_header!("bpf_helper_defs.h"),
     libbpf_header!("bpf_tracing.h"),
@@ -25,6 +25,9 @@ pub const HEADERS: [(&str, &str); 11] = [
     ("rbcc/kdefs.h", include_str!("../../bpf/rbcc/kdefs.h")),
     ("rbcc/kinline.h", include_str!("../../bpf/rbcc/kinline.h")),
     ("rbcc/helpers.h", include_str!("../../bpf/rbcc/helpers.h")),
+    ("rbcc/packet.h", include_str!("../../bpf/rbcc/packet.h")),
+    // only for programs that include <bcc/proto.h> (see shim::include_macros)
+    ("rbcc/proto.h", include_str!("../../bpf/rbcc/proto.h")),
     // what libbpf's own headers include, served without kernel headers
     ("linux/errno.h", include_str!("../../bpf/rbcc/shim/linux/errno.h")),
 ];

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod hints;
 pub mod holes;
 pub mod isolate;
+pub mod license;
 pub mod owntypes;
 pub mod pch;
 pub mod pending;
@@ -68,6 +69,7 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
         let compile = prep.start_compile(work, filename, None)?;
         let rewritten = prep.rewrite(work, filename)?;
         let object = prep.finish_compile(work, compile, &rewritten.text, filename)?;
+        license::check(&object, &scratch_name(filename), filename)?;
         Ok((object, rewritten.text))
     })?;
     let entry = cache::Entry { object, rewritten };
@@ -321,3 +323,5 @@ fn check_diagnostics(parsed: &clang::Parsed, source: &str, filename: &str) -> Re
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dialect;

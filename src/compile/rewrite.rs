@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 
 mod kptr;
 mod methods;
+mod packet;
+mod printk;
 mod text;
 use kptr::is_packet_context;
 use text::{invocations, Invocation, Span};
@@ -93,6 +95,11 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
             rw.function(node)?;
         }
     }
+    for node in &parsed.root {
+        if !is_map_decl(node) {
+            rw.map_type_members(node);
+        }
+    }
     let mut text = apply(source, rw.edits);
     let mut events = Vec::new();
     let mut seen = HashSet::new();
@@ -115,6 +122,17 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
     }
     text.push('\n');
     Ok(Rewritten { text, events })
+}
+
+/// Prefixes of the kernel's syscall functions: bcc's `sys_`, and those of the syscall wrappers that
+/// take the user's registers (x86 since 4.17, arm64, s390, riscv).
+const SYSCALL_PREFIXES: [&str; 5] = ["sys_", "__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_"];
+
+/// A probe function whose arguments are a syscall's: `syscall__NAME` (attached by the program's
+/// script), and `kprobe__sys_NAME`, which Python attaches to the syscall's wrapper as bcc does.
+fn takes_syscall_args(name: &str) -> bool {
+    name.starts_with("syscall__")
+        || name.strip_prefix("kprobe__").is_some_and(|target| SYSCALL_PREFIXES.iter().any(|p| target.starts_with(p)))
 }
 
 fn is_map_decl(node: &Node) -> bool {
@@ -200,7 +218,8 @@ impl Rewriter<'_> {
         let Some(end) = self.macro_call_end(start) else {
             return Err(self.error_at(start, "cannot find the end of this map declaration"));
         };
-        let decl = map_definition(&kind, &key.spelling, &leaf.spelling, size.array_len.max(0), flags.array_len - 1)
+        let (key, leaf) = (self.type_text(&key), self.type_text(&leaf));
+        let decl = map_definition(&kind, &key, &leaf, size.array_len.max(0), flags.array_len - 1)
             .map_err(|msg| self.error_at(start, &msg))?;
         let name = &node.name;
         let mut text = format!("{} {name} SEC(\".maps\")", decl.definition);
@@ -221,6 +240,37 @@ impl Rewriter<'_> {
         Ok(())
     }
 
+    /// A map key or leaf type as C text: its name, or for an untagged `struct { u64 a; }` (which
+    /// libclang names by where it is) the definition itself, one line of its tokens (no comments).
+    fn type_text(&self, ty: &super::clang::TypeInfo) -> String {
+        let Some((start, end)) = ty.anonymous_at else {
+            return ty.spelling.clone();
+        };
+        let first = self.tokens.partition_point(|t| t.start < start);
+        let tokens = self.tokens[first..].iter().take_while(|t| t.end <= end);
+        let code = tokens.filter(|t| !t.text.starts_with("//") && !t.text.starts_with("/*"));
+        code.map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// `typeof(counts.leaf)`, `sizeof(counts.key)`: a bcc map's key and leaf members, which the
+    /// libbpf map has as pointers (`key`, `value`), wherever they are named.
+    fn map_type_members(&mut self, n: &Node) {
+        if n.kind == CXCursor_MemberRefExpr && matches!(n.name.as_str(), "leaf" | "key") && n.in_main {
+            let base = expr_children(n).first().map(|b| strip(b));
+            let map = base.filter(|b| b.kind == CXCursor_DeclRefExpr).and_then(|b| self.maps.get(&b.referenced));
+            if let Some(map) = map.cloned() {
+                if self.own_text(n, None) && self.wrapped.insert((n.start, n.end)) {
+                    let member = if n.name == "leaf" { "value" } else { "key" };
+                    self.replace(n.start, n.end, format!("(*{map}.{member})"));
+                }
+                return;
+            }
+        }
+        for c in &n.children {
+            self.map_type_members(c);
+        }
+    }
+
     fn function(&mut self, f: &Node) -> Result<()> {
         let params: Vec<&Node> = f.children.iter().filter(|c| c.kind == CXCursor_ParmDecl).collect();
         let Some(body) = f.children.iter().find(|c| c.kind == CXCursor_CompoundStmt) else {
@@ -237,6 +287,10 @@ impl Rewriter<'_> {
             tp_args: ctx_type.is_some_and(|t| {
                 t.starts_with("struct tracepoint__") && !t.starts_with("struct tracepoint__syscalls__")
             }),
+            skb: ctx_type
+                .filter(|t| t.trim_start_matches("const ").trim() == "struct __sk_buff")
+                .map(|_| params[0].name.clone())
+                .filter(|n| !n.is_empty()),
         };
         // helpers.h's probe macros (KFUNC_PROBE, BPF_ITER, ...) give their functions a section themselves.
         let probe_macro = self.token_at_or_after(f.start).is_some_and(|t| PROBE_MACROS.contains(&t.text.as_str()));
@@ -253,7 +307,7 @@ impl Rewriter<'_> {
         }
         let regs_ctx = ctx_type.is_some_and(|t| t.ends_with("pt_regs"));
         if !f.is_static && regs_ctx && params.len() > 1 {
-            self.kprobe_params(f, &params, body, name.starts_with("syscall__"))?;
+            self.kprobe_params(f, &params, body, takes_syscall_args(name))?;
             fx.ext.extend(params[1..].iter().map(|p| p.decl));
         }
         // Which variables hold kernel pointers: iterate to a fixpoint over initialisations and assignments.
@@ -368,6 +422,8 @@ impl Rewriter<'_> {
                     }
                     Ok(())
                 } else {
+                    self.checksum_call(n, fx)?;
+                    self.check_printk(n)?;
                     self.walk_all(&ops, Role::Read, fx, here)
                 }
             }
@@ -382,6 +438,9 @@ impl Rewriter<'_> {
                 self.walk_all(&ops, Role::Read, fx, here)
             }
             CXCursor_MemberRefExpr => {
+                if role == Role::Read && self.packet_read(n, fx, parent)? {
+                    return Ok(());
+                }
                 self.wrap_if_kernel_read(n, role, fx, parent);
                 match ops.first() {
                     Some(base) if strip(base).ty.is_pointer() => self.walk(base, Role::Read, fx, here),
@@ -399,6 +458,7 @@ impl Rewriter<'_> {
             }
             CXCursor_UnaryOperator => {
                 let op = self.unary_op(n).to_string();
+                self.packet_step(n, &op)?;
                 if op == "*" {
                     self.wrap_if_kernel_read(n, role, fx, parent);
                 }
@@ -408,6 +468,9 @@ impl Rewriter<'_> {
             CXCursor_BinaryOperator | CXCursor_CompoundAssignOperator => {
                 let assigns = n.kind == CXCursor_CompoundAssignOperator || self.binary_op(n) == "=";
                 if let [lhs, rhs] = ops.as_slice() {
+                    if assigns && self.packet_write(n, strip(lhs), fx)? {
+                        return self.walk(rhs, Role::Read, fx, here);
+                    }
                     self.walk(lhs, if assigns { Role::Place } else { Role::Read }, fx, here)?;
                     self.walk(rhs, Role::Read, fx, here)
                 } else {
@@ -440,6 +503,8 @@ struct FnCtx {
     raw_tp: bool,
     /// The context is a tracepoint's record, whose pointer fields hold kernel addresses to read through.
     tp_args: bool,
+    /// The name of the `struct __sk_buff *` context, through which packet header fields are read.
+    skb: Option<String>,
 }
 
 fn is_expr(kind: CXCursorKind) -> bool {

@@ -83,6 +83,10 @@ pub fn include_macros(text: &str, cflags: &[String]) -> String {
     if SOCK_HEADERS.iter().any(|h| includes(h)) {
         out.push_str(SOCK_FIELDS);
     }
+    // bcc's packet header structs have short, common names (`struct ip_t`): only for programs that ask
+    if includes("bcc/proto.h") {
+        out.push_str("#include <rbcc/proto.h>\n");
+    }
     // libbpf's USDT support brings two maps; only programs attached to USDT probes get them.
     if text.contains("bpf_usdt_readarg") || cflags.iter().any(|f| f == USDT_FLAG) {
         out.push_str("#include <bpf/usdt.bpf.h>\n");

@@ -4,7 +4,7 @@
 
 use super::rewrite_only;
 
-fn available() -> bool {
+pub(super) fn available() -> bool {
     let ok = std::path::Path::new(crate::kernel::btf::VMLINUX_BTF).exists() && clang_sys::load().is_ok();
     if !ok {
         eprintln!("skipped: needs libclang and the kernel's BTF");
@@ -12,7 +12,7 @@ fn available() -> bool {
     ok
 }
 
-fn rewrite(text: &str) -> String {
+pub(super) fn rewrite(text: &str) -> String {
     if std::env::var_os("RBCC_CACHE_DIR").is_none() && unsafe { libc::geteuid() } != 0 {
         // SAFETY (set_var): tests set the same value from every thread.
         std::env::set_var("RBCC_CACHE_DIR", std::env::temp_dir().join("rbcc-test-cache"));
@@ -23,7 +23,7 @@ fn rewrite(text: &str) -> String {
     }
 }
 
-fn squash(s: &str) -> String {
+pub(super) fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -358,3 +358,74 @@ def test_module_kfunc_probe_compiles_and_names_the_missing_feature() -> None:
     with pytest.raises(rbcc.KernelFeatureError) as info:
         BPF(text=MODULE_KFUNC, cflags=target_cflags())
     assert "9p:v9fs_vfs_getattr_dotl" in str(info.value)
+
+
+def syscall_functions() -> set[str]:
+    """The syscall functions kallsyms lists for getppid and getpriority (``__x64_sys_getppid``, ...)."""
+    with open("/proc/kallsyms") as kallsyms:
+        names = {line.split()[2] for line in kallsyms if line.split()[2].endswith(("_getppid", "_getpriority"))}
+    return {n for n in names if n.startswith(("sys_", "__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_"))}
+
+
+def test_sys_names_resolve_to_the_syscall_functions_kallsyms_has() -> None:
+    have = syscall_functions()
+    native = BPF.get_syscall_fnname("getppid").decode()
+    assert native in have  # the prefix is this kernel's
+    # bcc's `sys_NAME`, or another architecture's prefix, is this kernel's function, as bcc's
+    # fix_syscall_fnname makes it; a kprobe on one attaches there (where kallsyms has it)
+    for name in ["sys_getppid", "__x64_sys_getppid", "__arm64_sys_getppid", native]:
+        assert BPF.fix_syscall_fnname(name) == native.encode()
+        assert BPF._kprobe_event(name) == native
+    assert BPF.fix_syscall_fnname("vfs_read") == b"vfs_read"
+    assert BPF._kprobe_event("sys_rbcc_no_such_call") == "sys_rbcc_no_such_call"  # left for the attach to name
+
+
+SYSCALL_KPROBES = r"""
+BPF_ARRAY(seen, u64, 3);
+// a kprobe on bcc's sys_ name: attached to this kernel's syscall function, reading the syscall's arguments
+int kprobe__sys_getpriority(struct pt_regs *ctx, int which, int who) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int calls = 0, arg = 1;
+    u64 w = who;
+    seen.increment(calls);
+    seen.update(&arg, &w);
+    return 0;
+}
+int on_getppid(struct pt_regs *ctx) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    seen.increment(2);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_kprobes_on_sys_names_attach_to_the_syscall_functions() -> None:
+    with BPF(text=SYSCALL_KPROBES, cflags=target_cflags()) as b:
+        b.attach_kprobe(event="sys_getppid", fn_name="on_getppid")
+        assert b.num_open_kprobes() == 2
+        try:
+            os.getpriority(os.PRIO_PROCESS, 987654)
+        except ProcessLookupError:
+            pass  # no such process: the syscall ran all the same
+        for _ in range(3):
+            os.getppid()
+        seen = b["seen"]
+        assert [seen[i].value for i in range(3)] == [1, 987654, 3]
+        b.detach_kprobe(event="sys_getppid")  # by the name it was attached with
+        assert b.num_open_kprobes() == 1
+        os.getppid()
+        assert seen[2].value == 3
+
+
+@pytest.mark.without_kprobes
+def test_a_kprobe_on_a_sys_name_names_the_syscall_function_it_needed() -> None:
+    native = BPF.get_syscall_fnname("getpriority").decode()
+    with pytest.raises(rbcc.KernelFeatureError, match=f"cannot attach kprobe to {native}: this kernel has no kprobes"):
+        BPF(text=SYSCALL_KPROBES, cflags=target_cflags())
+    with BPF(text=SYSCALL_KPROBES.replace("kprobe__sys_getpriority", "on_priority"), cflags=target_cflags()) as b:
+        native = BPF.get_syscall_fnname("getppid").decode()
+        with pytest.raises(rbcc.KernelFeatureError, match=f"cannot attach kprobe to {native}:"):
+            b.attach_kprobe(event="sys_getppid", fn_name="on_getppid")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gzip
 import os
+import platform
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -177,3 +180,37 @@ def run_interrupted(
     out, err = "".join(lines), "".join(errors)
     assert "Traceback" not in err, err
     return header + out, err
+
+
+_BPF_SYSCALL = {"x86_64": 321, "aarch64": 280}
+_BPF_PROG_TEST_RUN = 10
+
+
+def prog_test_run(prog_fd: int, packet: bytes) -> tuple[int, bytes]:
+    """Run a loaded packet program (tc, XDP, ...) once on ``packet`` with BPF_PROG_TEST_RUN, as the
+    kernel would on a frame it received: (what it returned, the packet as it left it)."""
+    nr = _BPF_SYSCALL.get(platform.machine())
+    if nr is None:
+        pytest.skip(f"the bpf syscall number of {platform.machine()} is not known to the tests")
+    data_in = ctypes.create_string_buffer(packet, len(packet))
+    data_out = ctypes.create_string_buffer(len(packet) + 512)
+    # union bpf_attr's test member: prog_fd, retval, data_size_in, data_size_out, data_in, data_out, repeat
+    attr = ctypes.create_string_buffer(80)
+    struct.pack_into(
+        "=IIIIQQI",
+        attr,
+        0,
+        prog_fd,
+        0,
+        len(packet),
+        len(data_out),
+        ctypes.addressof(data_in),
+        ctypes.addressof(data_out),
+        1,
+    )
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(nr, _BPF_PROG_TEST_RUN, attr, ctypes.sizeof(attr)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"BPF_PROG_TEST_RUN: {os.strerror(err)}")
+    retval, _, size_out = struct.unpack_from("=III", attr, 4)
+    return retval, data_out.raw[:size_out]

@@ -113,6 +113,26 @@ class KernelFacts:
     def get_syscall_fnname(cls, name: Text) -> bytes:
         return cls.get_syscall_prefix() + _s(name).encode()
 
+    @classmethod
+    def fix_syscall_fnname(cls, name: Text) -> bytes:
+        """A syscall's function named with any prefix (``sys_clone``) as this kernel names it
+        (``__x64_sys_clone``); any other name as it is."""
+        raw = _s(name)
+        for prefix in cls._syscall_prefixes:
+            if raw.startswith(prefix):
+                return cls.get_syscall_fnname(raw[len(prefix) :])
+        return raw.encode()
+
+    @classmethod
+    def _kprobe_event(cls, name: str) -> str:
+        """The function a kprobe on ``name`` attaches to: bcc's ``sys_NAME`` (``kprobe__sys_NAME``), which
+        this kernel does not have, is the syscall's function it has (``__x64_sys_NAME`` since 4.17 on x86).
+        A name kallsyms has stays itself, as event_re's matches do, so detach_kprobe finds either."""
+        if _core.ksymname(name) is not None:
+            return name
+        fixed = cls.fix_syscall_fnname(name).decode()
+        return fixed if _core.ksymname(fixed) is not None else name
+
     @staticmethod
     def kernel_struct_has_field(struct_name: Text, field_name: Text) -> bool:
         """Whether this kernel's struct has the field (from its BTF), for programs that adapt to it."""
