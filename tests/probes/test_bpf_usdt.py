@@ -155,7 +155,8 @@ def test_usdt_needs_a_pid_or_a_path() -> None:
 
 
 # Three probes of different argument counts and types; `two` fires at two sites whose arguments live in
-# different places. Waits for a line on stdin, fires each probe 3 times, prints "done", waits again.
+# different places. Prints "ready", waits for a line on stdin, fires each probe 3 times, prints "done",
+# waits again.
 SEVERAL_C = r"""
 #include <stdio.h>
 #include <sys/sdt.h>
@@ -169,6 +170,8 @@ __attribute__((noinline)) static void elsewhere(long x, int y) {
 
 int main(void) {
     char line[64];
+    puts("ready");
+    fflush(stdout);
     if (!fgets(line, sizeof line, stdin))
         return 1;
     for (volatile int i = 0; i < 3; i++) {
@@ -250,6 +253,8 @@ def test_several_probes_each_read_their_own_arguments(several: Path, contexts: s
     # Each probe's function is loaded in an object of its own; libbpf's argument specs must stay each's.
     proc = subprocess.Popen([str(several)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        # running main: its libraries are mapped (right after the exec, the process maps nothing yet)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         probes = [("two", "on_two"), ("one", "on_one"), ("three", "on_three")]
         if contexts == "one":
             u = USDT(pid=proc.pid)
