@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -181,11 +182,20 @@ def format_event(args: argparse.Namespace, e: Event) -> str:
     return out
 
 
+# what trace prints after a symbol: its offset and its module ("do_sys_openat2+0x9a [kernel]")
+SYMBOL_TAIL = re.compile(r"(\+0x[0-9a-f]+)?( \[[^\]]*\])?$")
+
+
+def _function(sym: str) -> str:
+    """The function of a printed frame: a flame graph merges a function's frames, whatever the offset."""
+    return SYMBOL_TAIL.sub("", sym) or sym
+
+
 def folded_event(args: argparse.Namespace, e: Event) -> list[str]:
     """An event's stack as a flame graph's frames: its process name, then user frames and kernel
     frames outermost first (kernel ones ``_[k]``-annotated when both are shown, for the colours)."""
-    user = [sym for _, sym in reversed(e["user_stack"])] if args.user_stack else []
-    kernel = [sym for _, sym in reversed(e["kernel_stack"])] if args.kernel_stack else []
+    user = [_function(sym) for _, sym in reversed(e["user_stack"])] if args.user_stack else []
+    kernel = [_function(sym) for _, sym in reversed(e["kernel_stack"])] if args.kernel_stack else []
     return [e["comm"], *user, *(pictures.annotated(kernel) if args.user_stack else kernel)]
 
 

@@ -117,8 +117,12 @@ class HistogramSeries:
         meanwhile and just before each yield. Ctrl-C yields once more, as the last. With ``clears``, the
         caller clears the table after each yield (as bcc's tools do after printing)."""
         done = 0
+        # due times follow each other from the series' start (when it has just begun), not from each
+        # wake-up: the last reading of a run of N columns falls at the end of the Nth, not just past it
+        fresh = not self._columns and self._clock() - self.start < self.interval
+        due = self.start if fresh else self._clock()
         while count is None or done < count:
-            due = self._clock() + every
+            due += every
             try:
                 while True:
                     now = self._clock()
