@@ -57,7 +57,7 @@ def shell() -> Any:
 def test_the_magic_refuses_a_line_without_a_name(shell: Any) -> None:
     from IPython.core.error import UsageError
 
-    for line in ("", "1b", "b --nope"):
+    for line in ("", "1b", "b extra"):
         result = shell.run_cell(f"%%bpf {line}\nint x;\n")
         assert isinstance(result.error_in_exec, UsageError), (line, result.error_in_exec)
 

@@ -31,7 +31,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    p = _Parser(prog="%%bpf", add_help=False, description="Compile the cell's BPF C into a BPF object.")
+    p = _Parser(
+        prog="%%bpf",
+        add_help=False,
+        description="Compile the cell's BPF C into a BPF object; flags for clang (-DNAME=1) may follow the name.",
+    )
     p.add_argument("name", help="the notebook variable the BPF object is bound to")
     p.add_argument("-c", "--cflag", dest="cflags", action="append", default=[], help="a flag for clang; repeat")
     p.add_argument("--debug", type=int, default=0, help="BPF(debug=...): 8 prints the C compiled")
@@ -78,7 +82,13 @@ def run_bpf_magic(namespace: dict[str, Any], line: str, cell: str) -> BPF:
     """``%%bpf NAME [-c CFLAG]... [--debug N]``: compile ``cell`` into a BPF object bound to ``NAME``
     in ``namespace``, after cleaning up the BPF object the name held before."""
     __tracebackhide__ = True  # noqa: F841 (IPython leaves frames that say so out of tracebacks)
-    args = _parser().parse_args(shlex.split(line))
+    parser = _parser()
+    args, rest = parser.parse_known_args(shlex.split(line))
+    # clang's flags may also stand on the line as they are: %%bpf b -DPID=1 -I/opt/inc
+    extra = [word for word in rest if word.startswith("-")]
+    if len(extra) < len(rest):
+        parser.error(f"unrecognized arguments: {' '.join(w for w in rest if not w.startswith('-'))}")
+    args.cflags += extra
     if not args.name.isidentifier():
         raise UsageError(f"%%bpf NAME: {args.name!r} is not a Python name")
     old = namespace.pop(args.name, None)
