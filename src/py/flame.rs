@@ -7,22 +7,31 @@ use crate::flame::{self, FlameOptions};
 
 /// The SVG of the folded stack `lines` ("frame;frame;... count"), drawn by inferno.
 #[pyfunction]
-#[pyo3(signature = (lines, *, title="Flame Graph".to_string(), subtitle=None, palette="hot".to_string(),
-    count_name="samples".to_string(), width=None, inverted=false, min_width=0.1, notes=String::new()))]
+#[pyo3(signature = (lines, *, title="Flame Graph", subtitle=None, palette="hot", count_name="samples",
+    width=None, inverted=false, min_width=0.1, notes=""))]
 #[allow(clippy::too_many_arguments)]
 fn flamegraph_svg<'py>(
     py: Python<'py>,
     lines: Vec<String>,
-    title: String,
+    title: &str,
     subtitle: Option<String>,
-    palette: String,
-    count_name: String,
+    palette: &str,
+    count_name: &str,
     width: Option<usize>,
     inverted: bool,
     min_width: f64,
-    notes: String,
+    notes: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let opts = FlameOptions { title, subtitle, palette, count_name, width, inverted, min_width, notes };
+    let opts = FlameOptions {
+        title: title.into(),
+        subtitle,
+        palette: palette.into(),
+        count_name: count_name.into(),
+        width,
+        inverted,
+        min_width,
+        notes: notes.into(),
+    };
     let svg = py.detach(|| flame::svg(lines.iter().map(String::as_str), &opts))?;
     Ok(PyBytes::new(py, &svg))
 }
