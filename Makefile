@@ -9,7 +9,7 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
 
-.PHONY: soak bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels
+.PHONY: soak bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels pictures
 
 demo: install
 	$(PYTHON) examples/bitehist.py 2
@@ -36,7 +36,8 @@ python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
 		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5" "mypy>=2.4,<3" "pandas-stubs>=2.2" \
 		"prometheus_client>=0.21" "opentelemetry-sdk>=1.20" "opentelemetry-exporter-otlp-proto-http>=1.20" \
-		"opentelemetry-proto>=1.20" "PyYAML>=5.4" "types-PyYAML"
+		"opentelemetry-proto>=1.20" "PyYAML>=5.4" "types-PyYAML" \
+		"ipykernel>=6" "nbclient>=0.7" "nbformat>=5.1"
 
 install: setup
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
@@ -76,6 +77,12 @@ bench: install
 	fi; \
 	$(PYTHON) tests/bench/bench_vs_bcc.py || status=1; \
 	exit $$status
+
+# Not part of the test run: the README's pictures (examples/pictures/), drawn by rbcc's own tools on this
+# machine: a CPU flame graph of examples/workload.py (profile --svg) and a run queue latency heatmap
+# while CPU hogs come and go (runqlat --heatmap). Needs root.
+pictures: install
+	$(PYTHON) examples/pictures.py examples/pictures
 
 # Not part of the test run either: ten minutes of a ring buffer and a perf buffer under load, each drained
 # by a poller thread, reporting RSS, fds and loss (tests/bench/soak.py; SOAK_MINUTES to change).

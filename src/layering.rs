@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "netattach",
     "usdt",
     "symbolize",
+    "flame",
     "load",
     "events",
     "attach",

@@ -7,6 +7,7 @@ pub mod btf;
 pub mod compile;
 pub mod error;
 pub mod events;
+pub mod flame;
 pub mod kernel;
 pub mod libbpf_log;
 pub mod load;

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc._tools import block, common
+from rbcc._tools import block, common, pictures
 from rbcc.export import Attach, Histogram, Label, Program
 
 __all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
@@ -28,6 +28,7 @@ EXAMPLES = """examples:
     rbcc tool biolatency -j                 # print a dictionary
     rbcc tool biolatency -e                 # show extension summary(total, average)
     rbcc tool biolatency -d sdc             # Trace sdc only
+    rbcc tool biolatency --heatmap io.png 60 1   # a minute of latency as a heatmap, 1 column a second
 """
 
 BPF_TEXT = r"""
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("count", nargs="?", type=common.positive_int, default=99999999, help="number of outputs")
     p.add_argument("-j", "--json", action="store_true", help="json output")
     block.add_disk(p)
+    pictures.add_heatmap(p)
     return p
 
 
@@ -143,7 +145,9 @@ def export_metrics(args: argparse.Namespace) -> Program:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    pictures.check_heatmap(parser, args)
     return common.guard("biolatency", lambda: run(args))
 
 
@@ -163,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print("Tracing block device I/O... Hit Ctrl-C to end.", flush=True)
     dist = b["dist"]
-    with b:
-        for last in common.intervals(args.interval, args.count):
+    with b, pictures.heatmap_intervals(args, "biolatency", dist, label, "Block I/O latency") as intervals:
+        for last in intervals:
             print()
             if args.timestamp:
                 print("%-8s" % common.strftime_now())

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from rbcc import BPF
-from rbcc._tools import common, sched, sched_stacks
+from rbcc._tools import common, pictures, sched, sched_stacks
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -23,6 +23,7 @@ EXAMPLES = """examples:
     rbcc tool offcputime             # trace off-CPU stack time until Ctrl-C
     rbcc tool offcputime 5           # trace for 5 seconds only
     rbcc tool offcputime -f 5        # 5 seconds, and output in folded format
+    rbcc tool offcputime --svg off.svg 5   # 5 seconds, drawn as an off-CPU flame graph
     rbcc tool offcputime -m 1000     # trace only events that last more than 1000 usec
     rbcc tool offcputime -M 10000    # trace only events that last less than 10000 usec
     rbcc tool offcputime -p 185      # only trace threads for PID 185
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=common.non_negative_int,
         help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) see include/linux/sched.h",
     )
+    pictures.add_svg(p)
     return p
 
 
@@ -196,15 +198,19 @@ def run(args: argparse.Namespace) -> int:
 
         b["warn_events"].open_perf_buffer(on_warn)
         deadline = time.monotonic() + args.duration
+        # off-CPU time in Gregg's blue: it is time spent waiting, not running
+        svg = pictures.flame_sink(args, "offcputime", title="Off-CPU Time Flame Graph", count_name="us", palette="io")
         sched_stacks.trace_then_report(
             args,
             lambda: common.poll_events(b, until=lambda: time.monotonic() >= deadline),
-            lambda: report(b, args),
+            lambda: report(b, args, svg),
         )
+        if svg is not None:
+            svg.write()
     return 0
 
 
-def report(b: BPF, args: argparse.Namespace) -> None:
+def report(b: BPF, args: argparse.Namespace, svg: pictures.FlameSink | None = None) -> None:
     stacks = b["stack_traces"]
     missing = sched_stacks.Missing(hint_errno=12)  # ENOMEM: the stack map is full
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
@@ -213,6 +219,8 @@ def report(b: BPF, args: argparse.Namespace) -> None:
         kernel = sched_stacks.kernel_frames(b, stacks, k.kernel_stack_id, from_tracepoint=True)
         user = sched_stacks.user_frames(b, stacks, k.user_stack_id, k.tgid)
         sched_stacks.print_stack(args, k, v.value, kernel, user)
+        if svg is not None:
+            svg.add(sched_stacks.folded_stack(args, k, kernel, user), v.value)
     missing.warn("lost and could not be displayed")
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from rbcc import BPF
-from rbcc._tools import common, sched_stacks
+from rbcc._tools import common, pictures, sched_stacks
 from rbcc.containers import filter_by_containers
 from rbcc.perf import PerfSWConfig, PerfType
 
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
     rbcc tool profile -c 1000000  # profile stack traces every 1 in a million events
     rbcc tool profile 5           # profile at 49 Hertz for 5 seconds only
     rbcc tool profile -f 5        # output in folded format for flame graphs
+    rbcc tool profile --svg cpu.svg 5   # draw a flame graph of 5 seconds into cpu.svg
     rbcc tool profile -p 185      # only profile process with PID 185
     rbcc tool profile -L 185      # only profile thread with TID 185
     rbcc tool profile -U          # only show user space stacks (no kernel)
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched_stacks.add_duration(p)
     p.add_argument("-C", "--cpu", type=int, default=-1, help="cpu number to run profile on")
     common.add_containers(p)
+    pictures.add_svg(p)
     return p
 
 
@@ -167,11 +169,14 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.folded:
             print(header(args), flush=True)
-        sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args))
+        svg = pictures.flame_sink(args, "profile", title="CPU Flame Graph", count_name="samples")
+        sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args, svg))
+        if svg is not None:
+            svg.write(header(args))
     return 0
 
 
-def report(b: BPF, args: argparse.Namespace) -> None:
+def report(b: BPF, args: argparse.Namespace, svg: pictures.FlameSink | None = None) -> None:
     stacks = b["stack_traces"]
     missing = sched_stacks.Missing()
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
@@ -179,6 +184,8 @@ def report(b: BPF, args: argparse.Namespace) -> None:
         user = sched_stacks.user_frames(b, stacks, k.user_stack_id, k.pid)
         missing.check_key(args, k)
         sched_stacks.print_stack(args, k, v.value, kernel, user)
+        if svg is not None:
+            svg.add(sched_stacks.folded_stack(args, k, kernel, user, sched_stacks.both_stacks(args)), v.value)
     missing.warn()
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc._tools import common, sched
+from rbcc._tools import common, pictures, sched
 from rbcc.export import Attach, Histogram, Label, Program
 
 __all__ = ["bpf_text", "build_parser", "export_metrics", "main"]
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
     rbcc tool runqlat -mT 1      # 1s summaries, milliseconds, and timestamps
     rbcc tool runqlat -P         # show each PID separately
     rbcc tool runqlat -p 185     # trace PID 185 only
+    rbcc tool runqlat --heatmap runq.png 30 1   # 30 seconds of latency as a heatmap
 """
 
 # A wakeup stamps the woken thread; so does a switch away from a thread that is still runnable (it was
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
     p.add_argument("-p", "--pid", type=sched.pid_arg, help="trace this PID only")
     sched.add_interval_count(p)
+    pictures.add_heatmap(p)
     return p
 
 
@@ -107,7 +109,9 @@ def export_metrics(args: argparse.Namespace) -> Program:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    pictures.check_heatmap(parser, args)
     return common.guard("runqlat", lambda: run(args))
 
 
@@ -119,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         print("Tracing run queue latency... Hit Ctrl-C to end.", flush=True)
         label = sched.units(args.milliseconds)[1]
         section = sched.hist_storage(args)[2]
-        sched.print_intervals(args, lambda: sched.print_dist(b, label, section))
+        with pictures.heatmap_intervals(args, "runqlat", b["dist"], label, "Run queue latency") as ticks:
+            sched.print_intervals(args, lambda: sched.print_dist(b, label, section), ticks=ticks)
     return 0
 
 

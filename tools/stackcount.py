@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._specs.pattern import parse_pattern
-from rbcc._tools import common, counting
+from rbcc._tools import common, counting, pictures
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -31,6 +31,7 @@ EXAMPLES = """examples:
     rbcc stackcount -p 185 u:node:*    # count stacks for all USDT probes in node
     rbcc stackcount -K t:sched:sched_switch   # kernel stacks only
     rbcc stackcount -U t:sched:sched_switch   # user stacks only
+    rbcc stackcount --svg sw.svg -D 5 t:sched:sched_switch   # 5 seconds, drawn as a flame graph
 """
 
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--folded", action="store_true", help="output folded format")
     p.add_argument("--debug", action="store_true", help="print BPF program before starting (for debugging purposes)")
     p.add_argument("pattern", help="search expression for events")
+    pictures.add_svg(p)
     return p
 
 
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         print('Tracing %d functions for "%s"... Hit Ctrl-C to end.' % (len(names), args.pattern), flush=True)
     need_delimiter = args.delimited and not (args.kernel_stacks_only or args.user_stacks_only)
     interval, count = counting.schedule(args.interval, args.duration)
+    both = not (args.kernel_stacks_only or args.user_stacks_only)
+    svg = pictures.flame_sink(args, "stackcount", title="Stack Count Flame Graph", count_name="calls")
     with b:
         counts = b["counts"]
         stack_traces = b["stack_traces"]
@@ -106,12 +110,15 @@ def run(args: argparse.Namespace) -> int:
             for k, v in sorted(counts.items(), key=lambda kv: kv[1].value):
                 user = [] if k.user_stack_id < 0 else list(stack_traces.walk(k.user_stack_id))
                 kernel = [] if k.kernel_stack_id < 0 else list(stack_traces.walk(k.kernel_stack_id))
+                if args.folded or svg is not None:
+                    usyms = [b.sym(a, k.tgid).decode("utf-8", "replace") for a in reversed(user)]
+                    ksyms = [b.ksym(a).decode("utf-8", "replace") for a in reversed(kernel)]
+                    name = k.name.decode("utf-8", "replace")
+                    delimiter = ["-"] if need_delimiter else []
+                    if svg is not None:
+                        svg.add([name, *usyms, *delimiter, *(pictures.annotated(ksyms) if both else ksyms)], v.value)
                 if args.folded:
-                    line = [k.name.decode("utf-8", "replace")]
-                    line += [b.sym(a, k.tgid).decode("utf-8", "replace") for a in reversed(user)]
-                    line += ["-"] if need_delimiter else []
-                    line += [b.ksym(a).decode("utf-8", "replace") for a in reversed(kernel)]
-                    print("%s %d" % (";".join(line), v.value))
+                    print("%s %d" % (";".join([name, *usyms, *delimiter, *ksyms]), v.value))
                     continue
                 for addr in kernel:
                     print(_frame(args, addr, b.ksym(addr, show_offset=args.offset)))
@@ -126,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
             counts.clear()
             if last and not args.folded:
                 print("Detaching...")
+    if svg is not None:
+        svg.write(f'"{args.pattern}"')
     return 0
 
 

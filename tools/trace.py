@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from rbcc._specs.gen import TraceOptions
 from rbcc._specs.sessions import Event, TraceSession
 from rbcc._specs.trace import parse_trace
-from rbcc._tools import common
+from rbcc._tools import common, pictures
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -65,6 +66,8 @@ rbcc trace -I 'linux/fs_struct.h' 'mntns_install "users = %d", $task->fs->users'
         Trace the number of users accessing the file system of the current task
 rbcc trace 'p:c:inet_pton' -U
         Trace inet_pton calls with their user stacks
+rbcc trace -K --svg switch.svg 't:sched:sched_switch'
+        Trace context switches with their kernel stacks, and draw the stacks as a flame graph at the end
 """
 
 
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-A", "--aggregate", action="store_true", help="aggregate amount of each trace")
     p.add_argument("probes", metavar="probe", nargs="+", help="probe specifier (see examples)")
+    pictures.add_svg(p)
     return p
 
 
@@ -148,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("only one of -p and -L may be specified")
     if args.aggregate and args.max_events is None:
         p.error("-M/--max-events should be specified with -A/--aggregate")
+    if args.svg and not (args.kernel_stack or args.user_stack):
+        p.error("--svg draws the events' stacks: it needs -K or -U")
     return common.guard("trace", lambda: run(args))
 
 
@@ -176,6 +182,23 @@ def format_event(args: argparse.Namespace, e: Event) -> str:
     return out
 
 
+# what trace prints after a symbol: its offset and its module ("do_sys_openat2+0x9a [kernel]")
+SYMBOL_TAIL = re.compile(r"(\+0x[0-9a-f]+)?( \[[^\]]*\])?$")
+
+
+def _function(sym: str) -> str:
+    """The function of a printed frame: a flame graph merges a function's frames, whatever the offset."""
+    return SYMBOL_TAIL.sub("", sym) or sym
+
+
+def folded_event(args: argparse.Namespace, e: Event) -> list[str]:
+    """An event's stack as a flame graph's frames: its process name, then user frames and kernel
+    frames outermost first (kernel ones ``_[k]``-annotated when both are shown, for the colours)."""
+    user = [_function(sym) for _, sym in reversed(e["user_stack"])] if args.user_stack else []
+    kernel = [_function(sym) for _, sym in reversed(e["kernel_stack"])] if args.kernel_stack else []
+    return [e["comm"], *user, *(pictures.annotated(kernel) if args.user_stack else kernel)]
+
+
 def run(args: argparse.Namespace) -> int:
     session = TraceSession([parse_trace(s) for s in args.probes], options(args), page_cnt=args.buffer_pages)
     if args.verbose or args.ebpf:
@@ -188,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
     counted = 0
     aggregate: dict[str, int] = {}
     done = False
+    svg = pictures.flame_sink(args, "trace", title="Trace Stacks Flame Graph", count_name="events")
 
     def on_event(e: Event) -> None:
         nonlocal counted, done
@@ -196,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         if args.msg_filter and args.msg_filter not in e["message"]:
             return
         text = format_event(args, e)
+        if svg is not None:
+            svg.add(folded_event(args, e), 1)
         if args.aggregate:
             aggregate[text] = aggregate.get(text, 0) + 1
         else:
@@ -221,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
             for text, n in sorted(aggregate.items(), key=lambda kv: kv[1], reverse=True):
                 print("%s-->COUNT %d\n\n" % (text, n), end="")
             sys.stdout.flush()
+            if svg is not None:
+                svg.write(" ".join(args.probes))
     return 0
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from rbcc import BPF
-from rbcc._tools import common, sched, sched_stacks
+from rbcc._tools import common, pictures, sched, sched_stacks
 from rbcc.utils import printb
 
 __all__ = ["bpf_text", "build_parser", "main"]
@@ -24,6 +24,7 @@ EXAMPLES = """examples:
     rbcc tool wakeuptime             # trace blocked time with waker stacks
     rbcc tool wakeuptime 5           # trace for 5 seconds only
     rbcc tool wakeuptime -f 5        # 5 seconds, and output in folded format
+    rbcc tool wakeuptime --svg wake.svg 5   # 5 seconds, drawn as a wakeup flame graph
     rbcc tool wakeuptime -u          # don't include kernel threads (user only)
     rbcc tool wakeuptime -p 185      # trace for PID 185 only
 """
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched_stacks.add_stack_storage_size(p, 1024)
     sched_stacks.add_duration(p)
     sched_stacks.add_block_times(p)
+    pictures.add_svg(p)
     return p
 
 
@@ -118,13 +120,19 @@ def run(args: argparse.Namespace) -> int:
     with b:
         if not args.folded:
             print("Tracing blocked time (us) by kernel stack" + sched_stacks.duration_tail(args.duration), flush=True)
-        sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args))
+        # wakeup time in Gregg's wakeup palette (a blue: time spent waiting)
+        svg = pictures.flame_sink(
+            args, "wakeuptime", title="Wakeup Time Flame Graph", count_name="us", palette="wakeup"
+        )
+        sched_stacks.trace_then_report(args, lambda: time.sleep(args.duration), lambda: report(b, args, svg))
         if not args.folded:
             print("Detaching...")
+        if svg is not None:
+            svg.write()
     return 0
 
 
-def report(b: BPF, args: argparse.Namespace) -> None:
+def report(b: BPF, args: argparse.Namespace, svg: pictures.FlameSink | None = None) -> None:
     stacks = b["stack_traces"]
     missing = 0
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
@@ -135,9 +143,12 @@ def report(b: BPF, args: argparse.Namespace) -> None:
         addrs = [] if k.w_k_stack_id < 0 else list(stacks.walk(k.w_k_stack_id))
         while addrs and b.ksym(addrs[0]).startswith(sched_stacks.TRACING_FRAMES):
             addrs.pop(0)
+        # waker at the root, its stack from the wakeup outwards, the woken thread on top (as bcc)
+        folded = [k.waker, *(b.ksym(a) for a in addrs), k.target]
+        if svg is not None:
+            svg.add([f.decode("utf-8", "replace") for f in folded], v.value)
         if args.folded:
-            # waker at the root, its stack from the wakeup outwards, the woken thread on top (as bcc)
-            printb(b"%s %d" % (b";".join([k.waker, *(b.ksym(a) for a in addrs), k.target]), v.value))
+            printb(b"%s %d" % (b";".join(folded), v.value))
         else:
             printb(b"    %-16s %s" % (b"target:", k.target))
             for a in reversed(addrs):

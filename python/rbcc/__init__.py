@@ -72,6 +72,8 @@ __all__ = [
     "trace",
     "argdist",
     "lib",
+    "flamegraph",
+    "load_ipython_extension",
 ]
 
 __version__ = "0.1.0"
@@ -84,8 +86,19 @@ def __getattr__(name: str) -> Any:
         from ._specs import sessions
 
         return getattr(sessions, name)
+    if name == "flamegraph":  # stacks to an SVG drawn by the core (rbcc.notebook has the pictures' API)
+        from ._pictures.flame import flamegraph
+
+        return flamegraph
     if name == "lib":  # bcc's package exports its libbcc handle (`from bcc import lib`)
         from .libbcc import lib
 
         return lib
     raise AttributeError(f"module 'rbcc' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext rbcc``: the ``%%bpf NAME`` cell magic (compiles the cell's C into a BPF object)."""
+    from ._pictures.magic import load_ipython_extension as load
+
+    load(ipython)

@@ -167,3 +167,16 @@ def raw_socket(dev: str, prog_fd: int) -> int: ...  # AF_PACKET socket fd, the f
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int) -> None: ...
 def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None: ...
 def perf_event_open(ev_type: int, ev_config: int, pid: int = -1, cpu: int = -1) -> int: ...  # counting event fd
+def flamegraph_svg(
+    lines: list[str],
+    *,
+    title: str = "Flame Graph",
+    subtitle: str | None = None,
+    palette: str = "hot",
+    count_name: str = "samples",
+    width: int | None = None,
+    inverted: bool = False,
+    min_width: float = 0.1,
+    notes: str = "",
+) -> bytes: ...  # inferno's SVG of folded stack lines
+def flamegraph_palettes() -> list[str]: ...

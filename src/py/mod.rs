@@ -8,6 +8,7 @@ mod cdata;
 mod compile;
 mod errors;
 mod events;
+mod flame;
 mod kernel;
 mod link;
 mod map;
@@ -32,5 +33,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     symbols::register(m)?;
     usdt::register(m)?;
     net::register(m)?;
+    flame::register(m)?;
     Ok(())
 }

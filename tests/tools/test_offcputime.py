@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from _bpfutil import run_interrupted
@@ -98,3 +100,23 @@ def test_min_block_time_leaves_out_shorter_sleeps() -> None:
             lambda out: kid.finished(),
         )
     assert out.splitlines()[1:] == [""], out  # its 5 ms sleeps are all under the 1 s minimum
+
+
+@pytest.mark.needs_root
+def test_svg_is_a_blue_off_cpu_flame_graph_of_the_sleeps(tmp_path: Path) -> None:
+    svg = tmp_path / "off.svg"
+    with sleeper(10**6, 0.01, comm=COMM) as kid:
+        kid.go()
+        out = run_rbcc("tool", "offcputime", "-K", "-p", str(kid.pid), "--svg", str(svg), "2")
+    assert out.returncode == 0 and f"written to {svg}" in out.stderr, out.stderr
+    assert f"{COMM} ({kid.pid})" in out.stdout  # the usual output as well
+    ns = "{http://www.w3.org/2000/svg}"
+    frames = {}
+    for g in ET.parse(svg).getroot().iter(f"{ns}g"):
+        title, rect = g.find(f"{ns}title"), g.find(f"{ns}rect")
+        if title is not None and rect is not None and title.text:
+            frames[title.text.rsplit(" (", 1)[0]] = (title.text, rect.attrib["fill"])
+    assert COMM in frames and "do_nanosleep" in frames, frames
+    assert " us, " in frames["do_nanosleep"][0]  # counted in microseconds
+    r, g, b = map(int, frames["do_nanosleep"][1][4:-1].split(","))
+    assert b > r and b > g  # Gregg's blue for time off the CPU

@@ -4,9 +4,11 @@ its busy loop in folded stacks, and its reads of /dev/zero in kernel stacks."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +160,114 @@ def test_delimited_annotated_folded_stacks_join_user_and_kernel(tmp_path: Path) 
         in_read += n if "ksys_read_[k]" in kernel else 0
     # a few samples land on the way into the syscall, before read's own functions
     assert in_read >= 0.5 * sum(n for _, n in both), out.stdout
+
+
+# Two functions that spin through the same inner loop, one twice as long as the other each time round.
+SPLIT_C = r"""
+#include <sys/prctl.h>
+
+__attribute__((noinline)) void rbcc_spin(volatile unsigned long *n, int k) {
+    for (int i = 0; i < k; i++)
+        (*n)++;
+}
+
+__attribute__((noinline)) void rbcc_spin_twice(volatile unsigned long *n) { rbcc_spin(n, 200000); }
+
+__attribute__((noinline)) void rbcc_spin_once(volatile unsigned long *n) { rbcc_spin(n, 100000); }
+
+int main(int argc, char **argv) {
+    prctl(PR_SET_NAME, argv[1]);
+    volatile unsigned long n = 0;
+    for (;;) {
+        rbcc_spin_twice(&n);
+        rbcc_spin_once(&n);
+    }
+}
+"""
+
+
+@contextlib.contextmanager
+def _split_program(tmp_path: Path, comm: str) -> Iterator[subprocess.Popen[bytes]]:
+    binary = build_c_program(
+        tmp_path, "split", SPLIT_C, "-O0", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"
+    )
+    child = subprocess.Popen([str(binary), comm])
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _svg_widths(path: Path) -> dict[str, float]:
+    """Each frame's name (its tooltip's) → its boxes' widths added up, in percent of the graph."""
+    ns = "{http://www.w3.org/2000/svg}"
+    widths: dict[str, float] = {}
+    for g in ET.parse(path).getroot().iter(f"{ns}g"):
+        title, rect = g.find(f"{ns}title"), g.find(f"{ns}rect")
+        if title is not None and rect is not None and title.text:
+            name = title.text.rsplit(" (", 1)[0]
+            widths[name] = widths.get(name, 0.0) + float(rect.attrib["width"].rstrip("%"))
+    return widths
+
+
+@pytest.mark.needs_root
+def test_svg_draws_the_spins_at_their_share_of_the_samples(tmp_path: Path) -> None:
+    svg = tmp_path / "cpu.svg"
+    with _split_program(tmp_path, "rbcc-split") as child:
+        out = run_rbcc("tool", "profile", "-F", "199", "-p", str(child.pid), "--svg", str(svg), "3")
+    assert out.returncode == 0, out.stderr
+    assert "flame graph of" in out.stderr and str(svg) in out.stderr
+    widths = _svg_widths(svg)  # an SVG that parses as XML, with the test's own functions in it
+    assert {"rbcc-split", "main", "rbcc_spin_twice", "rbcc_spin_once", "rbcc_spin"} <= set(widths), widths
+    ratio = widths["rbcc_spin_twice"] / widths["rbcc_spin_once"]
+    assert 1.5 <= ratio <= 2.7, widths  # 2:1 of the CPU, sampled ~600 times
+    assert "Sampling at 199 Hertz of PID" in svg.read_text()  # the header as its subtitle
+
+
+BCC_PROFILE = Path("/usr/sbin/profile-bpfcc")
+BCCPATCH = Path(__file__).resolve().parents[3] / "shared" / "tools" / "bccpatch"
+
+
+def _bcc_profile(*argv: str) -> str:
+    """bcc's own profile (Debian's bpfcc-tools) run with ``argv``; skips where it cannot run here."""
+    if not BCC_PROFILE.exists() or not (BCCPATCH / "sitecustomize.py").exists():
+        pytest.skip("bcc's profile-bpfcc or ../shared/tools/bccpatch is missing: nothing to compare with")
+    if not Path(f"/lib/modules/{os.uname().release}/build/Makefile").exists():
+        pytest.skip("bcc cannot compile here: run ../shared/tools/bcc-anchor.sh once (it links kernel headers)")
+    env = {**os.environ, "PYTHONPATH": str(BCCPATCH)}
+    done = subprocess.run(["/usr/bin/python3", str(BCC_PROFILE), *argv], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _shape(line: str, own: str) -> tuple[str, ...]:
+    """A folded line's layout, what bcc's -f format fixes: the comm, the test program's own frames in
+    order (other user frames are the symbolizer's business), the delimiter, and whether kernel frames
+    carry _[k]."""
+    m = FOLDED.match(line)
+    assert m, f"not a folded stack line: {line!r}"
+    frames = m[1].split(";")
+    after = frames[frames.index("-") + 1 :] if "-" in frames else []
+    kernel = ("k-annotated",) if after and all(f.endswith("_[k]") for f in after) else ("kernel",) * bool(after)
+    ours = tuple(f for f in frames[1:] if f.startswith(own) or f == "main")
+    return (frames[0], *ours, *(("-",) if "-" in frames else ()), *kernel)
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("options", [["-f"], ["-f", "-a", "-d"]], ids=["folded", "annotated-delimited"])
+def test_folded_lines_have_bcc_s_format(tmp_path: Path, options: list[str]) -> None:
+    with _split_program(tmp_path, "rbcc-split") as child:
+        argv = [*options, "-F", "99", "-p", str(child.pid), "2"]
+        ours = run_rbcc("tool", "profile", *argv)
+        theirs = _bcc_profile(*argv)
+    assert ours.returncode == 0, ours.stderr
+    for out in (ours.stdout, theirs):
+        lines = out.splitlines()
+        assert lines and out.endswith("\n"), out
+        counts = [int(line.rsplit(" ", 1)[1]) for line in lines]
+        assert counts == sorted(counts), out  # least sampled first, as bcc sorts them
+    # line by line the same layout; the most sampled stacks (the spins) the same in both
+    shapes = [{_shape(line, "rbcc_spin") for line in out.splitlines()} for out in (ours.stdout, theirs)]
+    spins = {s for s in shapes[1] if "rbcc_spin" in s}
+    assert spins and spins <= shapes[0], (ours.stdout, theirs)

@@ -12,7 +12,7 @@ import argparse
 import functools
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import BPF
@@ -145,11 +145,15 @@ def comm_of(pid: int) -> str:
 
 
 def print_intervals(
-    args: argparse.Namespace, body: Callable[[], None], *, timestamp: Callable[[], None] | None = None
+    args: argparse.Namespace,
+    body: Callable[[], None],
+    *,
+    timestamp: Callable[[], None] | None = None,
+    ticks: Iterable[bool] | None = None,
 ) -> None:
     """Every ``args.interval`` seconds (or at Ctrl-C), a blank line, the time under -T, then ``body()``;
-    ``args.count`` times."""
-    for _last in common.intervals(args.interval, args.count):
+    ``args.count`` times (or as ``ticks`` says: a heatmap's loop, ``pictures.heatmap_intervals``)."""
+    for _last in ticks if ticks is not None else common.intervals(args.interval, args.count):
         print()
         if getattr(args, "timestamp", False):
             if timestamp is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import BPF
-from . import common, sched
+from . import common, pictures, sched
 
 U64_MAX = (1 << 64) - 1
 
@@ -191,24 +191,43 @@ def print_frames(frames: list[bytes], stack_id: int, missed: str) -> None:
         print("    %s" % f.decode("utf-8", "replace"))
 
 
-def print_stack(args: argparse.Namespace, k: Any, value: int, kernel: list[bytes], user: list[bytes]) -> None:
-    """One counted stack of key ``k`` (its name, pid and stack ids) in bcc's layout: frames one per line
-    then "- comm (pid)" and the value, or with -f one folded line, outermost frame first."""
-    name = k.name.decode("utf-8", "replace")
-    delimit = (
+def _delimit(args: argparse.Namespace, k: Any) -> bool:
+    """Whether -d puts its delimiter between this key's user and kernel stacks."""
+    return bool(
         args.delimited
         and not (args.kernel_stacks_only or args.user_stacks_only)
         and k.kernel_stack_id >= 0
         and k.user_stack_id >= 0
     )
+
+
+def folded_stack(
+    args: argparse.Namespace, k: Any, kernel: list[bytes], user: list[bytes], annotate: bool = False
+) -> list[str]:
+    """The frames of key ``k``'s folded line, outermost first: its name, the user stack, then the
+    kernel stack (each ``_[k]``-annotated with ``annotate``, for a flame graph's colours)."""
+    line = [k.name.decode("utf-8", "replace")]
+    if not args.kernel_stacks_only:
+        line += folded_frames(user, k.user_stack_id, "[Missed User Stack]")
+    if not args.user_stacks_only:
+        line += ["-"] if _delimit(args, k) else []
+        kframes = folded_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
+        line += pictures.annotated(kframes) if annotate else kframes
+    return line
+
+
+def both_stacks(args: argparse.Namespace) -> bool:
+    """Whether the tool shows user and kernel stacks together (then a flame graph tells them apart)."""
+    return not (args.kernel_stacks_only or args.user_stacks_only)
+
+
+def print_stack(args: argparse.Namespace, k: Any, value: int, kernel: list[bytes], user: list[bytes]) -> None:
+    """One counted stack of key ``k`` (its name, pid and stack ids) in bcc's layout: frames one per line
+    then "- comm (pid)" and the value, or with -f one folded line, outermost frame first."""
+    name = k.name.decode("utf-8", "replace")
+    delimit = _delimit(args, k)
     if args.folded:
-        line = [name]
-        if not args.kernel_stacks_only:
-            line += folded_frames(user, k.user_stack_id, "[Missed User Stack]")
-        if not args.user_stacks_only:
-            line += ["-"] if delimit else []
-            line += folded_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
-        print("%s %d" % (";".join(line), value))
+        print("%s %d" % (";".join(folded_stack(args, k, kernel, user)), value))
         return
     if not args.user_stacks_only:
         print_frames(kernel, k.kernel_stack_id, "[Missed Kernel Stack]")
