@@ -111,7 +111,8 @@ def test_a_raw_event_of_one_process_on_one_cpu_by_period() -> None:
             os.sched_setaffinity(0, range(os.cpu_count() or 1))
         mine = b["mine"][0].value
         assert 50 <= mine <= 160, mine
-        assert b["samples"][0].value == mine  # only this process was sampled
+        # only this process is sampled; a sample as it is switched out may see the next task current
+        assert 0 <= b["samples"][0].value - mine <= 3
         assert len(b.open_perf_events[(1, 0)]) == 1
 
 
