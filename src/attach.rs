@@ -186,8 +186,8 @@ pub fn open_perf_event(
     sample_freq: u64,
     pid: i32,
     cpu: i32,
+    group_fd: i32,
 ) -> Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
     // SAFETY: perf_event_attr is plain data; all-zero is its documented default.
     let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
     attr.type_ = ev_type;
@@ -199,10 +199,60 @@ pub fn open_perf_event(
     } else {
         attr.__bindgen_anon_1.sample_period = sample_period;
     }
-    // SAFETY: attr is a valid, fully initialised perf_event_attr; the kernel copies it.
-    let fd =
-        unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const _, pid, cpu, -1i32, PERF_FLAG_FD_CLOEXEC) }
-            as i32;
+    // SAFETY: attr is a whole perf_event_attr whose size field says so; it outlives the call.
+    unsafe { perf_event_open(std::ptr::from_ref(&attr).cast(), ev_type, ev_config, pid, cpu, group_fd) }
+}
+
+/// The bytes the kernel reads of a perf_event_attr whose size field is 0 (PERF_ATTR_SIZE_VER0).
+const PERF_ATTR_SIZE_VER0: usize = 64;
+
+/// A perf event opened from a whole `perf_event_attr` laid out by the caller (bcc's
+/// `attach_perf_event_raw` with a `Perf.perf_event_attr`): type, config, sampling and flags as given.
+/// `attr` must hold as many bytes as its `size` field tells the kernel to read.
+pub fn open_perf_event_raw(attr: &[u8], pid: i32, cpu: i32, group_fd: i32) -> Result<std::os::fd::OwnedFd> {
+    let Some((ev_type, size, ev_config)) = raw_attr_head(attr) else {
+        return Err(Error::InvalidArgument(format!(
+            "a perf_event_attr of {} bytes is too short to hold its type, size and config",
+            attr.len()
+        )));
+    };
+    let needed = if size == 0 { PERF_ATTR_SIZE_VER0 } else { size };
+    if attr.len() < needed {
+        return Err(Error::InvalidArgument(format!(
+            "perf_event_attr.size is {size}, so the kernel would read {needed} bytes, but the attr has {}",
+            attr.len()
+        )));
+    }
+    // the kernel reads it as u64 fields: an 8-byte-aligned copy
+    let mut words = vec![0u64; attr.len().div_ceil(8)];
+    // SAFETY: words holds at least attr.len() bytes; the two do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(attr.as_ptr(), words.as_mut_ptr().cast::<u8>(), attr.len()) };
+    // SAFETY: words holds `needed` bytes of the caller's attr (checked above) and outlives the call.
+    unsafe { perf_event_open(words.as_ptr().cast(), ev_type, ev_config, pid, cpu, group_fd) }
+}
+
+/// The type, size and config fields that start a perf_event_attr (native byte order), if it is that long.
+fn raw_attr_head(attr: &[u8]) -> Option<(u32, usize, u64)> {
+    let u32_at = |at: usize| Some(u32::from_ne_bytes(attr.get(at..at + 4)?.try_into().ok()?));
+    let config = u64::from_ne_bytes(attr.get(8..16)?.try_into().ok()?);
+    Some((u32_at(0)?, u32_at(4)? as usize, config))
+}
+
+/// perf_event_open(2), its failures as rbcc's errors (a missing event names what to use instead).
+///
+/// # Safety
+/// `attr` points to a perf_event_attr readable for as many bytes as its size field says.
+unsafe fn perf_event_open(
+    attr: *const libbpf_sys::perf_event_attr,
+    ev_type: u32,
+    ev_config: u64,
+    pid: i32,
+    cpu: i32,
+    group_fd: i32,
+) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller guarantees attr; the kernel only reads it.
+    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC) } as i32;
     if fd < 0 {
         let err = std::io::Error::last_os_error();
         let what = format!("perf_event_open(type={ev_type}, config={ev_config}, cpu={cpu})");
@@ -235,22 +285,14 @@ fn perf_event_alternative(ev_type: u32) -> &'static str {
     }
 }
 
-fn perf_event(
-    prog: &libbpf_rs::ProgramMut<'_>,
-    ev_type: u32,
-    ev_config: u64,
-    sample_period: u64,
-    sample_freq: u64,
-    pid: i32,
-    cpu: i32,
-) -> Result<Link> {
+/// Attach `prog` to the perf event `fd` opened for it; `cookie` is what `bpf_get_attach_cookie()` returns
+/// in the program.
+fn perf_event(prog: &libbpf_rs::ProgramMut<'_>, fd: std::os::fd::OwnedFd, target: &str, cookie: u64) -> Result<Link> {
     use std::os::fd::{AsRawFd, IntoRawFd};
-    let target = format!("perf_event type={ev_type} config={ev_config}");
-    let fd =
-        open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu).map_err(|e| e.at_target(&target))?;
-    let what = || format!("cannot attach to perf event type={ev_type} config={ev_config}");
+    let what = || format!("cannot attach to {target}");
+    let opts = libbpf_rs::PerfEventOpts { cookie, ..Default::default() };
     // libbpf's link takes the fd over (and closes it with the link); ours must not close it too.
-    let link = attaching(&target, what, || prog.attach_perf_event(fd.as_raw_fd()))?;
+    let link = attaching(target, what, || prog.attach_perf_event_with_opts(fd.as_raw_fd(), opts))?;
     let _owned_by_the_link = fd.into_raw_fd();
     Ok(link)
 }
@@ -357,9 +399,31 @@ impl Object {
         sample_freq: u64,
         pid: i32,
         cpu: i32,
+        group_fd: i32,
+    ) -> Result<Link> {
+        let target = format!("perf_event type={ev_type} config={ev_config}");
+        self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
+            let fd = open_perf_event(ev_type, ev_config, sample_period, sample_freq, pid, cpu, group_fd)
+                .map_err(|e| e.at_target(&target))?;
+            perf_event(p, fd, &target, 0)
+        })
+    }
+
+    /// Attach `prog` to a perf event described by a whole `perf_event_attr` (`open_perf_event_raw`).
+    pub fn attach_perf_event_raw(
+        &self,
+        prog: &str,
+        attr: &[u8],
+        pid: i32,
+        cpu: i32,
+        group_fd: i32,
+        cookie: u64,
     ) -> Result<Link> {
         self.with_program(prog, LoadAs::of(ProgramType::PerfEvent), |p| {
-            perf_event(p, ev_type, ev_config, sample_period, sample_freq, pid, cpu)
+            let fd = open_perf_event_raw(attr, pid, cpu, group_fd)?;
+            let (ev_type, _, ev_config) = raw_attr_head(attr).unwrap_or_default();
+            let target = format!("perf_event type={ev_type} config={ev_config}");
+            perf_event(p, fd, &target, cookie)
         })
     }
 }

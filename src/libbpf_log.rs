@@ -66,11 +66,51 @@ impl Drop for Capture {
 /// The verifier's part of libbpf's output, if the failure was a verifier rejection: libbpf's line
 /// naming the program that failed, and the verifier's log.
 pub fn verifier_log(libbpf_output: &str) -> Option<(String, String)> {
-    let begin = libbpf_output.find("-- BEGIN PROG LOAD LOG --")?;
+    // the last log: with a log level asked for, the programs loaded before the one that failed log too
+    let begin = libbpf_output.rfind("-- BEGIN PROG LOAD LOG --")?;
     let end = libbpf_output[begin..].find("-- END PROG LOAD LOG --").map(|e| begin + e).unwrap_or(libbpf_output.len());
     let body = &libbpf_output[begin + "-- BEGIN PROG LOAD LOG --".len()..end];
     let prog = libbpf_output[..begin].lines().rev().find(|l| l.contains("prog '")).unwrap_or("").trim();
     Some((prog.to_string(), body.trim_matches('\n').to_string()))
+}
+
+/// The verifier's logs of the programs a load loaded, as (program, log), when a log level was asked
+/// for: libbpf prints them (as debug output) only then.
+pub fn load_logs(libbpf_output: &str) -> Vec<(String, String)> {
+    const BEGIN: &str = ": -- BEGIN PROG LOAD LOG --\n";
+    let mut logs = Vec::new();
+    let mut rest = libbpf_output;
+    while let Some(at) = rest.find(BEGIN) {
+        let line_start = rest[..at].rfind('\n').map_or(0, |n| n + 1);
+        let prog = rest[line_start..at].rsplit("prog '").next().unwrap_or("").trim_end_matches('\'');
+        let body = &rest[at + BEGIN.len()..];
+        let end = body.find("-- END PROG LOAD LOG --").unwrap_or(body.len());
+        logs.push((prog.to_string(), body[..end].trim_end_matches('\n').to_string()));
+        rest = &body[end..];
+    }
+    logs
+}
+
+/// What usually causes the rejection a verifier log ends with, for the few causes a log alone leaves
+/// obscure to someone new to BPF (bcc prints such hints too).
+pub fn hints(verifier_log: &str) -> Vec<&'static str> {
+    let mut hints = Vec::new();
+    if verifier_log.contains("_or_null'") {
+        hints.push(
+            "a pointer that may be NULL (a map lookup's result) was dereferenced: check it against NULL \
+             first (`if (!v) return 0;`)",
+        );
+    }
+    if verifier_log.contains("invalid stack off=") || verifier_log.contains("combined stack size") {
+        hints.push(
+            "the program needs more than the 512 bytes of stack BPF has: keep large structs in a \
+             per-CPU array map (a BPF_PERCPU_ARRAY of one entry) instead of local variables",
+        );
+    }
+    if verifier_log.contains("unknown func") || verifier_log.contains("invalid func") {
+        hints.push("this kernel does not offer that helper to this program type (or at all)");
+    }
+    hints
 }
 
 /// The instruction the verifier stopped at: the last one its log prints (`12: (79) r0 = *(u64 *)(r0 +0)`)
@@ -121,6 +161,30 @@ processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_stat
 -- END PROG LOAD LOG --
 libbpf: prog 'tracepoint__x': failed to load: -13
 ";
+
+    #[test]
+    fn the_logs_of_programs_loaded_with_a_log_level() {
+        let output = "libbpf: prog 'a': -- BEGIN PROG LOAD LOG --\nfunc#0 @0\nprocessed 2 insns\n-- END PROG LOAD \
+                      LOG --\nlibbpf: map 'x': created\nlibbpf: prog 'b_2': -- BEGIN PROG LOAD LOG --\n0: (b7) r0 = \
+                      0\n-- END PROG LOAD LOG --\n";
+        let logs = load_logs(output);
+        assert_eq!(
+            logs,
+            vec![
+                ("a".to_string(), "func#0 @0\nprocessed 2 insns".to_string()),
+                ("b_2".to_string(), "0: (b7) r0 = 0".to_string())
+            ]
+        );
+        // a failure after them: its log is the last one
+        let failed = format!("{output}{OUTPUT}");
+        assert!(verifier_log(&failed).unwrap().1.contains("map_value_or_null"));
+    }
+
+    #[test]
+    fn hints_for_the_usual_causes() {
+        assert_eq!(hints("R0 invalid mem access 'map_value_or_null'").len(), 1);
+        assert!(hints("processed 3 insns").is_empty());
+    }
 
     #[test]
     fn a_capture_inside_another_gets_its_own_lines_and_the_outer_keeps_all() {

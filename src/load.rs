@@ -4,7 +4,7 @@
 use crate::btf::{Btf, TypeDesc};
 use crate::error::{Error, Result};
 use crate::kernel::features;
-use crate::libbpf_log::{failing_insn, verifier_log, warnings_and_errors, with_libbpf_log};
+use crate::libbpf_log::{failing_insn, load_logs, verifier_log, warnings_and_errors, with_libbpf_log};
 use crate::maps::Map;
 use crate::shared_maps::{Exports, Sharing};
 use libbpf_rs::{AsRawLibbpf, MapCore, ProgramType};
@@ -91,6 +91,18 @@ fn load_as(prog: &str, prog_type: u32, attach_type: Option<u32>, device: Option<
     Ok(LoadAs { ty, attach: attach_type, ifindex })
 }
 
+/// Where one source line's instructions start in a function (`Object::func_lines`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The index of the line's first instruction.
+    pub insn: u32,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The line as clang saw it (the C rbcc compiled, at the user's own line numbers).
+    pub text: String,
+}
+
 /// A loaded BPF object: its programs and maps live in the kernel while this (or a link) lives.
 pub struct Object {
     obj: libbpf_rs::Object,
@@ -102,6 +114,10 @@ pub struct Object {
     extra: std::sync::Mutex<Vec<(String, LoadAs, libbpf_rs::Object)>>,
     /// This object's maps that later objects may use as "extern", withdrawn when it goes.
     _exports: Exports,
+    /// The verifier's log level for every load (bcc's DEBUG_BPF: 1, DEBUG_BPF_REGISTER_STATE: 2), 0 for none.
+    log_level: u32,
+    /// With a log level: the verifier's logs of the loads since `take_load_logs` was last called.
+    load_logs: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// libbpf's object builder, with the kernel BTF file of `RBCC_KERNEL_BTF` for CO-RE relocations
@@ -115,7 +131,8 @@ fn object_builder() -> std::result::Result<libbpf_rs::ObjectBuilder, libbpf_rs::
 }
 
 impl Object {
-    pub fn load(elf: &[u8], name: &str) -> Result<Object> {
+    /// Load `elf`; with `log_level` above 0, the verifier logs every program it loads (`take_load_logs`).
+    pub fn load(elf: &[u8], name: &str, log_level: u32) -> Result<Object> {
         let sharing = Sharing::read(elf)?;
         let (res, log) = with_libbpf_log(|| -> Result<std::result::Result<libbpf_rs::Object, libbpf_rs::Error>> {
             let mut builder = match object_builder() {
@@ -133,6 +150,9 @@ impl Object {
                 // their attach, which names the missing feature.
                 let takes = kernel_takes(&prog.section().to_string_lossy());
                 prog.set_autoload(is_auto_attached(&prog.name().to_string_lossy()) && takes);
+                if log_level > 0 {
+                    prog.set_log_level(log_level);
+                }
             }
             Ok(open.load())
         });
@@ -141,7 +161,20 @@ impl Object {
             None => load_error(e, &log),
         })?;
         let exports = sharing.publish(&obj)?;
-        Ok(Object { obj, elf: elf.to_vec(), extra: Default::default(), _exports: exports })
+        Ok(Object {
+            obj,
+            elf: elf.to_vec(),
+            extra: Default::default(),
+            _exports: exports,
+            log_level,
+            load_logs: std::sync::Mutex::new(if log_level > 0 { load_logs(&log) } else { Vec::new() }),
+        })
+    }
+
+    /// The verifier's logs, as (function, log), of what was loaded since the last call (only with a log
+    /// level: see `load`).
+    pub fn take_load_logs(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.load_logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Run `f` on function `name` loaded as program type `ty`.
@@ -223,9 +256,16 @@ impl Object {
                 if how.ifindex != 0 {
                     prog.set_ifindex(how.ifindex);
                 }
+                if self.log_level > 0 {
+                    prog.set_log_level(self.log_level);
+                }
             }
             open.load()
         });
+        if self.log_level > 0 && res.is_ok() {
+            let mut logs = self.load_logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            logs.extend(load_logs(&log));
+        }
         res.map_err(|e| load_error(e, &log))
     }
 
@@ -306,6 +346,60 @@ impl Object {
         self.with_program(prog, how, |p| Ok(p.as_fd().as_raw_fd()))
     }
 
+    /// How `func_insns` and `func_lines` load a function: as `load_func` did with these arguments, or as
+    /// the type its section names.
+    fn how_loaded(
+        &self,
+        prog: &str,
+        prog_type: Option<u32>,
+        attach_type: Option<u32>,
+        device: Option<&str>,
+    ) -> Result<LoadAs> {
+        match prog_type {
+            Some(ty) => load_as(prog, ty, attach_type, device),
+            None => Ok(LoadAs::of(self.program(prog)?.prog_type())),
+        }
+    }
+
+    /// The source lines of function `prog`'s instructions (those of `func_insns`, same arguments), from
+    /// the line info clang wrote into the object's BTF: where each line's instructions start.
+    pub fn func_lines(
+        &self,
+        prog: &str,
+        prog_type: Option<u32>,
+        attach_type: Option<u32>,
+        device: Option<&str>,
+    ) -> Result<Vec<SourceLine>> {
+        let how = self.how_loaded(prog, prog_type, attach_type, device)?;
+        // every object loaded from this ELF has its BTF, so the line info's string offsets are the same
+        let Some(btf) = self.btf() else { return Ok(Vec::new()) };
+        self.with_program(prog, how, |p| {
+            let raw = p.as_libbpf_object().as_ptr();
+            // SAFETY: raw is a live program of an object held by self; libbpf returns its line info
+            // records (NULL or `count` of them), which live as long as the program.
+            let records = unsafe {
+                let (start, count) =
+                    (libbpf_sys::bpf_program__line_info(raw), libbpf_sys::bpf_program__line_info_cnt(raw));
+                if start.is_null() {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(start, count as usize)
+                }
+            };
+            Ok(records
+                .iter()
+                .map(|r| SourceLine {
+                    insn: r.insn_off,
+                    file: btf.name(r.file_name_off),
+                    // the kernel's BPF_LINE_INFO_LINE_NUM / _LINE_COL: line above bit 10, column below
+                    line: r.line_col >> 10,
+                    column: r.line_col & 0x3ff,
+                    text: btf.name(r.line_off),
+                })
+                .collect())
+        })
+    }
+
     /// The instructions of function `prog` as libbpf hands them to the kernel (CO-RE relocated, its
     /// subprograms appended, map fds in its map loads), 8 bytes each: of the program `load_func` made with
     /// these arguments, or, with no `prog_type`, of the function loaded as the type its section names.
@@ -316,10 +410,7 @@ impl Object {
         attach_type: Option<u32>,
         device: Option<&str>,
     ) -> Result<Vec<u8>> {
-        let how = match prog_type {
-            Some(ty) => load_as(prog, ty, attach_type, device)?,
-            None => LoadAs::of(self.program(prog)?.prog_type()),
-        };
+        let how = self.how_loaded(prog, prog_type, attach_type, device)?;
         self.with_program(prog, how, |p| {
             let insns = p.insns();
             // SAFETY: bpf_insn is plain C data of 8 bytes without padding; the slice lives as long as `p`.

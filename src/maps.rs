@@ -28,6 +28,10 @@ pub struct Map {
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    /// The flags the kernel created the map with (BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, ...).
+    flags: u32,
+    /// The kernel's id of the map, unique while it exists (`bpftool map show id N`).
+    id: u32,
     key_type: Option<TypeDesc>,
     value_type: Option<TypeDesc>,
 }
@@ -52,12 +56,17 @@ impl Map {
             Some(b.describe(id))
         };
         let handle = MapHandle::try_from(m).map_err(|e| Error::libbpf("duplicating a map fd", e))?;
+        // Asked of the kernel, not read from the object: the flags libbpf passed are what the map has
+        // only if nothing changed them on the way (a pinned or shared map made by another object).
+        let info = handle.info().map_err(|e| Error::libbpf(format!("reading map '{name}' from the kernel"), e))?.info;
         Ok(Map {
             // libbpf's own number: libbpf-rs folds types newer than it knows into "unknown".
             map_type,
             key_size: m.key_size(),
             value_size: m.value_size(),
             max_entries: m.max_entries(),
+            flags: info.map_flags,
+            id: info.id,
             key_type: describe(key_id, "key"),
             value_type: describe(value_id, "value"),
             handle,
@@ -167,6 +176,14 @@ impl Map {
     pub fn fd(&self) -> i32 {
         self.raw_fd()
     }
+    /// The flags the kernel created the map with (`bpf_map_info.map_flags`).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+    /// The kernel's id of the map.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
     pub fn key_type(&self) -> Option<&TypeDesc> {
         self.key_type.as_ref()
     }
@@ -233,6 +250,18 @@ impl Map {
             found += 1;
         }
         found
+    }
+
+    /// The key after `key` in the kernel's order (the first with None); None at the end of the map.
+    pub fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>> {
+        if let Some(k) = key {
+            if k.len() != self.key_size as usize {
+                let msg = format!("a key of {} bytes, not {}", self.key_size, k.len());
+                return Err(invalid(&self.name, msg));
+            }
+        }
+        let mut out = Vec::new();
+        Ok((self.next_keys(key, 1, &mut out) == 1).then_some(out))
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).

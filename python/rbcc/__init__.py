@@ -20,7 +20,9 @@ from ._bpf import (
     DEBUG_LLVM_IR,
     DEBUG_PREPROCESSOR,
     DEBUG_SOURCE,
+    DEBUGFS,
 )
+from ._bpf import _get_num_open_probes as _get_num_open_probes  # bcc's, for tests counting probes
 from ._probes.programs import BPFAttachType, BPFProgType, XDPAction, XDPFlags
 from ._probes.usdt import USDT
 from ._tables.factory import TableLike
@@ -32,14 +34,19 @@ from .errors import (
     KernelFeatureError,
     PermissionError,
     ProbeSpecError,
+    UnsupportedError,
     USDTException,
     VerifierError,
 )
-from .perf import PerfHWConfig, PerfSWConfig, PerfType
+from .perf import Perf, PerfEventSampleFormat, PerfHWConfig, PerfSWConfig, PerfType
+from .table import BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK, PerfEventArray, RingBuf, Table
 from .utils import ArgString, StrcmpRewrite, get_online_cpus, printb
 
 __all__ = [
     "BPF",
+    "BPF_MAP_TYPE_QUEUE",
+    "BPF_MAP_TYPE_STACK",
+    "DEBUGFS",
     "DEBUG_BPF",
     "DEBUG_BPF_REGISTER_STATE",
     "DEBUG_BTF",
@@ -64,10 +71,22 @@ __all__ = [
     "TableLike",
     "USDT",
     "USDTException",
+    "UnsupportedError",
     "VerifierError",
+    "Perf",
+    "PerfEventArray",
+    "PerfEventSampleFormat",
     "PerfHWConfig",
     "PerfSWConfig",
     "PerfType",
+    "RingBuf",
+    "Table",
+    "TRACEFS",
+    "bcc_stacktrace_build_id",
+    "bcc_symbol",
+    "bcc_symbol_option",
+    "decode_map",
+    "disassemble_prog",
     "errors",
     "trace",
     "argdist",
@@ -77,6 +96,9 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+_LIBBCC_NAMES = ("lib", "bcc_symbol", "bcc_symbol_option", "bcc_stacktrace_build_id")
 
 
 def __getattr__(name: str) -> Any:
@@ -90,10 +112,23 @@ def __getattr__(name: str) -> Any:
         from ._pictures.flame import flamegraph
 
         return flamegraph
-    if name == "lib":  # bcc's package exports its libbcc handle (`from bcc import lib`)
-        from .libbcc import lib
+    if name in _LIBBCC_NAMES:  # bcc's package exports its libbcc handle and structs (`from bcc import lib`)
+        from . import libbcc
 
-        return lib
+        return getattr(libbcc, name)
+    if name in ("disassemble_prog", "decode_map"):  # the disassembler names helpers from the kernel's BTF
+        from . import disassembler
+
+        return getattr(disassembler, name)
+    if name == "TRACEFS":
+        # bcc's is where tracefs is mounted; rbcc mounts it where it is missing (as root), on first use
+        # rather than at import
+        from . import _core
+
+        try:
+            return _core.tracefs()
+        except BPFError:
+            return "/sys/kernel/tracing"
     raise AttributeError(f"module 'rbcc' has no attribute {name!r}")
 
 

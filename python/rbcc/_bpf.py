@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import select
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from . import _core
+from ._bpfnames import BccNames
 from ._kernel.facts import KernelFacts
 from ._kernel.tracepipe import TracePipe
 from ._probes.kprobes import KprobeGroup, attach_kprobes
@@ -21,6 +23,7 @@ from .utils import as_str, get_online_cpus
 
 __all__ = [
     "BPF",
+    "DEBUGFS",
     "DEBUG_BPF",
     "DEBUG_BPF_REGISTER_STATE",
     "DEBUG_BTF",
@@ -38,6 +41,24 @@ DEBUG_PREPROCESSOR = 0x4
 DEBUG_SOURCE = 0x8
 DEBUG_BPF_REGISTER_STATE = 0x10
 DEBUG_BTF = 0x20
+
+DEBUGFS = "/sys/kernel/debug"
+
+# every BPF object alive, for bcc's count of the probes open in the process
+_live: weakref.WeakSet[BPF] = weakref.WeakSet()
+
+
+def _get_num_open_probes() -> int:
+    """The kprobes and uprobes (USDT probes too) every BPF object of the process has attached: bcc's
+    count, which its probe limit checks (``BPF.get_probe_limit()``)."""
+    return sum(b.num_open_kprobes() + b.num_open_uprobes() for b in list(_live))
+
+
+def _log_level(debug: int) -> int:
+    """The verifier's log level bcc asks for with these debug flags (it prints the log of every load)."""
+    if debug & DEBUG_BPF_REGISTER_STATE:
+        return 2
+    return 1 if debug & DEBUG_BPF else 0
 
 
 _s = as_str
@@ -57,9 +78,14 @@ def _program_text(text: str | bytes, filename: str) -> str:
         raise CompileError(f"{filename}:{line}:{column}: error: {what}", [(*where, "error", what)]) from None
 
 
-class BPF(KernelFacts, ProgramFunctions):
+class BPF(KernelFacts, ProgramFunctions, BccNames):
     """A BPF program: compiled, loaded, its probe functions attached, its maps readable as tables.
-    Functions loaded by hand (load_func, attach_xdp, ...) are rbcc._probes.programs'."""
+    Functions loaded by hand (load_func, attach_xdp, ...) are rbcc._probes.programs'; bcc's bookkeeping
+    and small helpers rbcc._bpfnames'.
+
+    As bcc does, the verifier's log of a program it rejects is printed to stderr (with ``debug`` holding
+    DEBUG_BPF or DEBUG_BPF_REGISTER_STATE, the log of every program loaded too); ``quiet=True`` (rbcc's
+    own) prints none: the ``VerifierError`` raised carries the log either way."""
 
     def __init__(
         self,
@@ -72,6 +98,8 @@ class BPF(KernelFacts, ProgramFunctions):
         allow_rlimit: bool = True,
         device: Any = None,
         attach_usdt_ignore_pid: bool = False,
+        *,
+        quiet: bool = False,
     ) -> None:
         self._obj: _core.Object | None = None
         self._init_programs()
@@ -110,7 +138,9 @@ class BPF(KernelFacts, ProgramFunctions):
             print(compiled.rewritten)
         self.rewritten = compiled.rewritten
         self.cache_hit = compiled.cache_hit
-        self._obj = _core.Object(compiled.object, "rbcc")
+        self._source = program  # the text compiled, for the source lines of a disassembly
+        self._obj = _core.Object(compiled.object, "rbcc", _log_level(debug), not quiet)
+        _live.add(self)
         self._programs = dict(self._obj.programs())
         try:
             self._auto_attach()
@@ -337,20 +367,43 @@ class BPF(KernelFacts, ProgramFunctions):
         cpus = [cpu] if cpu >= 0 else get_online_cpus()
         key = f"{ev_type}:{ev_config}"
         for c in cpus:
-            link = self._loaded().attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, c)
+            obj = self._loaded()
+            link = obj.attach_perf_event(fn, ev_type, ev_config, sample_period, sample_freq, pid, c, group_fd)
             self._add_link("perf_event", key, link)
+
+    def attach_perf_event_raw(
+        self, attr: Any = -1, fn_name: Text = "", pid: int = -1, cpu: int = -1, group_fd: int = -1, cookie: int = 0
+    ) -> None:
+        """Attach PERF_EVENT function ``fn_name`` to the perf event ``attr`` describes (a
+        ``Perf.perf_event_attr``: type, config, sampling, flags), on ``cpu`` or every online CPU.
+        ``cookie`` (rbcc's) is what ``bpf_get_attach_cookie(ctx)`` returns in the program. Detach with
+        ``detach_perf_event(attr.type, attr.config)``."""
+        import ctypes
+
+        if not isinstance(attr, ctypes.Structure):
+            raise TypeError(f"attr is a Perf.perf_event_attr, not {type(attr).__name__}")
+        fn = self._program(fn_name)
+        raw = bytes(attr)
+        cpus = [cpu] if cpu >= 0 else get_online_cpus()
+        for c in cpus:
+            link = self._loaded().attach_perf_event_raw(fn, raw, pid, c, group_fd, cookie)
+            self._add_link("perf_event", f"{attr.type}:{attr.config}", link)
 
     def detach_perf_event(self, ev_type: int = -1, ev_config: int = -1) -> None:
         self._remove_links("perf_event", f"{ev_type}:{ev_config}")
 
+    # bcc counts the probe points open (its dicts of them), not the functions attached there
+
     def num_open_kprobes(self) -> int:
-        return sum(len(v) for (k, _), v in self._links.items() if k in ("kprobe", "kretprobe"))
+        """The kprobes and kretprobes open: each function probed counts once per kind."""
+        return sum(1 for k, _ in self._links if k in ("kprobe", "kretprobe"))
 
     def num_open_uprobes(self) -> int:
-        return sum(len(v) for (k, _), v in self._links.items() if k in ("uprobe", "uretprobe", "usdt"))
+        """The uprobes and uretprobes open (a USDT probe counts once)."""
+        return sum(1 for k, _ in self._links if k in ("uprobe", "uretprobe", "usdt"))
 
     def num_open_tracepoints(self) -> int:
-        return sum(len(v) for (k, _), v in self._links.items() if k == "tracepoint")
+        return sum(1 for k, _ in self._links if k == "tracepoint")
 
     # -- tables ----------------------------------------------------------------------------------
 
@@ -474,6 +527,13 @@ class BPF(KernelFacts, ProgramFunctions):
         if self._trace is not None:
             self._trace.close()
             self._trace = None
+        self._obj = None
+
+    def close(self) -> None:
+        """Release the program and its maps, leaving what is attached attached (as bcc's close, which
+        closes the module's fds but detaches nothing); ``cleanup()`` later detaches it."""
+        self.__dict__.get("_functions", {}).clear()
+        self._tables.clear()
         self._obj = None
 
     def __enter__(self) -> BPF:

@@ -47,6 +47,10 @@ class Map:
     def max_entries(self) -> int: ...
     @property
     def fd(self) -> int: ...
+    @property
+    def flags(self) -> int: ...  # as the kernel created the map: BPF_F_NO_PREALLOC, ...
+    @property
+    def id(self) -> int: ...  # the kernel's map id
     def key_type(self) -> TypeDesc | None: ...
     def value_type(self) -> TypeDesc | None: ...
     def lookup(self, key: bytes) -> bytes | None: ...
@@ -55,6 +59,7 @@ class Map:
     def update_percpu(self, key: bytes, values: list[bytes], flags: int = 0) -> None: ...
     def delete(self, key: bytes) -> bool: ...  # False when the key was not there
     def keys(self) -> list[bytes]: ...
+    def next_key(self, key: bytes | None = None) -> bytes | None: ...  # the first with None; None at the end
     # Queues and stacks (no key): push raises when full unless flags is BPF_EXIST (2);
     # pop/peek return None when empty.
     def push(self, value: bytes, flags: int = 0) -> None: ...
@@ -71,7 +76,10 @@ class Map:
     def delete_batch(self, keys: bytes) -> None: ...  # KeyError at the first key not in the map
 
 class Object:
-    def __init__(self, obj: bytes, name: str) -> None: ...
+    # log_level 1/2 (bcc's DEBUG_BPF/DEBUG_BPF_REGISTER_STATE): the verifier logs every program loaded;
+    # those logs, and a rejected program's, go to sys.stderr unless print_log is False
+    def __init__(self, obj: bytes, name: str, log_level: int = 0, print_log: bool = True) -> None: ...
+    print_log: bool
     def programs(self) -> list[tuple[str, str]]: ...  # (function name, ELF section)
     def map_names(self) -> list[str]: ...
     def map(self, name: str) -> Map: ...
@@ -97,8 +105,24 @@ class Object:
         self, prog: str, retprobe: bool, pid: int, path: str, offset: int, func_name: str | None = None
     ) -> Link: ...
     def attach_perf_event(
-        self, prog: str, ev_type: int, ev_config: int, sample_period: int, sample_freq: int, pid: int, cpu: int
+        self,
+        prog: str,
+        ev_type: int,
+        ev_config: int,
+        sample_period: int,
+        sample_freq: int,
+        pid: int,
+        cpu: int,
+        group_fd: int,
     ) -> Link: ...
+    # attr: a whole struct perf_event_attr (bytes(Perf.perf_event_attr())); cookie: bpf_get_attach_cookie()
+    def attach_perf_event_raw(
+        self, prog: str, attr: bytes, pid: int, cpu: int, group_fd: int, cookie: int = 0
+    ) -> Link: ...
+    # (first instruction, file, line, column, text) of each source line of func_insns' instructions
+    def func_lines(
+        self, prog: str, prog_type: int | None = None, attach_type: int | None = None, device: str | None = None
+    ) -> list[tuple[int, str, int, int, str]]: ...
 
 class PerfBuffer:
     def __init__(
@@ -166,6 +190,10 @@ def xdp_prog_id(dev: str, flags: int) -> int: ...  # 0: no XDP program in that m
 def raw_socket(dev: str, prog_fd: int) -> int: ...  # AF_PACKET socket fd, the filter attached
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int) -> None: ...
 def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None: ...
+
+# a perf event from a whole struct perf_event_attr (bytes(Perf.perf_event_attr(...))): its fd
+def perf_event_open_raw(attr: bytes, pid: int, cpu: int, group_fd: int) -> int: ...
+def kernel_enum(name: str) -> list[tuple[str, int]]: ...  # the kernel's enum `name` from its BTF: (name, value)
 def perf_event_open(ev_type: int, ev_config: int, pid: int = -1, cpu: int = -1) -> int: ...  # counting event fd
 def flamegraph_svg(
     lines: list[str],

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from .errors import BPFError
+from .errors import BPFError, VerifierError
 
 __all__ = ["TOOL_ALIASES", "alias_bcc", "main", "report_bpf_errors", "run_script", "run_tool"]
 
@@ -56,6 +56,16 @@ def alias_bcc() -> None:
         sys.meta_path.insert(0, _BccAlias())
 
 
+def _error_line(error: BPFError) -> str:
+    """What ends a script a BPFError stopped: the program, the error's class and message; a verifier log
+    that went to stderr already (as bcc prints it) is not repeated."""
+    said = str(error)
+    if isinstance(error, VerifierError) and error.log_printed and error.log and said.endswith(error.log):
+        head = said[: len(said) - len(error.log)].splitlines()  # the reason, and libbpf's line naming the function
+        said = " ".join(line.strip() for line in head if line.strip()) + " (the verifier's log is above)"
+    return f"{sys.argv[0]}: {type(error).__name__}: {said}"
+
+
 def report_bpf_errors() -> None:
     """Uncaught BPFErrors end the program with one line that says what the kernel refused, not with a
     traceback through rbcc's insides; Ctrl-C ends it quietly, as bcc's tools end."""
@@ -63,7 +73,7 @@ def report_bpf_errors() -> None:
 
     def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
         if isinstance(value, BPFError):
-            print(f"{sys.argv[0]}: {kind.__name__}: {value}", file=sys.stderr)
+            print(_error_line(value), file=sys.stderr)
         elif not isinstance(value, KeyboardInterrupt):
             previous(kind, value, tb)
 
@@ -169,7 +179,7 @@ def run_script(script: str, args: Sequence[str]) -> int:
         return 130
     except BPFError as e:
         # The script could not do what it asked of the kernel: say so, without rbcc's insides.
-        print(f"{sys.argv[0]}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(_error_line(e), file=sys.stderr)
         return 1
     return 0
 

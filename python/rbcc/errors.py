@@ -24,6 +24,7 @@ __all__ = [
     "PermissionError",
     "ProbeSpecError",
     "USDTException",
+    "UnsupportedError",
     "VerifierError",
 ]
 
@@ -59,10 +60,12 @@ class VerifierError(BPFError):
     """The kernel's verifier rejected a program; the message ends with the verifier log.
 
     ``log`` is the verifier's log; ``insn`` the index of the instruction it stopped at, None when the
-    log names none (it refused the program before reading an instruction)."""
+    log names none (it refused the program before reading an instruction). ``log_printed`` is true when
+    the log went to stderr already (as bcc prints it, unless ``BPF(quiet=True)``)."""
 
     log: str
     insn: int | None
+    log_printed: bool = False
 
     def __init__(self, message: str, log: str = "", insn: int | None = None) -> None:
         super().__init__(message)
@@ -105,6 +108,23 @@ class PermissionError(BPFError, builtins.PermissionError):  # noqa: A001 - the n
 
 class USDTException(AttachError):
     """A USDT probe was not found or could not be enabled (bcc's name for it)."""
+
+
+class UnsupportedError(BPFError, NotImplementedError):
+    """A name of bcc's API that rbcc has on purpose without bcc's behaviour, because what it does has no
+    counterpart in rbcc (it reaches into libbcc's C internals, or bcc's tracefs event names).
+
+    ``name`` is bcc's name (``"BPF.detach_kprobe_event"``); ``reason`` says why, and what to use instead.
+    The README's "bcc API coverage" table lists every such name."""
+
+    def __init__(self, message: str, name: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+
+    @classmethod
+    def of(cls, name: str, reason: str) -> UnsupportedError:
+        return cls(f"{name}: not supported by rbcc: {reason}", name, reason)
 
 
 class ProbeSpecError(BPFError, ValueError):

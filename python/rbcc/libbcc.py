@@ -17,10 +17,16 @@ from typing import Any
 from . import _core
 
 __all__ = [
+    "BCC_USDT_ARGUMENT_FLAGS",
     "LibbccFunctionMissing",
+    "bcc_ip_offset_union",
+    "bcc_perf_buffer_opts",
     "bcc_stacktrace_build_id",
     "bcc_symbol",
     "bcc_symbol_option",
+    "bcc_usdt",
+    "bcc_usdt_argument",
+    "bcc_usdt_location",
     "lib",
 ]
 
@@ -102,3 +108,53 @@ class bcc_stacktrace_build_id(ct.Structure):  # noqa: N801 - bcc's name
     """One frame of a BPF_STACK_TRACE_BUILDID map: status, the ELF's build id, and an offset or address."""
 
     _fields_ = [("status", ct.c_uint32), ("build_id", ct.c_ubyte * 20), ("u", _ip_offset)]
+
+
+bcc_ip_offset_union = _ip_offset  # bcc's name for it
+
+
+# The structures of libbcc's perf-buffer and USDT functions, as libbcc lays them out. rbcc has neither
+# function (lib raises LibbccFunctionMissing for them); the types are here for scripts that name them, and
+# BCC_USDT_ARGUMENT_FLAGS is what rbcc.usdt.USDTProbeArgument.valid holds.
+class bcc_perf_buffer_opts(ct.Structure):  # noqa: N801 - bcc's name
+    _fields_ = [("pid", ct.c_int), ("cpu", ct.c_int), ("wakeup_events", ct.c_int)]
+
+
+class bcc_usdt(ct.Structure):  # noqa: N801 - bcc's name
+    _fields_ = [
+        ("provider", ct.c_char_p),
+        ("name", ct.c_char_p),
+        ("bin_path", ct.c_char_p),
+        ("semaphore", ct.c_ulonglong),
+        ("num_locations", ct.c_int),
+        ("num_arguments", ct.c_int),
+    ]
+
+
+class bcc_usdt_location(ct.Structure):  # noqa: N801 - bcc's name
+    _fields_ = [("address", ct.c_ulonglong), ("bin_path", ct.c_char_p)]
+
+
+class BCC_USDT_ARGUMENT_FLAGS:  # noqa: N801 - bcc's name
+    """Which parts of a USDT argument's location are there (bits of ``valid``)."""
+
+    NONE = 0x0
+    CONSTANT = 0x1
+    DEREF_OFFSET = 0x2
+    DEREF_IDENT = 0x4
+    BASE_REGISTER_NAME = 0x8
+    INDEX_REGISTER_NAME = 0x10
+    SCALE = 0x20
+
+
+class bcc_usdt_argument(ct.Structure):  # noqa: N801 - bcc's name
+    _fields_ = [
+        ("size", ct.c_int),
+        ("valid", ct.c_int),
+        ("constant", ct.c_longlong),
+        ("deref_offset", ct.c_int),
+        ("deref_ident", ct.c_char_p),
+        ("base_register_name", ct.c_char_p),
+        ("index_register_name", ct.c_char_p),
+        ("scale", ct.c_int),
+    ]

@@ -7,7 +7,7 @@ The tables themselves live in ``rbcc._tables``; this module names them as bcc do
 from __future__ import annotations
 
 from ._tables.base import Array, ArrayBase, HashTable, HistogramTable, LruHash, Table, TableBase
-from ._tables.events import PerfEventArray, RingBuf
+from ._tables.events import FileDesc, PerfEventArray, RingBuf
 from ._tables.factory import (
     BPF_MAP_TYPE_ARENA,
     BPF_MAP_TYPE_ARRAY,
@@ -47,6 +47,9 @@ from ._tables.factory import (
     map_type_name,
     table_for,
 )
+from ._tables.hist import LINEAR_INDEX_MAX as linear_index_max
+from ._tables.hist import LOG2_INDEX_MAX as log2_index_max
+from ._tables.hist import STARS_MAX as stars_max
 from ._tables.kinds import (
     CgroupArray,
     CgroupStorage,
@@ -112,6 +115,7 @@ __all__ = [
     "CpuMap",
     "DevMap",
     "DevMapHash",
+    "FileDesc",
     "HashTable",
     "HistogramTable",
     "InodeStorage",
@@ -137,6 +141,9 @@ __all__ = [
     "TaskStorage",
     "XskMap",
     "get_table_type_name",
+    "linear_index_max",
+    "log2_index_max",
     "map_type_name",
+    "stars_max",
     "table_for",
 ]

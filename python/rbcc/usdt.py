@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ._probes.usdt import USDT, USDTArgument, USDTProbe, USDTProbeLocation
+from ._probes.usdt import USDT, USDTArgument, USDTProbe, USDTProbeArgument, USDTProbeLocation
 from .errors import USDTException
 
-__all__ = ["USDT", "USDTArgument", "USDTException", "USDTProbe", "USDTProbeLocation"]
+__all__ = ["USDT", "USDTArgument", "USDTException", "USDTProbe", "USDTProbeArgument", "USDTProbeLocation"]

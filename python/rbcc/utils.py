@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
+import warnings
 from typing import IO, Any
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "get_online_cpus",
     "get_possible_cpus",
     "printb",
+    "warn_with_traceback",
 ]
 
 FILESYSTEMENCODING = sys.getfilesystemencoding()
@@ -66,6 +69,21 @@ class ArgString:
 
     def __str__(self) -> str:
         return self.s
+
+
+def warn_with_traceback(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: IO[str] | None = None,
+    line: str | None = None,
+) -> None:
+    """A ``warnings.showwarning`` that prints the stack that led to the warning before it (bcc's, for
+    ``warnings.showwarning = warn_with_traceback``)."""
+    log = file if file is not None and hasattr(file, "write") else sys.stderr
+    traceback.print_stack(f=sys._getframe(2), file=log)
+    log.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _assert_is_bytes(arg: Any) -> bytes | None:

@@ -43,7 +43,8 @@ impl Btf {
         unsafe { libbpf_sys::btf__type_by_id(self.ptr, id).as_ref() }
     }
 
-    pub(super) fn name(&self, off: u32) -> String {
+    /// The string at `off` of this BTF's string section (a type's name, a line info's text).
+    pub(crate) fn name(&self, off: u32) -> String {
         // SAFETY: the offset comes from this btf's own type records; libbpf bounds-checks it.
         unsafe {
             let p = libbpf_sys::btf__name_by_offset(self.ptr, off);
@@ -98,10 +99,15 @@ impl Btf {
 
     /// Whether enum `name` has an enumerator `value`.
     pub fn enum_has_value(&self, name: &str, value: &str) -> bool {
+        self.enum_values(name).iter().any(|(n, _)| n == value)
+    }
+
+    /// The enumerators of enum `name`, as (name, value), in their order; empty when there is no such enum.
+    pub fn enum_values(&self, name: &str) -> Vec<(String, i64)> {
         let found = self.find(name, BTF_KIND_ENUM).or_else(|| self.find(name, BTF_KIND_ENUM64));
-        let Some(t) = found.and_then(|id| self.ty(id)) else { return false };
-        // ENUM entries are {name_off, val}; ENUM64 ones {name_off, lo32, hi32}: the name comes first.
-        let stride = if kind(t) == BTF_KIND_ENUM64 { 3 } else { 2 };
+        let Some(t) = found.and_then(|id| self.ty(id)) else { return Vec::new() };
+        let wide = kind(t) == BTF_KIND_ENUM64;
+        let stride = if wide { 3 } else { 2 };
         // SAFETY: an ENUM/ENUM64 is followed in memory by vlen entries of `stride` u32s.
         let words = unsafe {
             std::slice::from_raw_parts(
@@ -109,7 +115,13 @@ impl Btf {
                 vlen(t) as usize * stride,
             )
         };
-        words.chunks(stride).any(|e| self.name(e[0]) == value)
+        words
+            .chunks(stride)
+            .map(|e| {
+                let value = if wide { ((e[2] as u64) << 32 | e[1] as u64) as i64 } else { e[1] as i32 as i64 };
+                (self.name(e[0]), value)
+            })
+            .collect()
     }
 
     /// The type a libbpf-style map definition names with `__type(field, T)`: in the object, the map

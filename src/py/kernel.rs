@@ -46,6 +46,13 @@ fn kernel_enum_has_val(py: Python<'_>, name: String, value: String) -> PyResult<
     Ok(py.detach(|| btf::with_vmlinux(|btf| btf.enum_has_value(&name, &value)))?)
 }
 
+/// The enumerators of the running kernel's enum `name` as (name, value), from its BTF; empty when it has
+/// no such enum (`enum bpf_func_id` names the helpers a disassembly shows).
+#[pyfunction]
+fn kernel_enum(py: Python<'_>, name: String) -> PyResult<Vec<(String, i64)>> {
+    Ok(py.detach(|| btf::with_vmlinux(|btf| btf.enum_values(&name)))?)
+}
+
 /// The number of possible CPUs (per-CPU maps hold one value for each).
 #[pyfunction]
 fn num_possible_cpus() -> PyResult<usize> {
@@ -58,7 +65,15 @@ fn num_possible_cpus() -> PyResult<usize> {
 #[pyo3(signature = (ev_type, ev_config, pid=-1, cpu=-1))]
 fn perf_event_open(ev_type: u32, ev_config: u64, pid: i32, cpu: i32) -> PyResult<i32> {
     use std::os::fd::IntoRawFd;
-    Ok(crate::attach::open_perf_event(ev_type, ev_config, 0, 0, pid, cpu)?.into_raw_fd())
+    Ok(crate::attach::open_perf_event(ev_type, ev_config, 0, 0, pid, cpu, -1)?.into_raw_fd())
+}
+
+/// A perf event opened from `attr`, a whole `struct perf_event_attr` (bcc's `Perf.perf_event_open`): its
+/// fd, owned by the caller.
+#[pyfunction]
+fn perf_event_open_raw(attr: &[u8], pid: i32, cpu: i32, group_fd: i32) -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    Ok(crate::attach::open_perf_event_raw(attr, pid, cpu, group_fd)?.into_raw_fd())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -69,6 +84,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_lsm, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_struct_has_field, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_enum_has_val, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_enum, m)?)?;
     m.add_function(wrap_pyfunction!(num_possible_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(perf_event_open_raw, m)?)?;
     m.add_function(wrap_pyfunction!(perf_event_open, m)?)
 }

@@ -44,6 +44,16 @@ impl Map {
     fn fd(&self) -> i32 {
         self.inner.fd()
     }
+    /// The flags the kernel created the map with (BPF_F_NO_PREALLOC, ...).
+    #[getter]
+    fn flags(&self) -> u32 {
+        self.inner.flags()
+    }
+    /// The kernel's id of the map.
+    #[getter]
+    fn id(&self) -> u32 {
+        self.inner.id()
+    }
 
     fn key_type<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         self.inner.key_type().map(|t| type_desc(py, t)).transpose()
@@ -93,6 +103,12 @@ impl Map {
             py.check_signals()?;
             last = Some(chunk[chunk.len() - size..].to_vec());
         }
+    }
+
+    /// The key after `key` in the kernel's order (the first with None); None at the end.
+    #[pyo3(signature = (key=None))]
+    fn next_key<'py>(&self, py: Python<'py>, key: Option<&[u8]>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(bytes(py, self.inner.next_key(key)?))
     }
 
     /// Queue/stack: add `value` (flags: BPF_EXIST makes a full map drop its oldest entry).

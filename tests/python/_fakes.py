@@ -76,6 +76,8 @@ class FakeMap(CoreMap):
     value_size: int
     max_entries: int
     fd: int
+    flags: int
+    id: int
 
     def __init__(
         self,
@@ -92,6 +94,8 @@ class FakeMap(CoreMap):
         self.value_size = value_size
         self.max_entries = max_entries
         self.fd = 42
+        self.flags = 0
+        self.id = 7
         self._key_desc = key_desc
         self._value_desc = value_desc
         # a value, or a per-CPU map's list of them (each CPU's copy padded to 8 bytes, as the kernel has it)

@@ -8,8 +8,9 @@ probe's arguments, numbered from 1.
 from __future__ import annotations
 
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _core
@@ -20,16 +21,68 @@ from .uprobes import file_mappings, is_shared_library, resolve_binary
 Text = str | bytes
 
 
-@dataclass
-class USDTArgument:
-    """One argument of one probe site, as sys/sdt.h describes it ("-4@%eax": 4 signed bytes in eax)."""
+# an x86 operand of sys/sdt.h's notes: $5, %rdi, -8(%rbp), 8(%rax,%rbx,4), sym+8(%rip)
+_OPERAND = re.compile(
+    r"^(?:\$(?P<constant>-?(?:0x[0-9a-fA-F]+|\d+))"
+    r"|%(?P<register>\w+)"
+    r"|(?P<ident>[A-Za-z_.][\w.]*)?(?P<offset>[-+]?(?:0x[0-9a-fA-F]+|\d+))?"
+    r"\(%(?P<base>\w+)(?:,%(?P<index>\w+)(?:,(?P<scale>\d+))?)?\))$"
+)
 
-    size: int
-    signed: bool
-    location: str
+
+class USDTProbeArgument:
+    """One argument of one probe site, as sys/sdt.h describes it (``-4@%eax``: 4 signed bytes in eax), and
+    the parts of its location as bcc names them: ``valid`` (``BCC_USDT_ARGUMENT_FLAGS`` bits) says which of
+    ``constant``, ``deref_offset``, ``deref_ident``, ``base_register_name``, ``index_register_name`` and
+    ``scale`` are there. ``location`` is the operand as the note has it."""
+
+    def __init__(self, size: int, signed: bool, location: str) -> None:
+        from ..libbcc import BCC_USDT_ARGUMENT_FLAGS as flags
+
+        self.size, self.signed, self.location = size, signed, location
+        self.valid = flags.NONE
+        self.constant: int | None = None
+        self.deref_offset: int | None = None
+        self.deref_ident: bytes | None = None
+        self.base_register_name: bytes | None = None
+        self.index_register_name: bytes | None = None
+        self.scale: int | None = None
+        found = _OPERAND.match(location)
+        if found is None:
+            return  # another architecture's operand: its text is in `location`
+        parts = found.groupdict()
+        if parts["constant"] is not None:
+            self.constant, self.valid = int(parts["constant"], 0), flags.CONSTANT
+            return
+        if parts["register"] is not None:
+            self.base_register_name, self.valid = parts["register"].encode(), flags.BASE_REGISTER_NAME
+            return
+        self.deref_offset = int(parts["offset"] or "0", 0)
+        self.base_register_name = parts["base"].encode()
+        self.valid = flags.DEREF_OFFSET | flags.BASE_REGISTER_NAME
+        if parts["ident"]:
+            self.deref_ident = parts["ident"].encode()
+            self.valid |= flags.DEREF_IDENT
+        if parts["index"]:
+            self.index_register_name = parts["index"].encode()
+            self.valid |= flags.INDEX_REGISTER_NAME
+        if parts["scale"]:
+            self.scale = int(parts["scale"])
+            self.valid |= flags.SCALE
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, USDTProbeArgument):
+            return NotImplemented
+        return (self.size, self.signed, self.location) == (other.size, other.signed, other.location)
+
+    def __repr__(self) -> str:
+        return f"USDTProbeArgument(size={self.size}, signed={self.signed}, location={self.location!r})"
 
     def __str__(self) -> str:
         return f"{self.size} {'signed' if self.signed else 'unsigned'} bytes @ {self.location}"
+
+
+USDTArgument = USDTProbeArgument  # rbcc's earlier name
 
 
 @dataclass
@@ -39,17 +92,20 @@ class USDTProbeLocation:
     bin_path: bytes
     address: int
     spec: str
+    # bcc's back references: the probe the site is of, and its place among the probe's sites
+    probe: USDTProbe | None = field(default=None, repr=False, compare=False)
+    index: int = field(default=0, compare=False)
 
     @property
     def num_arguments(self) -> int:
         return len(self.spec.split())
 
-    def get_argument(self, index: int) -> USDTArgument:
+    def get_argument(self, index: int) -> USDTProbeArgument:
         # "-4@%eax": the size (negative: signed) before the @; an arg without one is a 64-bit value
         size, at, where = self.spec.split()[index].partition("@")
         if not (at and size.lstrip("-").isdigit()):
-            return USDTArgument(8, False, self.spec.split()[index])
-        return USDTArgument(abs(int(size)), size.startswith("-"), where)
+            return USDTProbeArgument(8, False, self.spec.split()[index])
+        return USDTProbeArgument(abs(int(size)), size.startswith("-"), where)
 
     def __str__(self) -> str:
         return f"{self.bin_path.decode()} 0x{self.address:x}"
@@ -64,6 +120,7 @@ class USDTProbe:
     bin_path: bytes
     semaphore: int
     locations: list[USDTProbeLocation]
+    context: USDT | None = field(default=None, repr=False, compare=False)  # the USDT that found it
 
     @property
     def num_locations(self) -> int:
@@ -145,6 +202,11 @@ class USDT:
     def get_context(self) -> USDT:
         return self
 
+    @property
+    def context(self) -> USDT:
+        """bcc's handle of its C context; here the USDT object itself (what ``usdt_contexts=`` takes)."""
+        return self
+
     def get_text(self) -> str:
         """bcc generates C to read each probe's arguments; libbpf's USDT support does that here."""
         return ""
@@ -153,16 +215,14 @@ class USDT:
         grouped: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
         for binary, provider, name, pc, semaphore, args in self._sites():
             grouped.setdefault((binary, provider, name), []).append((pc, semaphore, args))
-        return [
-            USDTProbe(
-                p.encode(),
-                n.encode(),
-                b.encode(),
-                locs[0][1],
-                [USDTProbeLocation(b.encode(), pc, a) for pc, _, a in locs],
-            )
-            for (b, p, n), locs in sorted(grouped.items())
-        ]
+        probes = []
+        for (b, p, n), locs in sorted(grouped.items()):
+            sites = [USDTProbeLocation(b.encode(), pc, a, index=i) for i, (pc, _, a) in enumerate(locs)]
+            probe = USDTProbe(p.encode(), n.encode(), b.encode(), locs[0][1], sites, self)
+            for site in sites:
+                site.probe = probe
+            probes.append(probe)
+        return probes
 
     def enumerate_active_probes(self) -> list[tuple[bytes, bytes, int]]:
         """(binary, BPF function, address) of every site of every enabled probe."""
@@ -189,3 +249,5 @@ class USDT:
         for probe, fn in self._enabled:
             for binary, provider, name in self._matches(probe):
                 bpf._attach_usdt(fn, pid, binary, provider, name)
+
+    attach_uprobes = attach_to  # bcc's name

@@ -107,7 +107,9 @@ class MapObject:
         self._name = name
         self.Leaf: CType = leaftype if leaftype is not None else self._default_leaf(map)
         self.ttype = map.map_type
-        self.flags = 0
+        self.flags = map.flags  # as the kernel created the map (BPF_F_NO_PREALLOC, ...)
+        # bcc numbers maps within its module; the kernel's id names the map anywhere (bpftool map show id N)
+        self.map_id = map.id
         self.max_entries = map.max_entries
 
     @staticmethod
@@ -244,6 +246,31 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
     def iter(self) -> Iterator[Any]:
         return iter(self)
 
+    class Iter:
+        """bcc's walk of a table's keys in the kernel's order, one lookup of the next key at a time
+        (``for k in table`` takes the keys as they are now instead)."""
+
+        def __init__(self, table: Table) -> None:
+            self.table = table
+            self.key: Any = None
+
+        def __iter__(self) -> Table.Iter:
+            return self
+
+        def __next__(self) -> Any:
+            return self.next()
+
+        def next(self) -> Any:
+            self.key = self.table.next(self.key)
+            return self.key
+
+    def next(self, key: Any) -> Any:
+        """The key after ``key`` in the kernel's order (the first with None); StopIteration at the end."""
+        raw = self.map.next_key(None if key is None else bytes(self._as_key(key)))
+        if raw is None:
+            raise StopIteration
+        return self.Key.from_buffer_copy(raw)
+
     def keys(self) -> Iterator[Any]:  # type: ignore[override]
         # An iterator, as in bcc (not a view).
         return iter(self)
@@ -292,6 +319,19 @@ class Table(MapObject, BatchOps, ArrayOps, MutableMapping[Any, Any]):
         if len(names) < 2:
             raise BPFError(f"histogram {self._name!r}: a struct key needs a bucket field and a slot field")
         return names[0], "slot" if "slot" in names[1:] else names[1]
+
+    def decode_c_struct(
+        self,
+        tmp: dict[Any, list[int]],
+        buckets: list[Any],
+        bucket_fn: Callable[[Any], Any] | None = None,
+        bucket_sort_fn: Callable[[list[Any]], Any] | None = None,
+    ) -> None:
+        """bcc's step of a sectioned histogram: each bucket's log2 slots into ``tmp`` (bucket -> counts),
+        the buckets in print order appended to ``buckets``."""
+        for bucket, slots in self._sections(bucket_fn, bucket_sort_fn):
+            tmp[bucket] = hist.slots_to_list(slots, hist.LOG2_INDEX_MAX)
+            buckets.append(bucket)
 
     def _plain_slots(self) -> dict[int, int]:
         return {int(key.value): count_of(value) for key, value in self.items()}
@@ -400,6 +440,26 @@ class ArrayBase(Table):
 
     def __iter__(self) -> Iterator[Any]:
         return (self.Key(i) for i in range(self.max_entries))
+
+    class Iter:  # bcc's name again, for the indices of an array
+        """bcc's walk of an array's indices, 0 to max_entries - 1."""
+
+        def __init__(self, table: ArrayBase, keytype: Any = None) -> None:
+            self.Key = keytype if keytype is not None else table.Key
+            self.table = table
+            self.i = -1
+
+        def __iter__(self) -> ArrayBase.Iter:
+            return self
+
+        def __next__(self) -> Any:
+            return self.next()
+
+        def next(self) -> Any:
+            self.i += 1
+            if self.i == len(self.table):
+                raise StopIteration
+            return self.Key(self.i)
 
     def clearitem(self, key: Any) -> None:
         """Write a zero value at ``key``."""

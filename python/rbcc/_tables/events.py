@@ -18,7 +18,7 @@ from . import arrays
 from .base import BYTES_LIKE, ArrayBase, CType, Table, decode
 from .types import from_desc
 
-__all__ = ["PerfEventArray", "RingBuf"]
+__all__ = ["FileDesc", "PerfEventArray", "RingBuf"]
 
 
 def _call_user(fn: Callable[..., Any], *args: Any) -> Any:
@@ -208,6 +208,30 @@ class PerfEventArray(_Events, ArrayBase):
             finally:
                 # The map holds its own reference to the event: ours can go.
                 os.close(fd)
+
+
+class FileDesc:
+    """A file descriptor closed when this object is (bcc's ``table.FileDesc``): ``clean_up()``, the end of a
+    ``with`` block, or collection."""
+
+    def __init__(self, fd: int | None) -> None:
+        if fd is None or fd < 0:
+            raise BPFError(f"invalid file descriptor: {fd}")
+        self.fd: int | None = fd
+
+    def clean_up(self) -> None:
+        if self.fd is not None and self.fd >= 0:
+            os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> FileDesc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clean_up()
+
+    def __del__(self) -> None:
+        self.clean_up()
 
 
 class RingBuf(_Events):

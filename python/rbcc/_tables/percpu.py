@@ -40,6 +40,9 @@ class PerCpu(Table):
         self.reducer = reducer
         self.sLeaf: CType = self.Leaf
         self.total_cpu = _num_possible_cpus()
+        # bytes past 8-byte alignment of one CPU's copy, as bcc keeps it; the copies are read apart
+        # here (each from its own aligned slot), so a 4-byte value stays 4 bytes in Leaf
+        self.alignment = ctypes.sizeof(self.sLeaf) % 8
         self.Leaf = self.sLeaf * self.total_cpu
 
     def _fetch(self, key: bytes) -> Any | None:

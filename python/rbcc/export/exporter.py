@@ -199,7 +199,8 @@ class Exporter:
 
         before = _prog_fds()
         try:
-            bpf = BPF(text=program.text, cflags=list(program.cflags))
+            # quiet: a rejected program is one line naming its entry, its verifier log in __cause__
+            bpf = BPF(text=program.text, cflags=list(program.cflags), quiet=True)
         except (BPFError, ValueError) as e:
             raise _located(e, "text" if isinstance(e, BPFError) else "cflags") from e
         try:
