@@ -21,6 +21,7 @@ from ._bpf import (
     DEBUG_PREPROCESSOR,
     DEBUG_SOURCE,
 )
+from ._kernel.symbols import SymbolCache
 from ._probes.programs import BPFAttachType, BPFProgType, XDPAction, XDPFlags
 from ._probes.usdt import USDT
 from ._tables.factory import TableLike
@@ -68,6 +69,7 @@ __all__ = [
     "PerfHWConfig",
     "PerfSWConfig",
     "PerfType",
+    "SymbolCache",
     "errors",
     "trace",
     "argdist",
