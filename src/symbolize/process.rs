@@ -267,15 +267,16 @@ pub fn resolve_name(pid: u32, module: &str, name: &str) -> Option<u64> {
         return None;
     }
     let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    // (start, end, file offset) of each mapping of the module
+    // (start, end, file offset) of each mapping the loader made of the module: private ones (a shared
+    // one is someone reading the file, such as blazesym in this very process)
     let mappings: Vec<(u64, u64, u64)> = maps
         .lines()
         .filter_map(|line| {
             let mut fields = line.split_ascii_whitespace();
-            let (range, _perms, offset) = (fields.next()?, fields.next()?, fields.next()?);
+            let (range, perms, offset) = (fields.next()?, fields.next()?, fields.next()?);
             let path = fields.nth(2)?;
             let (start, end) = range.split_once('-')?;
-            (path == module).then_some((
+            (path == module && perms.ends_with('p')).then_some((
                 u64::from_str_radix(start, 16).ok()?,
                 u64::from_str_radix(end, 16).ok()?,
                 u64::from_str_radix(offset, 16).ok()?,
@@ -287,13 +288,16 @@ pub fn resolve_name(pid: u32, module: &str, name: &str) -> Option<u64> {
     }
     // through the process's root, as bcc reads it: the module may live in another mount namespace
     let file = format!("/proc/{pid}/root{module}");
-    let mut elf = inspect::source::Elf::new(if Path::new(&file).exists() { file } else { module.to_string() });
-    elf.debug_syms = false;
+    let file = if Path::new(&file).exists() { file } else { module.to_string() };
     let inspector = Inspector::new();
-    let found = inspector.lookup(&inspect::source::Source::Elf(elf), &[name]).ok()?;
-    let sym = found.into_iter().flatten().next()?;
+    // the symbol tables first, then the debug information (bcc finds libc's local functions there)
+    let at = [false, true].into_iter().find_map(|debug_syms| {
+        let mut elf = inspect::source::Elf::new(&file);
+        elf.debug_syms = debug_syms;
+        let found = inspector.lookup(&inspect::source::Source::Elf(elf), &[name]).ok()?;
+        found.into_iter().flatten().find_map(|sym| sym.file_offset)
+    })?;
     // the mapping that holds the symbol's bytes says where they are
-    let at = sym.file_offset?;
     mappings
         .iter()
         .find(|(start, end, offset)| *offset <= at && at < offset + (end - start))
