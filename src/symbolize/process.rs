@@ -34,6 +34,9 @@ use super::{debug_dirs, splitdebug, Symbol};
 /// every map, and one stack can hold several.
 const REREAD_AFTER: Duration = Duration::from_millis(50);
 
+/// A process checked to be the one its cached map is of is not checked again for this long.
+const RECHECK_AFTER: Duration = Duration::from_millis(20);
+
 /// Past this many processes with cached maps, those that have exited are forgotten.
 const MANY_PROCESSES: usize = 512;
 
@@ -73,6 +76,8 @@ fn stamp(pid: u32) -> Option<Stamp> {
 struct CachedMap {
     stamp: Stamp,
     read: Instant,
+    /// When the stamp was last found unchanged.
+    checked: Instant,
 }
 
 pub(super) struct Lookups {
@@ -147,9 +152,15 @@ impl Lookups {
 
     /// Caches the process's map unless the cached one is still its own.
     fn prepare(&mut self, pid: u32) {
+        // the stamp's two stats of /proc cost more than the lookup itself: the frames of a stack, read
+        // one after the other, share one check
+        if self.maps.get(&pid).is_some_and(|cached| cached.checked.elapsed() < RECHECK_AFTER) {
+            return;
+        }
         // a process that is gone keeps whatever map was cached for it
         let Some(now) = stamp(pid) else { return };
-        if self.maps.get(&pid).is_some_and(|cached| cached.stamp == now) {
+        if let Some(cached) = self.maps.get_mut(&pid).filter(|cached| cached.stamp == now) {
+            cached.checked = Instant::now();
             return;
         }
         if self.maps.len() >= self.sweep_at {
@@ -172,7 +183,8 @@ impl Lookups {
         what.cache_perf_map = false;
         let cached = self.symbolizer.cache(&Cache::Process(what)).is_ok();
         if cached {
-            self.maps.insert(pid, CachedMap { stamp, read: Instant::now() });
+            let now = Instant::now();
+            self.maps.insert(pid, CachedMap { stamp, read: now, checked: now });
         }
         cached
     }

@@ -104,10 +104,35 @@ fn open_pair(file: &Path) -> Option<Pair> {
 /// The kernel pads a stack frame's build id to 20 bytes with zeros: a shorter id (16 bytes, md5 or
 /// uuid style) is tried without them.
 pub(super) fn build_id_path(id: &[u8], suffix: &str) -> Option<PathBuf> {
+    build_id_path_in(debug_dirs(), id, suffix)
+}
+
+fn build_id_path_in(dirs: &[PathBuf], id: &[u8], suffix: &str) -> Option<PathBuf> {
     let ids = [Some(id), id.strip_suffix(&[0; 4]).filter(|_| id.len() == 20)];
     ids.into_iter().flatten().filter(|id| id.len() >= 2).find_map(|id| {
         let hex = hex::encode(id);
         let name = format!("{}{suffix}", &hex[2..]);
-        debug_dirs().iter().map(|dir| dir.join(".build-id").join(&hex[..2]).join(&name)).find(|path| path.is_file())
+        dirs.iter().map(|dir| dir.join(".build-id").join(&hex[..2]).join(&name)).find(|path| path.is_file())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_files_are_found_by_hex_and_without_the_kernels_padding() {
+        let dir = std::env::temp_dir().join(format!("rbcc-buildid-{}", std::process::id()));
+        let file = dir.join(".build-id/ab/cdef0123456789abcdef0123456789.debug");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, b"").unwrap();
+        let dirs = [PathBuf::from("/nonexistent-rbcc"), dir.clone()];
+        // a 16-byte id, as a stack frame holds it: padded with zeros to 20 bytes
+        let mut id = hex::decode("abcdef0123456789abcdef0123456789").unwrap();
+        assert_eq!(build_id_path_in(&dirs, &id, ".debug"), Some(file.clone()));
+        id.extend([0; 4]);
+        assert_eq!(build_id_path_in(&dirs, &id, ".debug"), Some(file));
+        assert_eq!(build_id_path_in(&dirs, &id, ""), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
 }
