@@ -3,24 +3,46 @@
 //! and its module (`kernel`, or the name kallsyms shows in brackets: `ext4`, `bpf` for a BPF
 //! program, `__builtin__ftrace`), which bcc shows as `name [module]`.
 //!
-//! blazesym resolves the address but does not report modules; the modules come from this file's own
-//! read of kallsyms, made only when a module is asked for.
+//! blazesym resolves the address from its copy of kallsyms, taken once per symbolizer; a BPF program
+//! loaded since is not in it, and its addresses would take the name of whatever symbol precedes them
+//! (bcc has the same flaw). Each thread keeps its kernel symbolizer only while no BPF program has
+//! been loaded since it was made, which one `BPF_PROG_GET_NEXT_ID` tells (asked at most every 20 ms:
+//! a program loaded within 20 ms of a lookup may be missed by the next ones). Modules, which
+//! blazesym does not report, come from this file's own read of kallsyms, made when first asked for.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs;
-use std::ops::{ControlFlow, Range};
-use std::sync::Mutex;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
-use super::process::{self, Mode};
+use blazesym::symbolize::source::{Kernel, Source};
+use blazesym::symbolize::{Input, Symbolized, Symbolizer};
+use blazesym::MaybeDefault;
+
 use super::Symbol;
 
 /// Kernel address → its symbol; the module only `with_module` (an empty string otherwise), as
-/// finding it may read kallsyms.
+/// finding it reads kallsyms.
 pub fn ksym(addr: u64, with_module: bool) -> Option<Symbol> {
-    let (name, offset) = process::with(Mode::Mangled, |lookups| lookups.kernel(addr))?;
-    let module = if with_module { module_of(addr - offset) } else { String::new() };
-    Some(Symbol { name, offset, module })
+    SNAPSHOT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let snapshot = match cell.take() {
+            // the frames of a stack, looked up one after the other, share one check (it costs more
+            // than a lookup)
+            Some(snapshot) if snapshot.checked.elapsed() < RECHECK_AFTER => cell.insert(snapshot),
+            Some(mut snapshot) if newest_prog_from(snapshot.newest_prog) == snapshot.newest_prog => {
+                snapshot.checked = Instant::now();
+                cell.insert(snapshot)
+            }
+            _ => cell.insert(Snapshot::new(newest_prog_from(0))),
+        };
+        snapshot.ksym(addr, with_module)
+    })
 }
+
+/// A snapshot found current is not checked again for this long.
+const RECHECK_AFTER: Duration = Duration::from_millis(20);
 
 /// Kernel symbol → its address from /proc/kallsyms (the first of that name), or None.
 pub fn ksymname(name: &str) -> Option<u64> {
@@ -36,6 +58,71 @@ pub fn ksymname(name: &str) -> Option<u64> {
     found
 }
 
+/// The kernel's symbols as one thread last read them.
+struct Snapshot {
+    /// Without demangling, as bcc's `ksym`; its kallsyms read at the first lookup.
+    symbolizer: Symbolizer,
+    /// The id of the newest BPF program when this snapshot was made (0: none, or not allowed to ask).
+    newest_prog: u32,
+    /// The modules of the symbols that have one, by symbol address; read on first need.
+    modules: Option<HashMap<u64, Box<str>>>,
+    /// When `newest_prog` was last found to be the newest.
+    checked: Instant,
+}
+
+thread_local! {
+    static SNAPSHOT: RefCell<Option<Snapshot>> = const { RefCell::new(None) };
+}
+
+impl Snapshot {
+    fn new(newest_prog: u32) -> Snapshot {
+        let symbolizer = Symbolizer::builder().enable_demangling(false).enable_code_info(false).build();
+        Snapshot { symbolizer, newest_prog, modules: None, checked: Instant::now() }
+    }
+
+    fn ksym(&mut self, addr: u64, with_module: bool) -> Option<Symbol> {
+        let kernel = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
+        let (name, offset) =
+            match self.symbolizer.symbolize_single(&Source::Kernel(kernel), Input::AbsAddr(addr)).ok()? {
+                Symbolized::Sym(sym) => (sym.name.into_owned(), sym.offset as u64),
+                Symbolized::Unknown(_) => return None,
+            };
+        let module = if with_module {
+            let modules = self.modules.get_or_insert_with(read_modules);
+            modules.get(&(addr - offset)).map_or("kernel", |m| m).to_string()
+        } else {
+            String::new()
+        };
+        Some(Symbol { name, offset, module })
+    }
+}
+
+/// The id of the newest BPF program loaded, from `start` on (`start` itself if none is newer, or the
+/// kernel does not let this process ask).
+fn newest_prog_from(start: u32) -> u32 {
+    let mut id = start;
+    loop {
+        let mut next = 0;
+        // SAFETY: libbpf writes one u32 through the pointer, to a local that outlives the call.
+        if unsafe { libbpf_sys::bpf_prog_get_next_id(id, &mut next) } != 0 {
+            return id;
+        }
+        id = next;
+    }
+}
+
+fn read_modules() -> HashMap<u64, Box<str>> {
+    let text = fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let mut modules = HashMap::new();
+    each_symbol(&text, |addr, _name, module| {
+        if let Some(module) = module {
+            modules.insert(addr, module.into());
+        }
+        ControlFlow::Continue(())
+    });
+    modules
+}
+
 /// Each line of kallsyms text: (address, name, module if bracketed).
 fn each_symbol<'a>(text: &'a str, mut f: impl FnMut(u64, &'a str, Option<&'a str>) -> ControlFlow<()>) {
     for line in text.lines() {
@@ -49,57 +136,6 @@ fn each_symbol<'a>(text: &'a str, mut f: impl FnMut(u64, &'a str, Option<&'a str
             return;
         }
     }
-}
-
-/// The modules of the symbols outside the kernel's own text, by symbol address.
-struct Modules {
-    /// `_stext` to `_etext`: the kernel's own code, every symbol in it the kernel's.
-    text: Range<u64>,
-    of: HashMap<u64, Box<str>>,
-    /// Symbol addresses looked up since the last read and not found in it.
-    misses: HashSet<u64>,
-}
-
-impl Modules {
-    fn read() -> Modules {
-        let text = fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let (mut start, mut end) = (0, 0);
-        let mut of = HashMap::new();
-        each_symbol(&text, |addr, name, module| {
-            match (name, module) {
-                ("_stext", None) => start = addr,
-                ("_etext", None) => end = addr,
-                (_, Some(module)) => {
-                    of.insert(addr, module.into());
-                }
-                _ => {}
-            }
-            ControlFlow::Continue(())
-        });
-        Modules { text: start..end, of, misses: HashSet::new() }
-    }
-}
-
-/// Read once per process, and again when a symbol address outside the kernel's text is not in it:
-/// a module or BPF program loaded since (once per such address, so an address of the kernel's own
-/// data does not reread it every time).
-static MODULES: Mutex<Option<Modules>> = Mutex::new(None);
-
-fn module_of(sym_addr: u64) -> String {
-    let mut guard = MODULES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let modules = guard.get_or_insert_with(Modules::read);
-    if !modules.text.contains(&sym_addr) {
-        if !modules.of.contains_key(&sym_addr) && !modules.misses.contains(&sym_addr) {
-            let misses = std::mem::take(&mut modules.misses);
-            *modules = Modules::read();
-            modules.misses = misses;
-            modules.misses.insert(sym_addr);
-        }
-        if let Some(module) = modules.of.get(&sym_addr) {
-            return module.to_string();
-        }
-    }
-    "kernel".to_string()
 }
 
 #[cfg(test)]

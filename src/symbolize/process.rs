@@ -23,9 +23,9 @@ use blazesym::inspect::{self, Inspector};
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
 use blazesym::symbolize::cache::{Cache, Process as CachedProcess};
 use blazesym::symbolize::evict::{Evict, Process as EvictedProcess};
-use blazesym::symbolize::source::{Elf, Kernel, Process, Source};
+use blazesym::symbolize::source::{Elf, Process, Source};
 use blazesym::symbolize::{Input, Reason, Sym, Symbolized, Symbolizer};
-use blazesym::{MaybeDefault, Pid};
+use blazesym::Pid;
 
 use super::{debug_dirs, splitdebug, Symbol};
 
@@ -45,7 +45,7 @@ const MANY_PROCESSES: usize = 512;
 pub(super) enum Mode {
     /// bcc's names: demangled, without source information.
     Plain,
-    /// Names as the symbol tables spell them: bcc's `resolve(addr, demangle=False)`, and the kernel's.
+    /// Names as the symbol tables spell them: bcc's `resolve(addr, demangle=False)`.
     Mangled,
     /// With source lines and the functions inlined at the address, from DWARF; only when asked, as
     /// reading line tables costs.
@@ -197,15 +197,6 @@ impl Lookups {
             let _ = self.symbolizer.evict(&Evict::Process(EvictedProcess::new(Pid::from(pid))));
         }
         self.sweep_at = (2 * self.maps.len()).max(MANY_PROCESSES);
-    }
-
-    /// A kernel address, from kallsyms: (name, offset).
-    pub(super) fn kernel(&self, addr: u64) -> Option<(String, u64)> {
-        let kernel = Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Default::default() };
-        match self.symbolizer.symbolize_single(&Source::Kernel(kernel), Input::AbsAddr(addr)).ok()? {
-            Symbolized::Sym(sym) => Some((sym.name.into_owned(), sym.offset as u64)),
-            Symbolized::Unknown(_) => None,
-        }
     }
 
     /// The symbol at file offset `offset` of ELF file `path`: its symbol tables first, then its debug
