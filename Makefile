@@ -4,7 +4,7 @@
 #               and the kernel-feature tests in a VM on a stock kernel (test-kernels)
 
 PYTHON ?= python3
-APT_PACKAGES := clang llvm libclang-dev libelf-dev zlib1g-dev pkg-config gcc make binutils
+APT_PACKAGES := clang llvm libclang-dev libelf-dev zlib1g-dev liblzma-dev pkg-config gcc make binutils xz-utils
 PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
@@ -20,10 +20,11 @@ test: install test-deps rust-test lint pytest test-kernels
 setup: system-deps python-deps
 
 # The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, build USDT
-# targets with sys/sdt.h (systemtap-sdt-dev), and start a real Prometheus server (prometheus) that
-# scrapes `rbcc export` (tests/export).
+# targets with sys/sdt.h (systemtap-sdt-dev), start a real Prometheus server (prometheus) that
+# scrapes `rbcc export` (tests/export), and symbolize libc's local functions through its separate
+# debug file (libc6-dbg), as bcc does.
 test-deps:
-	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus"
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -27,6 +27,7 @@ EXAMPLES = """examples:
     rbcc tool profile 5           # profile at 49 Hertz for 5 seconds only
     rbcc tool profile -f 5        # output in folded format for flame graphs
     rbcc tool profile --svg cpu.svg 5   # draw a flame graph of 5 seconds into cpu.svg
+    rbcc tool profile -f --inline # and with the functions inlined in user frames
     rbcc tool profile -p 185      # only profile process with PID 185
     rbcc tool profile -L 185      # only profile thread with TID 185
     rbcc tool profile -U          # only show user space stacks (no kernel)
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-f", "--folded", action="store_true", help="output folded format, one line per stack (for flame graphs)"
     )
+    sched_stacks.add_inline(p)
     sched_stacks.add_stack_storage_size(p)
     sched_stacks.add_duration(p)
     p.add_argument("-C", "--cpu", type=int, default=-1, help="cpu number to run profile on")
@@ -181,7 +183,7 @@ def report(b: BPF, args: argparse.Namespace, svg: pictures.FlameSink | None = No
     missing = sched_stacks.Missing()
     for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
         kernel = sched_stacks.kernel_frames(b, stacks, k.kernel_stack_id, k.kernel_ip, args.annotations)
-        user = sched_stacks.user_frames(b, stacks, k.user_stack_id, k.pid)
+        user = sched_stacks.user_frames(b, stacks, k.user_stack_id, k.pid, args.inline, args.annotations)
         missing.check_key(args, k)
         sched_stacks.print_stack(args, k, v.value, kernel, user)
         if svg is not None:

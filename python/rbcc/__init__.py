@@ -23,6 +23,7 @@ from ._bpf import (
     DEBUGFS,
 )
 from ._bpf import _get_num_open_probes as _get_num_open_probes  # bcc's, for tests counting probes
+from ._kernel.symbols import SymbolCache
 from ._probes.programs import BPFAttachType, BPFProgType, XDPAction, XDPFlags
 from ._probes.usdt import USDT
 from ._tables.factory import TableLike
@@ -87,6 +88,7 @@ __all__ = [
     "bcc_symbol_option",
     "decode_map",
     "disassemble_prog",
+    "SymbolCache",
     "errors",
     "trace",
     "argdist",

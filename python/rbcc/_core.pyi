@@ -158,9 +158,15 @@ class RingBuffer:
     def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
 
-def ksym(addr: int) -> tuple[str, int, str] | None: ...  # (name, offset, module or "")
+# symbols (src/symbolize/): (name, offset into the symbol, module), or None where no symbol covers the address
+def ksym(addr: int, module: bool = False) -> tuple[str, int, str] | None: ...  # module "" unless asked
 def ksymname(name: str) -> int | None: ...  # address from /proc/kallsyms
-def usym(pid: int, addr: int) -> tuple[str, int, str] | None: ...
+def usym(pid: int, addr: int, demangle: bool = True) -> tuple[str, int, str] | None: ...
+def usym_inlined(pid: int, addr: int) -> list[str]: ...  # functions inlined at addr, outermost first
+def user_module(pid: int, addr: int) -> tuple[str, int] | None: ...  # (file mapped at addr, offset in it)
+def usymname(pid: int, module: str, name: str) -> int | None: ...  # address of module's symbol in pid
+def add_build_id_module(path: str) -> bool: ...  # registered by its build id (False: it has none)
+def build_id_sym(build_id: bytes, offset: int) -> tuple[str, int, str] | None: ...  # a build-id stack frame
 def usdt_sites(path: str) -> list[tuple[str, str, int, int, str]]: ...  # provider, name, pc, semaphore, args
 def elf_functions(path: str) -> list[tuple[str, int, int]]: ...  # (name, address, file offset)
 def tracefs() -> str: ...  # tracefs mount point, mounting it when missing

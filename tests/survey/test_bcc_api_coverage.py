@@ -186,6 +186,8 @@ def test_instance_attributes_are_on_the_objects(tmp_path: Path) -> None:
             "USDTProbeLocation": location,
             "USDTProbeArgument": location.get_argument(0),
             "Perf.perf_event_attr": __import__("rbcc").Perf.perf_event_attr(),
+            "SymbolCache": __import__("rbcc").SymbolCache(os.getpid()),
+            "StackTrace.StackWalker": __import__("rbcc").table.StackTrace.StackWalker((ctypes.c_uint64 * 2)(1), 0),
         }
         absent = []
         for n in wanted:

@@ -1,12 +1,17 @@
-"""Kernel stacks on the real kernel: BPF_STACK_TRACE, get_stackid, walking and symbolizing with BPF.ksym."""
+"""Stacks on the real kernel: BPF_STACK_TRACE, get_stackid, walking and symbolizing with BPF.ksym; and
+user stacks of a BPF_STACK_TRACE_BUILDID map, whose (build id, offset) frames BPF.sym resolves through
+the files BPF.add_module registered, as bcc's do."""
 
 from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
-from _bpfutil import target_cflags
+from _bpfutil import build_c_program, target_cflags
 
 from rbcc import BPF
 from rbcc.table import StackTrace
@@ -94,3 +99,72 @@ def test_sym_names_the_module_of_an_address_without_a_symbol() -> None:
         start = next(int(line.split("-")[0], 16) for line in f if "/libc.so" in line)
     assert BPF.sym(start + 8, os.getpid()) == b"[unknown]"
     assert BPF.sym(start + 8, os.getpid(), show_module=True) == b"[unknown] [libc.so.6]"
+
+
+# main calls through rbcc_bid_caller, whose frame the walk skips (a uprobe fires at rbcc_bid_target's
+# first instruction, before it saves the frame pointer): the frames are the target, main, then libc's.
+BUILD_ID_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+
+__attribute__((noinline)) void rbcc_bid_target(int i) { __asm__ volatile("" : : "r"(i)); }
+__attribute__((noinline)) void rbcc_bid_caller(int i) { rbcc_bid_target(i); __asm__ volatile(""); }
+
+int main(void) {
+    puts("ready");
+    fflush(stdout);
+    for (int i = 0;; i++) {
+        rbcc_bid_caller(i);
+        usleep(1000);
+    }
+}
+"""
+
+BUILD_ID_STACKS = r"""
+BPF_STACK_TRACE_BUILDID(stacks, 16);
+BPF_ARRAY(ids, int, 1);
+int on_target(struct pt_regs *ctx) {
+    int zero = 0;
+    int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+    ids.update(&zero, &id);
+    return 0;
+}
+"""
+
+
+def _libc_of(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as maps:
+        return next(line.split()[5] for line in maps if len(line.split()) == 6 and "/libc.so" in line)
+
+
+def _has_debug_file(path: str) -> bool:
+    """Whether /usr/lib/debug has ``path``'s separate debug file, by its build id."""
+    notes = subprocess.run(["readelf", "-n", path], capture_output=True, text=True).stdout
+    build_id = notes.split("Build ID:")[1].split()[0] if "Build ID:" in notes else ""
+    return len(build_id) > 2 and Path(f"/usr/lib/debug/.build-id/{build_id[:2]}/{build_id[2:]}.debug").exists()
+
+
+def test_build_id_frames_resolve_through_the_modules_added(tmp_path: Path) -> None:
+    binary = build_c_program(tmp_path, "bid", BUILD_ID_C, "-O1", "-fno-omit-frame-pointer", "-Wl,--build-id")
+    child = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        with BPF(text=BUILD_ID_STACKS) as b:
+            b.attach_uprobe(name=str(binary), sym="rbcc_bid_target", fn_name="on_target")
+            time.sleep(0.2)
+            frames = list(b["stacks"].walk(b["ids"][0].value))
+            assert frames and all(f.status == 1 for f in frames[:2]), [(f.status, f.offset) for f in frames]
+            # before: a TypeError (BPF.sym took only addresses); bcc knows no file before add_module
+            assert [b.sym(f, -1) for f in frames] == [b"[unknown]"] * len(frames)
+            b.add_module(str(binary))
+            assert b.sym(frames[0], -1, show_module=True, show_offset=True) == b"rbcc_bid_target+0x0 [bid]"
+            assert b.sym(frames[1], -1) == b"main"
+            # libc's frame, through its separate debug file (libc6-dbg) as for a process
+            libc = _libc_of(child.pid)
+            if not _has_debug_file(libc):
+                pytest.skip("libc6-dbg is not installed: no name for libc's frame (make test-deps)")
+            BPF.add_module(libc)
+            assert b"__libc_start_call_main" in [b.sym(f, -1) for f in frames[2:]]
+    finally:
+        child.kill()
+        child.wait()

@@ -1,5 +1,6 @@
 """profile: the C for its options, its header, and live runs that sample a C program the test runs:
-its busy loop in folded stacks, and its reads of /dev/zero in kernel stacks."""
+its busy loop in folded stacks (libc's frame named from libc6-dbg, as bcc names it), its reads of
+/dev/zero in kernel stacks, inlined functions with --inline, and JIT code named by a perf map."""
 
 from __future__ import annotations
 
@@ -271,3 +272,90 @@ def test_folded_lines_have_bcc_s_format(tmp_path: Path, options: list[str]) -> N
     shapes = [{_shape(line, "rbcc_spin") for line in out.splitlines()} for out in (ours.stdout, theirs)]
     spins = {s for s in shapes[1] if "rbcc_spin" in s}
     assert spins and spins <= shapes[0], (ours.stdout, theirs)
+
+
+@pytest.mark.needs_root
+def test_folded_stacks_name_libcs_frame_from_its_debug_file(tmp_path: Path) -> None:
+    with _program(tmp_path, "rbcc-busy") as child:
+        time.sleep(0.1)
+        with open(f"/proc/{child.pid}/maps") as maps:
+            libc = next(line.split()[5] for line in maps if len(line.split()) == 6 and "/libc.so" in line)
+        notes = subprocess.run(["readelf", "-n", libc], capture_output=True, text=True).stdout
+        build_id = notes.split("Build ID:")[1].split()[0]
+        if not Path(f"/usr/lib/debug/.build-id/{build_id[:2]}/{build_id[2:]}.debug").exists():
+            pytest.skip("libc6-dbg is not installed: libc's local functions have no name (make test-deps)")
+        out = run_rbcc("tool", "profile", "-f", "-U", "-F", "99", "-p", str(child.pid), "1")
+    assert out.returncode == 0, out.stderr
+    rows = [frames for frames, _ in _folded(out.stdout) if "main" in frames]
+    assert rows, out.stdout
+    # before: rbcc-busy;[unknown];main;... where bcc prints libc's function that calls main
+    assert all(frames[:3] == ["rbcc-busy", "__libc_start_call_main", "main"] for frames in rows), out.stdout
+
+
+INLINED_C = r"""
+static volatile unsigned long sink;
+static inline __attribute__((always_inline)) void rbcc_inner_step(void) { sink += 3; }
+static inline __attribute__((always_inline)) void rbcc_outer_step(void) { rbcc_inner_step(); sink ^= 5; }
+__attribute__((noinline)) static void rbcc_hidden_leaf(void) {
+    for (;;)
+        rbcc_outer_step();
+}
+int main(void) { rbcc_hidden_leaf(); }
+"""
+
+
+@pytest.mark.needs_root
+def test_inline_shows_the_functions_inlined_in_user_frames(tmp_path: Path) -> None:
+    binary = build_c_program(tmp_path, "rbcc-inl", INLINED_C, "-g", "-O2", "-fno-omit-frame-pointer")
+    child = subprocess.Popen([str(binary)])
+    try:
+        time.sleep(0.1)
+        out = run_rbcc("tool", "profile", "-f", "-U", "-a", "--inline", "-F", "99", "-p", str(child.pid), "1")
+        plain = run_rbcc("tool", "profile", "-f", "-U", "-F", "99", "-p", str(child.pid), "1")
+    finally:
+        child.kill()
+        child.wait()
+    assert out.returncode == 0 and plain.returncode == 0, out.stderr + plain.stderr
+    rows = _folded(out.stdout)
+    samples = sum(n for _, n in rows)
+    # outermost first: the function, then what is inlined in it, marked _[i] (-a) as flamegraph.pl colours it
+    inlined = ";rbcc_hidden_leaf;rbcc_outer_step_[i];rbcc_inner_step_[i]"
+    assert sum(n for frames, n in rows if inlined in ";".join(frames)) >= 0.3 * samples, out.stdout
+    # without --inline, bcc's frames
+    assert plain.stdout and all(f[-1] == "rbcc_hidden_leaf" for f, _ in _folded(plain.stdout)), plain.stdout
+
+
+JIT_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+int main(void) {
+    /* inc %rax; jmp back to it: a spinning "JIT-compiled" function */
+    static const unsigned char code[] = {0x48, 0xff, 0xc0, 0xeb, 0xfb};
+    unsigned char *jit = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memcpy(jit, code, sizeof(code));
+    printf("%p\n", (void *)jit);
+    fflush(stdout);
+    ((void (*)(void))jit)();
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_folded_stacks_name_jit_code_from_its_perf_map(tmp_path: Path) -> None:
+    binary = build_c_program(tmp_path, "rbcc-jit", JIT_C, "-O1", "-fno-omit-frame-pointer")
+    child = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    perf_map = Path(f"/tmp/perf-{child.pid}.map")
+    try:
+        assert child.stdout is not None
+        jit = int(child.stdout.readline(), 16)
+        perf_map.write_text(f"{jit:x} 5 rbcc_jit_spin\n")
+        out = run_rbcc("tool", "profile", "-f", "-U", "-F", "99", "-p", str(child.pid), "1")
+    finally:
+        child.kill()
+        child.wait()
+        perf_map.unlink(missing_ok=True)
+    assert out.returncode == 0, out.stderr
+    rows = _folded(out.stdout)
+    assert rows and all(frames[-1] == "rbcc_jit_spin" for frames, _ in rows), out.stdout

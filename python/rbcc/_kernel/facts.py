@@ -12,8 +12,10 @@ import time
 from typing import Any
 
 from .. import _core
-from .._probes.uprobes import file_mappings, resolve_binary
+from .._probes.uprobes import resolve_binary
 from ..utils import as_str as _s
+from . import symbols
+from .symbols import SymbolCache
 
 _COLD = re.compile(r"\.cold(\.\d+)?$")
 
@@ -180,48 +182,64 @@ class KernelFacts:
     def get_user_addresses(name: Text, sym_re: Text) -> list[int]:
         return [addr for _, addr in KernelFacts.get_user_functions_and_addresses(name, sym_re)]
 
+    # -- symbols (bcc's: bytes, b"[unknown]" where no symbol covers the address) -------------------
+
+    _sym_caches: dict[int, SymbolCache] = {}
+
+    @staticmethod
+    def _sym_cache(pid: int) -> SymbolCache:
+        """The symbol cache of process ``pid``, or the kernel's for any ``pid`` below zero (one each,
+        kept, as bcc keeps them)."""
+        pid = -1 if pid < 0 else pid
+        cache = KernelFacts._sym_caches.get(pid)
+        if cache is None:
+            cache = KernelFacts._sym_caches[pid] = SymbolCache(pid)
+        return cache
+
+    sym_cache = _sym_cache
+
+    @staticmethod
+    def sym(addr: Any, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
+        """``addr`` in process ``pid`` (the kernel for ``pid`` < 0) as text: ``name``, with
+        ``show_offset`` ``name+0x1a``, with ``show_module`` ``name [libc.so.6]``. ``addr`` may be a
+        frame of a BPF_STACK_TRACE_BUILDID map, resolved by its build id (see ``add_module``)."""
+        if type(addr) is int and not (show_module or show_offset):
+            # a stack's frames, by the thousand in profile's report: the name alone, in fewest calls
+            found = _core.ksym(addr) if pid < 0 else _core.usym(pid, addr, demangle)
+            return b"[unknown]" if found is None else found[0].encode()
+        if symbols.is_build_id_frame(addr):
+            resolved = symbols.build_id_lookup(addr)
+        else:
+            resolved = symbols.lookup(-1 if pid < 0 else pid, addr, demangle, show_module)
+        return symbols.text(resolved, show_module, show_offset)
+
     @staticmethod
     def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
-        return _format_symbol(_core.ksym(addr), show_module, show_offset, "kernel")
+        """A kernel address as text; its module is ``kernel`` or the one kallsyms names (``bpf`` for a
+        BPF program)."""
+        if not (show_module or show_offset):
+            found = _core.ksym(addr)
+            return b"[unknown]" if found is None else found[0].encode()
+        return KernelFacts.sym(addr, -1, show_module, show_offset, False)
 
     @staticmethod
     def ksymname(name: Text) -> int:
-        addr = _core.ksymname(_s(name))
-        return -1 if addr is None else addr
+        """The address of kernel symbol ``name``, or -1."""
+        return KernelFacts._sym_cache(-1).resolve_name(None, name)
 
     @staticmethod
-    def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False, demangle: bool = True) -> bytes:
-        if pid < 0:
-            return KernelFacts.ksym(addr, show_module, show_offset)
-        found = _core.usym(pid, addr)
-        if found is None and show_module:
-            # bcc names the module even where it has no symbol for the address
-            module = _mapped_file(pid, addr)
-            return b"[unknown]" + (f" [{os.path.basename(module)}]".encode() if module else b"")
-        return _format_symbol(found, show_module, show_offset, "unknown")
+    def add_module(modname: Text) -> None:
+        """Register a library or executable by its build id, for ``sym`` of build-id frames."""
+        symbols.add_module(modname)
+
+    @staticmethod
+    def inlined_syms(addr: int, pid: int) -> list[bytes]:
+        """rbcc's own (bcc has no inlined frames): the functions DWARF says are inlined at ``addr`` in
+        process ``pid``, innermost first: the frames a stack does not show between the code at
+        ``addr`` and ``sym(addr, pid)``, which contains them. Empty without DWARF (or debug files)."""
+        return symbols.inlined(addr, pid)
 
     @staticmethod
     def monotonic_time() -> float:
         """CLOCK_MONOTONIC in nanoseconds, the clock bpf_ktime_get_ns reads; a float, as bcc returns."""
         return float(time.monotonic_ns())
-
-
-def _format_symbol(found: tuple[str, int, str] | None, show_module: bool, show_offset: bool, no_module: str) -> bytes:
-    """bcc's symbol text: ``name[+0xoff] [module]``, or ``[unknown]``."""
-    if found is None:
-        return b"[unknown]"
-    name, offset, module = found
-    text = name
-    if show_offset:
-        text += f"+0x{offset:x}"
-    if show_module:
-        text += f" [{os.path.basename(module) or no_module}]"
-    return text.encode()
-
-
-def _mapped_file(pid: int, addr: int) -> str | None:
-    """The file mapped at ``addr`` in process ``pid``."""
-    try:
-        return next((path for lo, hi, path in file_mappings(pid) if lo <= addr < hi), None)
-    except OSError:
-        return None

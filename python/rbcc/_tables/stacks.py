@@ -29,6 +29,41 @@ class StackTrace(Table):
     A BPF_STACK_TRACE_BUILDID map holds ``BuildIdFrame``s instead, ended by an EMPTY one."""
 
     MAX_DEPTH = 127
+    # bcc's names: the map flag of a build-id stack map, and a BuildIdFrame's statuses
+    BPF_F_STACK_BUILD_ID = 1 << 5
+    BPF_STACK_BUILD_ID_EMPTY = BuildIdFrame.EMPTY
+    BPF_STACK_BUILD_ID_VALID = BuildIdFrame.VALID
+    BPF_STACK_BUILD_ID_IP = BuildIdFrame.IP
+
+    class StackWalker:
+        """bcc's iterator over one stack's frames: addresses up to the first 0 (each ``resolve(addr)`` if
+        given), or a build-id stack's frames up to the first EMPTY one (with BPF_F_STACK_BUILD_ID in
+        ``flags``)."""
+
+        def __init__(self, stack: Any, flags: int, resolve: Callable[[Any], Any] | None = None) -> None:
+            self.stack = stack
+            self.flags = flags
+            self.resolve = resolve
+            self.n = -1
+            self._frames = getattr(stack, "ip", getattr(stack, "trace", stack))
+
+        def __iter__(self) -> StackTrace.StackWalker:
+            return self
+
+        def __next__(self) -> Any:
+            self.n += 1
+            if self.n >= min(len(self._frames), StackTrace.MAX_DEPTH):
+                raise StopIteration()
+            frame = self._frames[self.n]
+            if self.flags & StackTrace.BPF_F_STACK_BUILD_ID or isinstance(frame, BuildIdFrame):
+                if frame.status == BuildIdFrame.EMPTY:
+                    raise StopIteration()
+            elif frame == 0:
+                raise StopIteration()
+            return self.resolve(frame) if self.resolve is not None else frame
+
+        def next(self) -> Any:  # bcc's Python 2 spelling
+            return self.__next__()
 
     @staticmethod
     def _default_leaf(map: _core.Map) -> CType:

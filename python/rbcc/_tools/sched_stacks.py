@@ -169,11 +169,33 @@ def kernel_frames(
     return [b.ksym(a) + suffix for a in addrs]
 
 
-def user_frames(b: BPF, stacks: Any, stack_id: int, pid: int) -> list[bytes]:
-    """The user frames, innermost first, symbolized in process ``pid``."""
+def add_inline(p: argparse.ArgumentParser) -> None:
+    """rbcc's --inline (bcc has none): user stacks show the functions inlined where they are."""
+    p.add_argument(
+        "--inline",
+        action="store_true",
+        help="show the functions inlined in user stack frames too, from DWARF (annotated _[i] with -a)",
+    )
+
+
+def user_frames(
+    b: BPF, stacks: Any, stack_id: int, pid: int, inline: bool = False, annotate: bool = False
+) -> list[bytes]:
+    """The user frames, innermost first, symbolized in process ``pid``; with ``inline``, each preceded
+    by the functions DWARF says are inlined at its address (``_[i]`` with ``annotate``, flamegraph.pl's
+    mark for them)."""
     if stack_id < 0:
         return []
-    return [b.sym(a, pid) for a in stacks.walk(stack_id)]
+    if not inline:
+        return [b.sym(a, pid) for a in stacks.walk(stack_id)]
+    suffix = b"_[i]" if annotate else b""
+    frames = []
+    for i, addr in enumerate(stacks.walk(stack_id)):
+        # past the first frame, an address is where a call returns to, which can already be the code
+        # after an inlined call: its inlining is that of the call, one byte before
+        frames += [f + suffix for f in b.inlined_syms(addr - 1 if i else addr, pid)]
+        frames.append(b.sym(addr, pid))
+    return frames
 
 
 def folded_frames(frames: list[bytes], stack_id: int, missed: str) -> list[str]:
