@@ -5,7 +5,7 @@ VerifierError.log and .insn, AttachError.target, KernelFeatureError.feature and 
 PermissionError for missing privileges, ValueError for a refused argument, KeyError for a missing key."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 # A type from a BPF object's BTF, as plain data (see rbcc.types for the ctypes built from it).
 # kind is one of: "int", "enum", "float", "ptr", "void", "array", "struct", "union".
@@ -16,8 +16,50 @@ from typing import Any
 #   struct/union: {"kind", "name", "size", "members": [{"name", "offset", "bits", "bit_offset", "type"}]}
 #      offset is in bytes; bits is 0 for a normal member, else the bitfield width,
 #      with bit_offset its offset in bits from the start of the struct.
+__all__ = [
+    "Compiled",
+    "compile",
+    "Object",
+    "Link",
+    "Map",
+    "PerfBuffer",
+    "RingBuffer",
+    "cdata_list",
+    "cdata_items",
+    "tracefs",
+    "has_kprobes",
+    "has_kprobe_multi",
+    "has_fentry",
+    "has_lsm",
+    "kernel_struct_has_field",
+    "kernel_enum_has_val",
+    "kernel_enum",
+    "num_possible_cpus",
+    "perf_event_open_raw",
+    "perf_event_open",
+    "ksym",
+    "usym",
+    "usym_inlined",
+    "user_module",
+    "usymname",
+    "ksymname",
+    "add_build_id_module",
+    "build_id_sym",
+    "elf_functions",
+    "usdt_sites",
+    "xdp_attach",
+    "xdp_detach",
+    "xdp_prog_id",
+    "raw_socket",
+    "prog_attach",
+    "prog_detach",
+    "flamegraph_svg",
+    "flamegraph_palettes",
+]
+
 TypeDesc = dict[str, Any]  # noqa: UP040
 
+@final
 class Compiled:
     @property
     def object(self) -> bytes: ...
@@ -29,6 +71,7 @@ class Compiled:
 def compile(text: str, cflags: list[str], filename: str) -> Compiled:
     """Rewrite bcc-dialect C and build a BPF object, or fetch it from the cache."""
 
+@final
 class Link:
     @property
     def attached(self) -> bool: ...
@@ -75,10 +118,11 @@ class Map:
     def update_batch(self, keys: bytes, values: bytes, flags: int = 0) -> None: ...
     def delete_batch(self, keys: bytes) -> None: ...  # KeyError at the first key not in the map
 
+@final
 class Object:
     # log_level 1/2 (bcc's DEBUG_BPF/DEBUG_BPF_REGISTER_STATE): the verifier logs every program loaded;
     # those logs, and a rejected program's, go to sys.stderr unless print_log is False
-    def __init__(self, obj: bytes, name: str, log_level: int = 0, print_log: bool = True) -> None: ...
+    def __new__(cls, obj: bytes, name: str, log_level: int = 0, print_log: bool = True) -> Object: ...
     print_log: bool
     def programs(self) -> list[tuple[str, str]]: ...  # (function name, ELF section)
     def map_names(self) -> list[str]: ...
@@ -125,26 +169,27 @@ class Object:
     ) -> list[tuple[int, str, int, int, str]]: ...
 
 class PerfBuffer:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         map: Map,
         # per record, during the drain: (cpu, address, size), the address valid during the call;
         # with record_size: (records) once per drain, packed at that stride
         callback: Callable[[int, int, int], Any] | Callable[[bytes], Any],
-        lost_callback: Callable[[int, int], None] | None,  # (cpu, lost count)
-        page_cnt: int,
+        lost_callback: Callable[[int, int], None] | None = None,  # (cpu, lost count)
+        page_cnt: int = 8,
         record_size: int | None = None,
         wakeup_events: int = 1,  # records of one CPU before a poller wakes
         # (callback, exception) for an Exception a per-record callback raised; what it raises ends the
         # poll, as do SystemExit and KeyboardInterrupt (the records after them wait for the next poll)
         on_error: Callable[[Any, BaseException], None] | None = None,
-    ) -> None: ...
+    ) -> PerfBuffer: ...
     def poll(self, timeout_ms: int = -1) -> int: ...
     def consume(self) -> int: ...
     def fileno(self) -> int: ...
 
+@final
 class RingBuffer:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> RingBuffer: ...
     def add(
         self,
         map: Map,
