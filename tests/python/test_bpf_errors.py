@@ -175,7 +175,9 @@ def test_a_refused_helper_call_is_the_instruction_named() -> None:
     """
     with pytest.raises(rbcc.VerifierError) as info:
         BPF(text=text)
-    assert "cannot use helper bpf_xdp_adjust_head" in info.value.log
+    # the refusal's wording differs between kernels ("unknown func", "cannot use helper"); the
+    # instruction it names does not
+    assert info.value.insn is not None
     assert f"{info.value.insn}: (85) call bpf_xdp_adjust_head" in info.value.log
 
 
