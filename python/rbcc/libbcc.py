@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _core
+from .utils import as_str
 
 __all__ = [
     "BCC_USDT_ARGUMENT_FLAGS",
@@ -42,10 +43,6 @@ class LibbccFunctionMissing(AttributeError):
         self.name = name
 
 
-def _as_str(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class _Lib:
     """The functions of libbcc.so that have an answer for rbcc, with libbcc's C return types (ints)."""
 
@@ -61,7 +58,7 @@ class _Lib:
 
     @staticmethod
     def kernel_struct_has_field(struct_name: str | bytes, field_name: str | bytes) -> int:
-        return int(_core.kernel_struct_has_field(_as_str(struct_name), _as_str(field_name)))
+        return int(_core.kernel_struct_has_field(as_str(struct_name), as_str(field_name)))
 
     @staticmethod
     def bcc_free_memory() -> int:

@@ -52,7 +52,7 @@ class StackTrace(Table):
 
         def __next__(self) -> Any:
             self.n += 1
-            if self.n >= min(len(self._frames), StackTrace.MAX_DEPTH):
+            if self.n >= len(self._frames):
                 raise StopIteration()
             frame = self._frames[self.n]
             if self.flags & StackTrace.BPF_F_STACK_BUILD_ID or isinstance(frame, BuildIdFrame):
@@ -82,11 +82,4 @@ class StackTrace(Table):
         frames = getattr(frames, "ip", frames)
         if len(frames) and isinstance(frames[0], BuildIdFrame):
             return (f for f in frames if f.status != BuildIdFrame.EMPTY)
-        return _walk_frames(frames, resolve)
-
-
-def _walk_frames(frames: Any, resolve: Callable[[int], Any] | None) -> Iterator[Any]:
-    for addr in frames:
-        if addr == 0:
-            return
-        yield resolve(addr) if resolve is not None else addr
+        return StackTrace.StackWalker(frames, 0, resolve)
