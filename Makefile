@@ -97,7 +97,7 @@ soak: install
 # either fails, and names it. The errors file runs too: there its missing-feature tests skip and its
 # others must still pass. USDT runs there as well, on 6.1 without multi-uprobe links (libbpf's other
 # attach path). So do the tools whose sources
-# exist only there (the kprobes of cachestat, ext4slower, ext4dist and tcpretrans -l; capable's fentry
+# exist only there (the kprobes of cachestat, cachetop, ext4slower, ext4dist and tcpretrans -l; capable's fentry
 # and kprobe) or that need a machine allowed to run out of memory (drsnoop): only their live tests,
 # the rest of their files runs here already. drsnoop's goes last: running out of memory empties the page cache.
 VM_TOOL_TESTS := \
@@ -105,6 +105,7 @@ VM_TOOL_TESTS := \
 	tests/tools/test_capable.py::test_the_kprobe_source_sees_the_options_too \
 	tests/tools/test_capable.py::test_unique_kernel_stacks_show_a_repeated_check_once \
 	tests/tools/test_cachestat.py::test_counts_a_file_written_then_read_from_disk_and_from_the_cache \
+	tests/tools/test_cachetop.py::test_a_process_row_shows_its_hits_misses_and_dirties \
 	tests/tools/test_ext4slower.py::test_shows_each_ext4_call_of_this_process \
 	tests/tools/test_ext4dist.py::test_histograms_count_this_process_ext4_calls \
 	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \

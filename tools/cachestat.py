@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from rbcc import BPF
-from rbcc._tools import block, common
+from rbcc._tools import block, common, proc
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -76,15 +76,6 @@ def ratios(accessed: int, added: int, dirtied: int, buffer_dirty: int) -> tuple[
     return hits, misses, hits / total if total > 0 else 0.0
 
 
-def _meminfo_mb(*names: str) -> list[float]:
-    kb = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            name, _, rest = line.partition(":")
-            kb[name] = int(rest.split()[0])
-    return [kb.get(n, 0) / 1024 for n in names]
-
-
 def run(args: argparse.Namespace) -> int:
     if args.ebpf:
         print(bpf_text(args))
@@ -111,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             values = [counts[i].value for i in range(4)]
             counts.clear()
             hits, misses, ratio = ratios(*values)
-            buffers, cached = _meminfo_mb("Buffers", "Cached")
+            buffers, cached = proc.meminfo_mb("Buffers", "Cached")
             stamp = "%-8s " % common.strftime_now() if args.timestamp else ""
             print(
                 stamp

@@ -34,3 +34,13 @@ TASK_IDS = """
     u32 tid = (u32)id;
     u32 uid = (u32)bpf_get_current_uid_gid();
 """
+
+
+def meminfo_mb(*names: str) -> list[float]:
+    """The /proc/meminfo figures ``names`` (Buffers, Cached, ...) in MiB, 0 for one the kernel lacks."""
+    kb = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            kb[name] = int(rest.split()[0])
+    return [kb.get(n, 0) / 1024 for n in names]
