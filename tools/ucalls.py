@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rbcc import BPF, USDT
 from rbcc._tools import common
-from rbcc._tools.languages import LANGUAGES, languages_with, read_string, resolve_language
+from rbcc._tools.languages import LANGUAGES, languages_with, read_names, resolve_language
 from rbcc.syscall import syscall_name
 
 __all__ = ["bpf_text", "build_parser", "main"]
@@ -171,8 +171,7 @@ def bpf_text(args: argparse.Namespace) -> str:
     if lang is not None:
         calls = LANGUAGES[lang].calls
         assert calls is not None
-        names = read_string("data.method.clazz", "clazz", calls.class_arg)
-        names += read_string("data.method.method", "method", calls.method_arg)
+        names = read_names(calls, "data.method.clazz", "data.method.method")
         parts.append(ENTRY.replace("READ_NAMES\n", names))
         if args.latency:
             parts.append(RETURN.replace("READ_NAMES\n", names))

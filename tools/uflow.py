@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rbcc import BPF, USDT
 from rbcc._tools import common
-from rbcc._tools.languages import LANGUAGES, languages_with, read_string, resolve_language
+from rbcc._tools.languages import LANGUAGES, languages_with, read_names, resolve_language
 
 __all__ = ["bpf_text", "build_parser", "main", "probes"]
 
@@ -111,7 +111,7 @@ def bpf_text(args: argparse.Namespace) -> str:
     if args.method:
         text += PREFIX.replace("NAME", "method").replace("TEXT", _c_string(args.method))
         filters += "    if (!prefix_method(data.method))\n        return 0;\n"
-    names = read_string("data.clazz", "clazz", calls.class_arg) + read_string("data.method", "method", calls.method_arg)
+    names = read_names(calls, "data.clazz", "data.method")
     for _, func, is_return in probes(args.language):
         text += (
             PROBE.replace("FUNC", func)

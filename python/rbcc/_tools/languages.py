@@ -24,6 +24,7 @@ __all__ = [
     "Threads",
     "comm_matches",
     "languages_with",
+    "read_names",
     "read_string",
     "resolve_language",
 ]
@@ -41,6 +42,8 @@ class Calls:
     class_arg: int | None  # None: the runtime names no class or file
     more: tuple[tuple[str, str], ...] = ()
     flow_entry: str | None = None
+    method_len_arg: int | None = None  # where the names are not NUL-terminated: their lengths
+    class_len_arg: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ LANGUAGES: dict[str, Language] = {
         "java",
         procnames=("java",),
         # the class and method names are not NUL-terminated: their lengths are arguments 3 and 5
-        calls=Calls("method__entry", "method__return", method_arg=4, class_arg=2),
+        calls=Calls("method__entry", "method__return", method_arg=4, class_arg=2, method_len_arg=5, class_len_arg=3),
         gcs=(
             Gc(
                 "mem__pool__gc__begin",
@@ -234,13 +237,30 @@ def languages_with(what: str) -> list[str]:
     return [name for name, lang in LANGUAGES.items() if getattr(lang, what)]
 
 
-def read_string(dest: str, ptr_var: str, arg: int | None, indent: str = "    ") -> str:
-    """C that reads USDT argument ``arg`` (a pointer to a string) into ``dest``; nothing if no argument."""
+def read_string(dest: str, ptr_var: str, arg: int | None, len_arg: int | None = None) -> str:
+    """C that reads USDT argument ``arg`` (a pointer to a string) into the char array ``dest``; nothing
+    if no argument. A string that is not NUL-terminated has its length at ``len_arg``: the bytes past
+    it are cleared (a loop the verifier sees bounded, where a read of a variable size would not be)."""
     if arg is None:
         return ""
-    return (
-        f"{indent}bpf_usdt_readarg({arg}, ctx, &{ptr_var});\n"
-        f"{indent}bpf_probe_read_user(&{dest}, sizeof({dest}), (void *){ptr_var});\n"
+    c = (
+        f"    bpf_usdt_readarg({arg}, ctx, &{ptr_var});\n"
+        f"    bpf_probe_read_user(&{dest}, sizeof({dest}), (void *){ptr_var});\n"
+    )
+    if len_arg is not None:
+        c += (
+            f"    {{\n        u64 len = 0;\n        bpf_usdt_readarg({len_arg}, ctx, &len);\n"
+            f"        #pragma unroll\n        for (int i = 0; i < sizeof({dest}); i++)\n"
+            f"            if (i >= len)\n                {dest}[i] = 0;\n    }}\n"
+        )
+    return c
+
+
+def read_names(calls: Calls, clazz: str, method: str) -> str:
+    """C reading a call's class (or file) and method names into the char arrays ``clazz`` and ``method``
+    (through the u64 locals ``clazz`` and ``method``)."""
+    return read_string(clazz, "clazz", calls.class_arg, calls.class_len_arg) + read_string(
+        method, "method", calls.method_arg, calls.method_len_arg
     )
 
 
