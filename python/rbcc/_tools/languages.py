@@ -78,6 +78,7 @@ class Threads:
     start: str
     stop: str
     name_arg: int
+    name_len_arg: int | None
     id_arg: int
     native_id_arg: int
 
@@ -128,7 +129,7 @@ LANGUAGES: dict[str, Language] = {
             Gc("gc__begin", "gc__end", "", "", "no additional info available"),
         ),
         allocs=(Alloc("object__alloc", name_arg=2, name_len_arg=3, size_arg=4),),
-        threads=Threads("thread__start", "thread__stop", name_arg=1, id_arg=3, native_id_arg=4),
+        threads=Threads("thread__start", "thread__stop", name_arg=1, name_len_arg=2, id_arg=3, native_id_arg=4),
         stat={
             "gc__begin": "GC",
             "mem__pool__gc__begin": "GC",
@@ -238,22 +239,19 @@ def languages_with(what: str) -> list[str]:
 
 
 def read_string(dest: str, ptr_var: str, arg: int | None, len_arg: int | None = None) -> str:
-    """C that reads USDT argument ``arg`` (a pointer to a string) into the char array ``dest``; nothing
-    if no argument. A string that is not NUL-terminated has its length at ``len_arg``: the bytes past
-    it are cleared (a loop the verifier sees bounded, where a read of a variable size would not be)."""
+    """C that reads USDT argument ``arg`` (a pointer to a string) into the zeroed char array ``dest``;
+    nothing if no argument. A string that is not NUL-terminated has its length at ``len_arg``: only
+    that many bytes are read (at most the array's, less its NUL)."""
     if arg is None:
         return ""
-    c = (
-        f"    bpf_usdt_readarg({arg}, ctx, &{ptr_var});\n"
-        f"    bpf_probe_read_user(&{dest}, sizeof({dest}), (void *){ptr_var});\n"
+    c = f"    bpf_usdt_readarg({arg}, ctx, &{ptr_var});\n"
+    if len_arg is None:
+        return c + f"    bpf_probe_read_user(&{dest}, sizeof({dest}), (void *){ptr_var});\n"
+    return c + (
+        f"    {{\n        u64 len = 0;\n        bpf_usdt_readarg({len_arg}, ctx, &len);\n"
+        f"        if (len > sizeof({dest}) - 1)\n            len = sizeof({dest}) - 1;\n"
+        f"        bpf_probe_read_user(&{dest}, len, (void *){ptr_var});\n    }}\n"
     )
-    if len_arg is not None:
-        c += (
-            f"    {{\n        u64 len = 0;\n        bpf_usdt_readarg({len_arg}, ctx, &len);\n"
-            f"        #pragma unroll\n        for (int i = 0; i < sizeof({dest}); i++)\n"
-            f"            if (i >= len)\n                {dest}[i] = 0;\n    }}\n"
-        )
-    return c
 
 
 def read_names(calls: Calls, clazz: str, method: str) -> str:
