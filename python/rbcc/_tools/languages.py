@@ -104,11 +104,17 @@ _JAVA_GC_END = """
     event.field2 = e->field2;
     bpf_usdt_readarg(6, ctx, &event.field3);   // bytes used at the end
     bpf_usdt_readarg(8, ctx, &event.field4);   // bytes at most at the end
-    u64 manager = 0, pool = 0;
-    bpf_usdt_readarg(1, ctx, &manager);
+    u64 manager = 0, pool = 0, len = 0;
+    bpf_usdt_readarg(1, ctx, &manager);     // the names are not NUL-terminated: their lengths follow
+    bpf_usdt_readarg(2, ctx, &len);
+    if (len > sizeof(event.string1) - 1)
+        len = sizeof(event.string1) - 1;
+    bpf_probe_read_user(&event.string1, len, (void *)manager);
     bpf_usdt_readarg(3, ctx, &pool);
-    bpf_probe_read_user(&event.string1, sizeof(event.string1), (void *)manager);
-    bpf_probe_read_user(&event.string2, sizeof(event.string2), (void *)pool);
+    bpf_usdt_readarg(4, ctx, &len);
+    if (len > sizeof(event.string2) - 1)
+        len = sizeof(event.string2) - 1;
+    bpf_probe_read_user(&event.string2, len, (void *)pool);
 """
 
 LANGUAGES: dict[str, Language] = {
