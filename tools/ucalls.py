@@ -253,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
         for last in common.intervals(args.interval or 99999999, None):
             print_rows(rows(b, args), args)
             if last or not args.interval:
+                if args.syscalls:
+                    print("Detaching kernel probes, please wait...")
                 break
             tables = ["times", "systimes"] if args.latency else ["counts", "syscounts"]
             for table in tables if args.syscalls else tables[:1]:

@@ -141,11 +141,6 @@ def run(args: argparse.Namespace) -> int:
     for probe, func, _ in probes(args.language):
         usdt.enable_probe_or_bail(probe, func)
     b = BPF(text=text, usdt_contexts=[usdt])
-    print("Tracing method calls in %s process %d... Ctrl-C to quit." % (args.language, args.pid))
-    hint = LANGUAGES[args.language].hint
-    if hint:
-        print(hint)
-    print("%-3s %-6s %-6s %-8s %s" % ("CPU", "PID", "TID", "TIME(us)", "METHOD"), flush=True)
     start = time.time()
 
     def on_call(cpu: int, data: int, size: int) -> None:
@@ -164,6 +159,12 @@ def run(args: argparse.Namespace) -> int:
         print(line.rstrip(), flush=True)
 
     b["calls"].open_perf_buffer(on_call)
+    # the header says tracing has begun: the buffer is open by then, so no event is lost
+    print("Tracing method calls in %s process %d... Ctrl-C to quit." % (args.language, args.pid))
+    hint = LANGUAGES[args.language].hint
+    if hint:
+        print(hint)
+    print("%-3s %-6s %-6s %-8s %s" % ("CPU", "PID", "TID", "TIME(us)", "METHOD"), flush=True)
     with b:
         common.poll_events(b)
     return 0

@@ -139,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
         usdt.enable_probe_or_bail(gc.begin, f"trace_{gc.begin}")
         usdt.enable_probe_or_bail(gc.end, f"trace_{gc.end}")
     b = BPF(text=text, usdt_contexts=[usdt])
-    print("Tracing garbage collections in %s process %d... Ctrl-C to quit." % (args.language, args.pid))
-    print("%-8s %-8s %-40s" % ("START", "TIME (ms)" if args.milliseconds else "TIME (us)", "DESCRIPTION"), flush=True)
     start = time.time()
 
     def on_gc(cpu: int, data: int, size: int) -> None:
@@ -152,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
         print("%-8.3f %-8.2f %s" % (time.time() - start, elapsed, text), flush=True)
 
     b["gcs"].open_perf_buffer(on_gc)
+    # the header says tracing has begun: the buffer is open by then, so no event is lost
+    print("Tracing garbage collections in %s process %d... Ctrl-C to quit." % (args.language, args.pid))
+    print("%-8s %-8s %-40s" % ("START", "TIME (ms)" if args.milliseconds else "TIME (us)", "DESCRIPTION"), flush=True)
     with b:
         common.poll_events(b)
     return 0

@@ -177,8 +177,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.pthread_usdt:
         _attach_pthread_create(b, args.pid)
     lang = args.language if args.language not in (None, "none") else "none"
-    print("Tracing thread events in process %d (language: %s)... Ctrl-C to quit." % (args.pid, lang))
-    print("%-8s %-16s %-8s %-30s" % ("TIME", "ID", "TYPE", "DESCRIPTION"), flush=True)
     start = time.time()
 
     def on_thread(cpu: int, data: int, size: int) -> None:
@@ -193,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
         print(("%-8.3f %-16s %-8s %-30s" % (time.time() - start, tid, kind, name)).rstrip(), flush=True)
 
     b["threads"].open_perf_buffer(on_thread)
+    # the header says tracing has begun: the buffer is open by then, so no event is lost
+    print("Tracing thread events in process %d (language: %s)... Ctrl-C to quit." % (args.pid, lang))
+    print("%-8s %-16s %-8s %-30s" % ("TIME", "ID", "TYPE", "DESCRIPTION"), flush=True)
     with b:
         common.poll_events(b)
     return 0

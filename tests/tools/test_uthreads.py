@@ -13,7 +13,7 @@ from _toolcheck import text_of
 from rbcc.tools import uthreads
 
 THREADS = 3
-# starts THREADS threads (one at a time) once a line arrives, each printing its id
+# starts THREADS threads (one at a time) once a line arrives, each printing its id, then waits for EOF
 THREADS_C = r"""
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -35,6 +35,9 @@ int main(void) {
         pthread_create(&t, NULL, rbcc_worker, NULL);
         pthread_join(t, NULL);
     }
+    /* alive until stdin closes: the tool names the start routine from this process's map */
+    while (fgets(line, sizeof line, stdin))
+        ;
     return 0;
 }
 """
@@ -61,7 +64,7 @@ def test_sees_the_threads_a_child_starts(tmp_path: Path) -> None:
     def go() -> None:
         assert child.stdin is not None
         child.stdin.write("go\n")
-        child.stdin.close()
+        child.stdin.flush()
 
     header = lambda h: h.startswith(f"Tracing thread events in process {child.pid}")  # noqa: E731
     rows = lambda out: [line.split() for line in out.splitlines() if " pthread " in line]  # noqa: E731
@@ -69,7 +72,8 @@ def test_sees_the_threads_a_child_starts(tmp_path: Path) -> None:
         out, _ = run_interrupted(
             ["tool", "uthreads", "-l", "c", str(child.pid)], header, go, lambda out: len(rows(out)) >= THREADS
         )
-        assert child.stdout is not None
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.close()
         printed = child.stdout.read()
         child.wait(timeout=30)
     finally:

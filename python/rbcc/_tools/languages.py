@@ -17,6 +17,7 @@ from ..utils import detect_language
 
 __all__ = [
     "LANGUAGES",
+    "NODE_GC_TYPES",
     "Alloc",
     "Calls",
     "Gc",
@@ -24,6 +25,7 @@ __all__ = [
     "Threads",
     "comm_matches",
     "languages_with",
+    "processes_of",
     "read_names",
     "read_string",
     "resolve_language",
