@@ -113,3 +113,17 @@ def test_lists_python3s_probes() -> None:
     assert {"python:function__entry", "python:function__return", "python:gc__start", "python:gc__done"} <= names
     verbose = run_rbcc("tool", "tplist", "-l", python, "-v", "python:function__entry").stdout.splitlines()
     assert verbose[0].startswith("python:function__entry [sema 0x") and verbose[2] == "  3 argument(s)", verbose
+
+
+def test_lists_the_probes_of_every_module_a_process_maps() -> None:
+    python = os.path.realpath("/usr/bin/python3")
+    if not os.path.exists(python):
+        pytest.skip("no /usr/bin/python3: Debian's python3 (built with its USDT probes) is not installed")
+    # a python3 that loads nothing of its own: its probes are the executable's
+    child = subprocess.Popen([python, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        done = run_rbcc("tool", "tplist", "-p", str(child.pid), "*function__*")
+    finally:
+        child.communicate(b"")
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == [f"{python} python:function__entry", f"{python} python:function__return"]
