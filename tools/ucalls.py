@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ucalls: summarize method calls in high-level languages (USDT) and/or syscalls, per method.
 
-Method calls come from the runtime's USDT entry/return probes (rbcc.tools' languages table: Java,
+Method calls come from the runtime's USDT entry/return probes (the table in rbcc._tools.languages: Java,
 Perl, PHP, Python, Ruby, Tcl); syscalls (-S) from the raw_syscalls tracepoints, for the process only.
 """
 

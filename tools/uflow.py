@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """uflow: trace method execution flow in high-level languages (USDT), indented by call depth.
 
-Each entry and return of a method comes from the runtime's USDT probes (rbcc.tools' languages table:
+Each entry and return of a method comes from the runtime's USDT probes (the table in rbcc._tools.languages:
 Java, Perl, PHP, Python, Ruby, Tcl); -M and -C keep methods and classes starting with a prefix.
 """
 

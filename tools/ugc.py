@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ugc: summarize garbage collection events in high-level languages (USDT), with their durations.
 
-Each collection runs between two USDT probes of the runtime (rbcc.tools' languages table: Java, Node,
+Each collection runs between two USDT probes of the runtime (the table in rbcc._tools.languages: Java, Node,
 Python, Ruby); -M keeps the longer ones, -F those whose description contains a text.
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """uobjnew: summarize object allocations in high-level languages (USDT) or malloc() sizes in C.
 
-Java, Ruby and Tcl allocations come from their USDT probes (rbcc.tools' languages table); for C
+Java, Ruby and Tcl allocations come from their USDT probes (the table in rbcc._tools.languages); for C
 (-l c), a uprobe on libc's malloc() in the process counts blocks by size, as bcc does.
 """
 

@@ -3,7 +3,7 @@
 loads, exceptions, threads per second), from their USDT probes, refreshed every interval.
 
 The processes are found by their comm (java, node, perl, php, python*, ruby/irb, tclsh/wish); each is
-traced through its own USDT probes (rbcc.tools' languages table), which libbpf enables per process.
+traced through its own USDT probes (the table in rbcc._tools.languages), which libbpf enables per process.
 """
 
 from __future__ import annotations
