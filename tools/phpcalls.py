@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""phpcalls: summarize PHP method calls, with counts and (-L) latencies (ucalls -l php).
+
+rbcc's ucalls with the language set to php, as bcc's phpcalls wrapper runs it: see ucalls for the
+options, the output and the probes used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rbcc.tools import ucalls
+
+__all__ = ["bpf_text", "build_parser", "main"]
+
+PROG, LANGUAGE = "phpcalls", "php"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return ucalls.build_parser(PROG, LANGUAGE)
+
+
+def bpf_text(args: argparse.Namespace) -> str:
+    return ucalls.bpf_text(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return ucalls.main(argv, PROG, LANGUAGE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""tclcalls: summarize Tcl method calls, with counts and (-L) latencies (ucalls -l tcl).
+
+rbcc's ucalls with the language set to tcl, as bcc's tclcalls wrapper runs it: see ucalls for the
+options, the output and the probes used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rbcc.tools import ucalls
+
+__all__ = ["bpf_text", "build_parser", "main"]
+
+PROG, LANGUAGE = "tclcalls", "tcl"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return ucalls.build_parser(PROG, LANGUAGE)
+
+
+def bpf_text(args: argparse.Namespace) -> str:
+    return ucalls.bpf_text(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return ucalls.main(argv, PROG, LANGUAGE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
