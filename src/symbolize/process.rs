@@ -122,25 +122,32 @@ impl Lookups {
             return None;
         }
         self.prepare(pid);
-        match self.user_once(pid, addr) {
-            Err(Reason::Unmapped) if self.reread(pid) => self.user_once(pid, addr).ok(),
+        match self.user_once(pid, addr, true) {
+            Err(Reason::Unmapped) if self.reread(pid) => self.user_once(pid, addr, true).ok(),
+            // A process that exited (or is a zombie) keeps its cached map, but its /proc/PID/map_files
+            // links are gone: its files are opened by the paths the map names instead (bcc names
+            // symbols of exited processes too, which tools that print at the end rely on).
+            Err(_) if self.maps.contains_key(&pid) && fs::metadata(format!("/proc/{pid}/exe")).is_err() => {
+                self.user_once(pid, addr, false).ok()
+            }
             found => found.ok(),
         }
     }
 
-    fn user_once(&self, pid: u32, addr: u64) -> Result<Found, Reason> {
+    fn user_once(&self, pid: u32, addr: u64, map_files: bool) -> Result<Found, Reason> {
         if self.mode == Mode::Inlined {
-            return self.in_process(pid, addr, true);
+            return self.in_process(pid, addr, true, map_files);
         }
-        match self.in_process(pid, addr, false) {
-            Err(Reason::MissingSyms | Reason::UnknownAddr) => self.in_process(pid, addr, true),
+        match self.in_process(pid, addr, false, map_files) {
+            Err(Reason::MissingSyms | Reason::UnknownAddr) => self.in_process(pid, addr, true, map_files),
             found => found,
         }
     }
 
-    fn in_process(&self, pid: u32, addr: u64, debug_syms: bool) -> Result<Found, Reason> {
+    fn in_process(&self, pid: u32, addr: u64, debug_syms: bool, map_files: bool) -> Result<Found, Reason> {
         let mut process = Process::new(Pid::from(pid));
         process.debug_syms = debug_syms;
+        process.map_files = map_files;
         match self.symbolizer.symbolize_single(&Source::Process(process), Input::AbsAddr(addr)) {
             Ok(Symbolized::Sym(sym)) if !covers(&sym) => Err(Reason::UnknownAddr),
             // a perf map's symbols have no module: bcc names the map file
@@ -157,8 +164,12 @@ impl Lookups {
         if self.maps.get(&pid).is_some_and(|cached| cached.checked.elapsed() < RECHECK_AFTER) {
             return;
         }
-        // a process that is gone keeps whatever map was cached for it
+        // a process that is gone keeps whatever map was cached for it; so does a zombie, whose /proc
+        // entry stays without an executable or mappings (reread, its map would be empty)
         let Some(now) = stamp(pid) else { return };
+        if now.exe == (0, 0) && self.maps.contains_key(&pid) {
+            return;
+        }
         if let Some(cached) = self.maps.get_mut(&pid).filter(|cached| cached.stamp == now) {
             cached.checked = Instant::now();
             return;

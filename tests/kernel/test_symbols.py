@@ -57,6 +57,30 @@ def test_separate_debug_file_named_by_debuglink(tmp_path: Path) -> None:
         assert BPF.sym(p.main, p.pid) == b"main"
 
 
+@needs_root
+@pytest.mark.parametrize("reaped", [False, True], ids=["zombie", "reaped"])
+def test_a_process_that_exited_keeps_the_names_looked_up_before(tmp_path: Path, reaped: bool) -> None:
+    # tools print stacks at the end, when the processes they saw may be gone: bcc still names them
+    child = subprocess.Popen([str(full(tmp_path))], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    leaf, main = (int(a, 16) for a in child.stdout.readline().split())
+    assert BPF.sym(leaf, child.pid) == b"rbcc_hidden_leaf"
+    child.kill()
+    if reaped:
+        child.wait()
+    else:
+        # killed, not yet waited for: its /proc entry stays, without its mappings
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{child.pid}/stat").read().split(")")[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    try:
+        assert BPF.sym(leaf + 4, child.pid, show_offset=True) == b"rbcc_hidden_leaf+0x4"
+        assert BPF.sym(main, child.pid, show_module=True) == b"main [spin]"
+    finally:
+        child.wait()
+
+
 def _sym_in_child(pid: int, addr: int, env: dict[str, str]) -> str:
     """BPF.sym in a fresh Python, whose symbolizers read $RBCC_DEBUG_DIRS (once, when first used)."""
     code = f"from rbcc import BPF; print(BPF.sym({addr}, {pid}).decode())"
