@@ -185,13 +185,16 @@ def _sort_key(args: argparse.Namespace) -> Callable[[tuple[Any, Any]], Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    dirs = directories(args.rootdirs)
+    said: list[str] = []
+    dirs = directories(args.rootdirs, said.append)
     if not dirs:
-        print("Cannot find any valid directory")
+        print("\n".join([*said, "Cannot find any valid directory"]))
         return 1
     b = common.load(args, bpf_text(args, dirs))
     if b is None:
         return 0
+    # once loaded (compiling takes a while): the first line out says the counting has begun
+    print("\n".join(said))
     print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
     counts = b["counts"]
     with b:
