@@ -90,7 +90,13 @@ BPF_FRAMES = ("bpf_prog_", "bpf_trace_run", "__bpf_trace_")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = common.parser("biostacks", "Tracing block I/O with init stacks.", EXAMPLES)
+    p = common.parser(
+        "biostacks",
+        "Tracing block I/O with init stacks.\n\n"
+        "At the block_io_start (or block_rq_insert) and block_rq_complete tracepoints, not by fentry on\n"
+        "blk_account_io_start/done: the same moments; each stack starts in the block layer.",
+        EXAMPLES,
+    )
     block.add_disk(p)
     p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
     p.add_argument("duration", nargs="?", type=common.positive_int, help="seconds to trace (default: until Ctrl-C)")

@@ -228,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = common.parser(
         "filelife",
         "Trace lifecycle of file\n\n"
-        "Traced at the open/creat/mknod and unlink system calls, not in vfs_create/vfs_unlink: a file\n"
-        "is matched by its directory and name (see the tool's source for the paths it cannot match).",
+        "Traced at the open/creat/mknod and unlink system calls, not in vfs_create/vfs_unlink. A file\n"
+        "is matched by its directory and name: one deleted by a bare name always; one deleted through\n"
+        "a path with a directory in it only if created through that same path from the same directory\n"
+        "(or the same absolute path); a file renamed in between is not matched; names are read up to\n"
+        "256 bytes; files the kernel creates or deletes itself are not seen.",
         EXAMPLES,
     )
     files.add_pid(p)
