@@ -1,7 +1,7 @@
 """sslsniff: the C for its options; live, a TLS client and server of the test's own (Python's ssl module,
 so OpenSSL's SSL_write_ex/SSL_read_ex) exchange two known messages, and each shows up as the writer's
 WRITE/SEND and the reader's READ/RECV, with its length and its plaintext (as hex with --hexdump), traced
-in the libssl that process maps; GnuTLS through gnutls-cli where gnutls-bin is installed."""
+in the libssl that process maps; GnuTLS through a ctypes client of libgnutls, and through gnutls-cli where gnutls-bin is installed."""
 
 from __future__ import annotations
 
@@ -247,3 +247,79 @@ def test_gnutls_cli_plaintext_is_shown(certificate: tuple[Path, Path]) -> None:
     listener.close()
     (sent,) = ours(out)
     assert sent.func == "WRITE/SEND" and sent.length == len(ask) + 1 and received == [(ask + "\n").encode()]
+
+
+# A GnuTLS client (through ctypes: no gnutls-bin needed) and a Python ssl server in one process named
+# GNUTLS_COMM: the client sends argv[3] with gnutls_record_send, the server answers argv[4], which the
+# client reads with gnutls_record_recv.
+GNUTLS_COMM = "gnutls-pair"
+GNUTLS_PAIR = f"""
+import ctypes, socket, ssl, sys, threading
+cert, key, ask, answer, libgnutls = sys.argv[1:6]
+g = ctypes.CDLL(libgnutls)
+g.gnutls_record_send.restype = g.gnutls_record_recv.restype = ctypes.c_ssize_t
+g.gnutls_record_send.argtypes = g.gnutls_record_recv.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+with open("/proc/self/comm", "w") as f:
+    f.write("{GNUTLS_COMM}")
+server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+server_ctx.load_cert_chain(cert, key)
+print("ready", flush=True)
+sys.stdin.readline()
+a, b = socket.socketpair()
+def serve():
+    s = server_ctx.wrap_socket(a, server_side=True)
+    assert s.recv(4096) == ask.encode()
+    s.sendall(answer.encode())
+server = threading.Thread(target=serve)
+server.start()
+assert g.gnutls_global_init() == 0
+cred, session = ctypes.c_void_p(), ctypes.c_void_p()
+assert g.gnutls_certificate_allocate_credentials(ctypes.byref(cred)) == 0
+assert g.gnutls_init(ctypes.byref(session), 2) == 0  # GNUTLS_CLIENT; no verification asked for
+assert g.gnutls_set_default_priority(session) == 0
+assert g.gnutls_credentials_set(session, 1, cred) == 0  # GNUTLS_CRD_CERTIFICATE
+g.gnutls_transport_set_int2(session, b.fileno(), b.fileno())
+while (rc := g.gnutls_handshake(session)) < 0:
+    assert not g.gnutls_error_is_fatal(rc), rc
+data = ask.encode()
+assert g.gnutls_record_send(session, data, len(data)) == len(data)
+got = ctypes.create_string_buffer(4096)
+while (n := g.gnutls_record_recv(session, got, 4096)) < 0:
+    assert not g.gnutls_error_is_fatal(n), n
+assert got.raw[:n] == answer.encode()
+server.join()
+"""
+
+
+@pytest.mark.needs_root
+def test_gnutls_record_send_and_recv_are_shown(certificate: tuple[Path, Path]) -> None:
+    from rbcc._probes.uprobes import find_library
+
+    libgnutls = find_library("gnutls")
+    if libgnutls is None:
+        pytest.skip("libgnutls30 is not installed: no libgnutls.so to trace")
+    cert, key = certificate
+    ask = f"gnutls asks test {os.getpid()}"
+    answer = f"and python answers test {os.getpid()} at more length"
+    child = subprocess.Popen(
+        [sys.executable, "-c", GNUTLS_PAIR, str(cert), str(key), ask, answer, libgnutls],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pair = Pair(child, ask, answer)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        texts = {"ask": ask, "answer": answer}
+        out, _ = run_interrupted(
+            ["tool", "sslsniff", "--no-openssl", "--no-nss", "-p", str(child.pid)],
+            header_ok,
+            pair.go,
+            lambda out: len(exchanged(pair, out, texts)) >= 2,
+        )
+    finally:
+        child.kill()
+        child.wait()
+    # the server's side is OpenSSL's, not traced here: the client's send and receive only
+    seen = sorted((e.func, e.comm, e.length, e.data) for e in exchanged(pair, out, texts))
+    assert seen == [("READ/RECV", GNUTLS_COMM, len(answer), answer), ("WRITE/SEND", GNUTLS_COMM, len(ask), ask)], out
