@@ -1,7 +1,8 @@
 """sslsniff: the C for its options; live, a TLS client and server of the test's own (Python's ssl module,
 so OpenSSL's SSL_write_ex/SSL_read_ex) exchange two known messages, and each shows up as the writer's
 WRITE/SEND and the reader's READ/RECV, with its length and its plaintext (as hex with --hexdump), traced
-in the libssl that process maps; GnuTLS through a ctypes client of libgnutls, and through gnutls-cli where gnutls-bin is installed."""
+in the libssl that process maps; GnuTLS through a ctypes client of libgnutls, and through gnutls-cli
+where gnutls-bin is installed."""
 
 from __future__ import annotations
 
