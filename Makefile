@@ -110,7 +110,8 @@ VM_TOOL_TESTS := \
 	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory \
 	tests/tools/test_reset_trace.py::test_the_top_level_is_reset_with_its_uprobe_events \
-	tests/tools/test_virtiostat.py::test_a_read_over_virtio_9p_shows_its_bytes
+	tests/tools/test_virtiostat.py::test_a_read_over_virtio_9p_shows_its_bytes \
+	tests/tools/test_swapin.py::test_counts_the_swap_ins_of_a_child
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')

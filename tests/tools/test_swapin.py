@@ -1,0 +1,100 @@
+"""swapin: its kprobe program through the verifier, its one line without kprobes; where kprobes exist
+(the VM), a child whose pages this test pushes out to a swap file of its own (MADV_PAGEOUT) and that
+then reads them back is counted, by its pid and comm, for about as many swap-ins as pages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from _bpfutil import run_interrupted
+from _ext4fs import ext4_dir
+from _toolcheck import assert_kprobes_load, refusal_line, text_of
+
+from rbcc.tools import swapin
+
+
+def test_counts_by_process_and_comm() -> None:
+    text = text_of(swapin)
+    assert "struct key_t" in text and "bpf_get_current_comm(&key.comm" in text
+    args = swapin.build_parser().parse_args(["-T", "5", "3"])
+    assert (args.notime, args.interval, args.count) == (True, 5, 3)
+
+
+@pytest.mark.needs_root
+def test_kprobe_program_passes_the_verifier() -> None:
+    assert_kprobes_load(text_of(swapin), ["count_swapin"])
+
+
+@pytest.mark.without_kprobes
+def test_without_kprobes_it_says_so_in_one_line() -> None:
+    line = refusal_line("tool", "swapin", "1", "1")
+    assert line.startswith("swapin: needs kprobes on swap_read_folio or swap_readpage") and "CONFIG_KPROBES" in line
+
+
+PAGES = 2048
+# Fills PAGES anonymous pages, pushes them out to swap (MADV_PAGEOUT, 21), then on a line from stdin
+# reads each back.
+SWAPPER = f"""
+import mmap, sys
+with open("/proc/self/comm", "w") as f:
+    f.write("swapper")
+size = {PAGES} * mmap.PAGESIZE
+m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(0, size, mmap.PAGESIZE):
+    m[i] = (i // mmap.PAGESIZE) % 251 + 1
+m.madvise(21)
+print("ready", flush=True)
+sys.stdin.readline()
+assert all(m[i] == (i // mmap.PAGESIZE) % 251 + 1 for i in range(0, size, mmap.PAGESIZE))
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_counts_the_swap_ins_of_a_child() -> None:
+    for tool in ("mkswap", "swapon", "swapoff"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"needs {tool} (util-linux) to make a swap file")
+    with ext4_dir(64) as root:
+        swap = root / "swapfile"
+        with open(swap, "wb") as f:
+            f.write(b"\0" * (48 << 20))  # written, not sparse: swapon refuses holes
+        swap.chmod(0o600)
+        subprocess.run(["mkswap", str(swap)], check=True, capture_output=True)
+        done = subprocess.run(["swapon", str(swap)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot swap to a file here: {done.stderr.strip()}")
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-c", SWAPPER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            try:
+                assert child.stdout is not None and child.stdout.readline() == "ready\n"
+
+                def workload() -> None:
+                    assert child.stdin is not None
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                    assert child.wait(timeout=120) == 0
+
+                def ours(out: str) -> int:
+                    return sum(
+                        int(f[2]) for f in (x.split() for x in out.splitlines()) if f[:2] == ["swapper", str(child.pid)]
+                    )
+
+                out, _ = run_interrupted(
+                    ["tool", "swapin", "-T"],
+                    lambda h: h.startswith("Counting swap ins"),
+                    workload,
+                    lambda out: ours(out) >= PAGES // 2,
+                    timeout=60,
+                )
+            finally:
+                child.kill()
+                child.wait()
+        finally:
+            subprocess.run(["swapoff", str(swap)], check=True)
+    # MADV_PAGEOUT may leave a few pages in memory; each page read back in is one swap-in
+    assert PAGES // 2 <= ours(out) <= PAGES, out
