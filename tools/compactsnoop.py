@@ -184,7 +184,12 @@ TRACEPOINT_PROBE(compaction, mm_compaction_end) {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = common.parser("compactsnoop", "Trace compact zone", EXAMPLES)
+    p = common.parser(
+        "compactsnoop",
+        "Trace compact zone\n\nCompaction asked for through /proc/sys/vm/compact_memory is shown too, as ORDER -1.\n"
+        "-e needs kprobes (fragmentation_index).",
+        EXAMPLES,
+    )
     p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")
     p.add_argument("-d", "--duration", type=common.positive_int, help="total duration of trace in seconds")

@@ -101,8 +101,16 @@ LOCK_INTERNALS = re.compile(
 )
 
 
+DESCRIPTION = (
+    "Display kernel lock waits\n\n"
+    "Counted at the lock:contention_begin/contention_end tracepoints, not with bcc's kprobes on\n"
+    "mutex_lock: only contended acquisitions are counted, and hold times (which need mutex_unlock)\n"
+    "are not measured."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = common.parser("klockstat", "Display kernel lock waits (lock contention tracepoints)", EXAMPLES)
+    p = common.parser("klockstat", DESCRIPTION, EXAMPLES)
     when = p.add_mutually_exclusive_group()
     when.add_argument("-d", "--duration", type=common.positive_int, help="total duration of trace in seconds")
     when.add_argument("-i", "--interval", type=common.positive_int, help="print summary at this interval (seconds)")
