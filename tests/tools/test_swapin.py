@@ -40,7 +40,7 @@ def test_without_kprobes_it_says_so_in_one_line() -> None:
     assert line.startswith("swapin: needs kprobes on swap_read_folio or swap_readpage") and "CONFIG_KPROBES" in line
 
 
-PAGES = 2048
+PAGES = 8192  # 32 MiB: well above what the interpreter itself swaps back in (a few MiB)
 # On a first line from stdin (once in its cgroup), fills PAGES anonymous pages and pushes them out to
 # swap (MADV_PAGEOUT, 21); on a second, reads each back.
 SWAPPER = f"""
@@ -106,10 +106,10 @@ def test_counts_the_swap_ins_of_a_child() -> None:
     for tool in ("mkswap", "swapon", "swapoff"):
         if shutil.which(tool) is None:
             pytest.skip(f"needs {tool} (util-linux) to make a swap file")
-    with ext4_dir(64) as root:
+    with ext4_dir(128) as root:
         swap = root / "swapfile"
         with open(swap, "wb") as f:
-            f.write(b"\0" * (48 << 20))  # written, not sparse: swapon refuses holes
+            f.write(b"\0" * (80 << 20))  # written, not sparse: swapon refuses holes
         swap.chmod(0o600)
         subprocess.run(["mkswap", str(swap)], check=True, capture_output=True)
         done = subprocess.run(["swapon", str(swap)], capture_output=True, text=True)
@@ -119,8 +119,9 @@ def test_counts_the_swap_ins_of_a_child() -> None:
             out, pid = swap_a_child_out_and_in()
         finally:
             subprocess.run(["swapoff", str(swap)], check=True)
-    # MADV_PAGEOUT may leave a few pages in memory; each page read back in is one swap-in
-    assert PAGES // 2 <= swapins_of(out, pid) <= PAGES, out
+    # each page read back in is one swap-in; the reclaim took some of the interpreter's own memory
+    # too (fewer than 16 MiB of it), which comes back in as it runs
+    assert PAGES * 9 // 10 <= swapins_of(out, pid) <= PAGES + 4096, out
 
 
 def swapins_of(out: str, pid: int) -> int:
@@ -154,7 +155,7 @@ def swap_a_child_out_and_in() -> tuple[str, int]:
                 ["tool", "swapin", "-T"],
                 lambda h: h.startswith("Counting swap ins"),
                 workload,
-                lambda out: swapins_of(out, child.pid) >= PAGES // 2,
+                lambda out: swapins_of(out, child.pid) >= PAGES,
                 timeout=60,
             )
         return out, child.pid
