@@ -52,19 +52,28 @@ def test_sort_fields_are_bccs() -> None:
         klockstat.sort_field("max")
 
 
-# Two writers and two readers of one pipe: each read and write takes the pipe's mutex.
+# Two writers and two readers of one pipe for 3 s: each read and write takes the pipe's mutex.
 PIPE_THREADS = """
 import os, sys, threading, time
 print("ready", flush=True)
 sys.stdin.readline()
 r, w = os.pipe()
+# non-blocking: no thread waits on the pipe past the end (a blocked reader would never return)
+os.set_blocking(r, False)
+os.set_blocking(w, False)
 stop = time.monotonic() + 3
 def writer():
     while time.monotonic() < stop:
-        os.write(w, b"x" * 64)
+        try:
+            os.write(w, b"x" * 64)
+        except BlockingIOError:
+            pass
 def reader():
     while time.monotonic() < stop:
-        os.read(r, 4096)
+        try:
+            os.read(r, 4096)
+        except BlockingIOError:
+            pass
 threads = [threading.Thread(target=f) for f in (writer, writer, reader, reader)]
 for t in threads:
     t.start()
