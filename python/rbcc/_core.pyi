@@ -37,6 +37,9 @@ __all__ = [
     "num_possible_cpus",
     "perf_event_open_raw",
     "perf_event_open",
+    "enable_stats",
+    "loaded_programs",
+    "prog_full_name",
     "ksym",
     "usym",
     "usym_inlined",
@@ -246,6 +249,11 @@ def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None: ...
 def perf_event_open_raw(attr: bytes, pid: int, cpu: int, group_fd: int) -> int: ...
 def kernel_enum(name: str) -> list[tuple[str, int]]: ...  # the kernel's enum `name` from its BTF: (name, value)
 def perf_event_open(ev_type: int, ev_config: int, pid: int = -1, cpu: int = -1) -> int: ...  # counting event fd
+def enable_stats() -> int: ...  # BPF_ENABLE_STATS: programs' run statistics on while this fd (the caller's) is open
+def loaded_programs() -> list[
+    tuple[int, str, str, int, int]
+]: ...  # every loaded program: id, type, name, run_time_ns, run_cnt
+def prog_full_name(id: int) -> str | None: ...  # a program's whole name from its BTF (info keeps 15 chars)
 def flamegraph_svg(
     lines: list[str],
     *,

@@ -1,5 +1,5 @@
-//! What the running kernel offers (src/kernel/): tracefs, feature probes, its BTF's types, CPUs, and
-//! perf events opened directly.
+//! What the running kernel offers (src/kernel/): tracefs, feature probes, its BTF's types, CPUs,
+//! perf events opened directly, and the BPF programs loaded in it with their run statistics.
 
 use pyo3::prelude::*;
 
@@ -76,7 +76,34 @@ fn perf_event_open_raw(attr: &[u8], pid: i32, cpu: i32, group_fd: i32) -> PyResu
     Ok(crate::attach::open_perf_event_raw(attr, pid, cpu, group_fd)?.into_raw_fd())
 }
 
+/// Turn on every BPF program's run statistics (run_cnt, run_time_ns) while the returned fd, owned by
+/// the caller, stays open (BPF_ENABLE_STATS).
+#[pyfunction]
+fn enable_stats() -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    Ok(crate::kernel::progs::enable_stats()?.into_raw_fd())
+}
+
+/// A loaded program as Python sees it: (id, type, name, run_time_ns, run_cnt).
+type ProgRow = (u32, String, String, u64, u64);
+
+/// Every BPF program loaded in the kernel, by id.
+#[pyfunction]
+fn loaded_programs(py: Python<'_>) -> PyResult<Vec<ProgRow>> {
+    let progs = py.detach(crate::kernel::progs::loaded_programs)?;
+    Ok(progs.into_iter().map(|p| (p.id, p.prog_type, p.name, p.run_time_ns, p.run_cnt)).collect())
+}
+
+/// The whole name of BPF program `id` from its BTF (its info keeps 15 characters); None without BTF.
+#[pyfunction]
+fn prog_full_name(py: Python<'_>, id: u32) -> PyResult<Option<String>> {
+    Ok(py.detach(|| crate::kernel::progs::full_name(id))?)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(prog_full_name, m)?)?;
+    m.add_function(wrap_pyfunction!(enable_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(loaded_programs, m)?)?;
     m.add_function(wrap_pyfunction!(tracefs, m)?)?;
     m.add_function(wrap_pyfunction!(has_kprobes, m)?)?;
     m.add_function(wrap_pyfunction!(has_kprobe_multi, m)?)?;
