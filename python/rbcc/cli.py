@@ -193,6 +193,8 @@ def run_tool(name: str | None, args: Sequence[str]) -> int:
             summary = tools.summary(n)
             print(f"{n:<{width}}  {summary.split(': ', 1)[-1]}")
         return 0
+    # bcc's reset-trace is a module name here: reset_trace
+    name = name.replace("-", "_")
     if name not in tools.names():
         print(f"rbcc tool: no tool named {name!r} (`rbcc tool` lists them)", file=sys.stderr)
         return 2

@@ -221,3 +221,8 @@ def test_the_top_level_is_reset_with_its_uprobe_events(tracing: Path) -> None:
     assert "left over by a tool" not in (tracing / "trace").read_text()
     # it was enabled: disabled first, then removed
     assert not (tracing / "events" / event).exists()
+
+
+def test_bccs_name_with_a_hyphen_runs_it_too() -> None:
+    done = run_rbcc("tool", "reset-trace", "-h")
+    assert done.returncode == 0 and done.stdout.startswith("usage: reset_trace"), done.stderr
