@@ -40,7 +40,10 @@ python-deps:
 		"opentelemetry-proto>=1.20" "PyYAML>=5.4" "types-PyYAML" \
 		"ipykernel>=6" "nbclient>=0.7" "nbformat>=5.1"
 
+# The core is built for the stable ABI (python/rbcc/_core.abi3.so); a core built before that, named for one
+# CPython (_core.cpython-311-x86_64-linux-gnu.so), would shadow it: CPython prefers that suffix.
 install: setup
+	rm -f python/rbcc/_core.cpython-*.so
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
 
 rust-test:
