@@ -101,6 +101,13 @@ impl Loaded {
                     "cannot load libclang ({e}); install it (Debian: apt-get install libclang-dev) or set LIBCLANG_PATH"
                 ))
             })?;
+            // a libclang whose path did not tell its version says it now, before it parses anything
+            // SAFETY: libclang is loaded (just above); the string is disposed of by cx_string.
+            let banner = cx_string(unsafe { clang_getClangVersion() });
+            if let Err(e) = super::toolchain::check_loaded_libclang(&banner) {
+                let _ = unload();
+                return Err(e);
+            }
         }
         Ok(Loaded)
     }

@@ -5,9 +5,10 @@ use std::process::Command;
 
 use crate::error::{Diagnostic, Error, Result};
 
-/// The clang executable that matches the libclang the parse loads (same LLVM), found once.
+/// The clang executable that matches the libclang the parse loads (same LLVM), found once; refused
+/// here, before a compile, when the two differ (`toolchain::checked`).
 pub fn clang() -> Result<PathBuf> {
-    Ok(super::toolchain::toolchain()?.clang.clone())
+    Ok(super::toolchain::checked()?.clang)
 }
 
 /// The `__TARGET_ARCH_*` libbpf's bpf_tracing.h needs to read registers.
