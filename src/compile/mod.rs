@@ -10,6 +10,7 @@ pub mod hints;
 pub mod holes;
 pub mod isolate;
 pub mod license;
+pub mod llvm;
 pub mod owntypes;
 pub mod pch;
 pub mod pending;
