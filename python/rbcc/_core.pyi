@@ -72,9 +72,9 @@ class Compiled:
 def compile(text: str, cflags: list[str], filename: str) -> Compiled:
     """Rewrite bcc-dialect C and build a BPF object, or fetch it from the cache."""
 
-def toolchain() -> tuple[str | None, int | None, str | None, int | None, str | None, tuple[int, int]]:
-    """(clang, its LLVM version, libclang, its version, why the pair is refused or None, (oldest, newest
-    supported)), found as a compile finds them."""
+def toolchain() -> tuple[str | None, int | None, str | None, int | None, str | None, list[int]]:
+    """(clang, its LLVM version, libclang, its version, why the pair is refused or None, the supported LLVM
+    versions), found as a compile finds them."""
 
 @final
 class Link:

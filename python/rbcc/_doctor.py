@@ -106,13 +106,14 @@ def tracefs(mounts: str, can_mount: bool, dirs: Sequence[str] = TRACEFS_DIRS) ->
 
 
 def toolchain(
-    report: tuple[str | None, int | None, str | None, int | None, str | None, tuple[int, int]],
+    report: tuple[str | None, int | None, str | None, int | None, str | None, list[int]],
 ) -> list[Check]:
     """The clang binary and libclang a compile would use (rbcc._core.toolchain's report)."""
-    clang, clang_v, lib, lib_v, refusal, (oldest, newest) = report
-    supported = f"supported: LLVM {oldest}..{newest}"
+    clang, clang_v, lib, lib_v, refusal, versions = report
+    newest = versions[-1]
+    supported = f"supported: LLVM {', '.join(map(str, versions))}"
     if refusal is not None:
-        version = clang_v if clang_v is not None and oldest <= clang_v <= newest else newest
+        version = clang_v if clang_v in versions else newest
         fixes = (f"sudo apt-get install clang-{version} libclang1-{version}", "sudo dnf install clang clang-libs")
         if clang is None:
             return [Check("clang", False, refusal, fixes=("sudo apt-get install clang libclang-dev", fixes[1]))]

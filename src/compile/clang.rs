@@ -116,7 +116,8 @@ impl Loaded {
 /// Name the toolchain's libclang in `LIBCLANG_PATH`, where clang-sys looks first: otherwise it runs
 /// `llvm-config` and searches a dozen directories (~40 ms) for a file already known.
 fn point_clang_sys_at_libclang() {
-    let Ok(super::toolchain::Toolchain { libclang: Some(lib), .. }) = super::toolchain::toolchain() else {
+    // checked(): the parent ran it before forking (a miss), so this reads what it found
+    let Ok(super::toolchain::Toolchain { libclang: Some(lib), .. }) = super::toolchain::checked() else {
         return;
     };
     let Ok(value) = CString::new(lib.as_os_str().as_encoded_bytes()) else {

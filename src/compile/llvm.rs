@@ -4,7 +4,35 @@
 //! Versions are not tested here by number: a flag an older clang does not know is ignored
 //! (`-Wno-unknown-warning-option`), and each backend format is recognised by its shape.
 
+use std::ops::RangeInclusive;
+
 use crate::error::Diagnostic;
+
+/// The LLVM major versions rbcc works with: those `make test-toolchains` passed (README's table), the
+/// range less `BROKEN`.
+pub const SUPPORTED: RangeInclusive<u32> = 13..=22;
+
+/// Versions inside the range that are refused all the same, and why: the matrix found them failing.
+pub const BROKEN: &[(u32, &str)] = &[(
+    15,
+    "its optimizer crashes (a segfault in InstCombine) on kernel field reads rbcc emits, e.g. \
+     TCP_SKB_CB(skb)->seq beside cb->seq",
+)];
+
+/// Why LLVM `version` cannot be used, or None when it can.
+pub fn refusal(version: u32) -> Option<String> {
+    if let Some((_, why)) = BROKEN.iter().find(|(v, _)| *v == version) {
+        return Some(format!("LLVM {version} is not supported: {why}"));
+    }
+    (!SUPPORTED.contains(&version)).then(|| {
+        format!("LLVM {version} is not supported (rbcc works with LLVM {}..{})", SUPPORTED.start(), SUPPORTED.end())
+    })
+}
+
+/// Every supported version, oldest first.
+pub fn supported() -> Vec<u32> {
+    SUPPORTED.filter(|v| refusal(*v).is_none()).collect()
+}
 
 /// Warning flags for the parse, the compile and the PCHs. bcc's programs mix pointer and integer types
 /// freely (bcc's own clang only warned); clang 16 made int-conversion an error by default and clang 22

@@ -13,21 +13,18 @@
 //!
 //! A pair whose major versions differ is refused (the parse would read a PCH the compile's clang wrote,
 //! and the two would disagree on the dialect's builtins), and so is a version outside `SUPPORTED`, the
-//! range `make test-toolchains` measured. What differs between the supported versions is handled in
-//! one place, `llvm.rs`.
+//! range `make test-toolchains` measured (`llvm::SUPPORTED`, less `llvm::BROKEN`). What differs between
+//! the supported versions is handled in one place, `llvm.rs`.
 
 use std::ffi::OsString;
 use std::fs;
-use std::ops::RangeInclusive;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::llvm;
 use crate::error::{Error, Result};
-
-/// The LLVM major versions rbcc works with: the ones `make test-toolchains` passed (README's table).
-pub const SUPPORTED: RangeInclusive<u32> = 13..=22;
 
 /// The clang binary and the libclang shared library of one LLVM installation, with their major
 /// versions where the paths tell them (libclang may be unknown: then clang-sys searches for it itself,
@@ -90,6 +87,11 @@ pub fn checked() -> Result<Toolchain> {
             .output()
             .ok()
             .and_then(|o| version_in_banner(&String::from_utf8_lossy(&o.stdout)));
+        // a libclang of that version, where none came with the binary (a wrapper script, a copy)
+        if t.libclang.is_none() {
+            t.libclang = t.clang_version.and_then(|v| libclang_of_version(v, Path::new("/usr/lib")));
+            t.libclang_version = t.libclang.as_deref().and_then(libclang_version_of);
+        }
         check(&t).map(|()| t)
     })
     .clone()
@@ -121,7 +123,6 @@ fn check(t: &Toolchain) -> std::result::Result<(), Refusal> {
     let clang = show(&t.clang, t.clang_version);
     let libclang = t.libclang.as_deref().map(|l| show(l, t.libclang_version)).unwrap_or_default();
     let refuse = |message: String| Err(Refusal { clang: clang.clone(), libclang: libclang.clone(), message });
-    let range = format!("{}..{}", SUPPORTED.start(), SUPPORTED.end());
     if let (Some(a), Some(b)) = (t.clang_version, t.libclang_version) {
         if a != b {
             return refuse(format!(
@@ -131,12 +132,12 @@ fn check(t: &Toolchain) -> std::result::Result<(), Refusal> {
         }
     }
     for v in [t.clang_version, t.libclang_version].into_iter().flatten() {
-        if !SUPPORTED.contains(&v) {
+        if let Some(why) = llvm::refusal(v) {
+            let e = llvm::SUPPORTED.end();
             return refuse(format!(
-                "clang {clang} and libclang {libclang}: LLVM {v} is not supported (rbcc works with LLVM {range}); \
-                 install a supported one (Debian/Ubuntu: apt-get install clang-{e} libclang1-{e}; Fedora: dnf \
-                 install clang clang-libs) or point RBCC_CLANG and LIBCLANG_PATH at one",
-                e = SUPPORTED.end()
+                "clang {clang} and libclang {libclang}: {why}; install a supported one (Debian/Ubuntu: apt-get \
+                 install clang-{e} libclang1-{e}; Fedora: dnf install clang clang-libs) or point RBCC_CLANG and \
+                 LIBCLANG_PATH at one"
             ));
         }
     }

@@ -91,6 +91,10 @@ fn refuses_a_mismatched_pair_or_an_unsupported_version_naming_both() {
     let refusal = check(&t).unwrap_err();
     assert!(refusal.message.contains("LLVM 9 is not supported"), "{}", refusal.message);
     assert!(matches!(refusal.error(), Error::Toolchain { .. }));
+    // inside the range, a version the matrix failed
+    let (clang15, _) = fake_llvm(&tmp, 15, true);
+    let refusal = check(&find(Some(clang15.into_os_string()), None, None, &tmp).unwrap()).unwrap_err();
+    assert!(refusal.message.contains("LLVM 15 is not supported: its optimizer crashes"), "{}", refusal.message);
     let _ = fs::remove_dir_all(&tmp);
 }
 

@@ -31,15 +31,15 @@ fn compile(py: Python<'_>, text: String, cflags: Vec<String>, filename: String) 
 }
 
 /// What `rbcc doctor` shows of the toolchain: `(clang, clang_version, libclang, libclang_version,
-/// refusal, (oldest, newest supported))`. Found as a compile would (and `clang --version` run where its
+/// refusal, the supported versions)`. Found as a compile would (and `clang --version` run where its
 /// path does not tell its version); a refused toolchain gives the names its refusal has and the
 /// refusal's one line.
-type ToolchainReport = (Option<String>, Option<u32>, Option<String>, Option<u32>, Option<String>, (u32, u32));
+type ToolchainReport = (Option<String>, Option<u32>, Option<String>, Option<u32>, Option<String>, Vec<u32>);
 
 #[pyfunction]
 fn toolchain(py: Python<'_>) -> ToolchainReport {
     use pipeline::toolchain as tc;
-    let supported = (*tc::SUPPORTED.start(), *tc::SUPPORTED.end());
+    let supported = pipeline::llvm::supported();
     let named = |s: String| (!s.is_empty()).then_some(s);
     match py.detach(tc::checked) {
         Ok(t) => (

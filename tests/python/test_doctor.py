@@ -14,6 +14,7 @@ from rbcc import _doctor as doctor
 
 REPO = Path(__file__).resolve().parents[2]
 
+SUPPORTED = [13, 14, 16, 17, 18, 19, 20, 21, 22]
 ROOT_CAPS = (1 << doctor.CAP_BPF) | (1 << doctor.CAP_PERFMON) | (1 << doctor.CAP_SYS_ADMIN)
 
 
@@ -48,14 +49,14 @@ def test_tracefs_mounted_mountable_or_a_mount_command(tmp_path: Path) -> None:
 
 
 def test_toolchain_found_refused_or_without_libclang() -> None:
-    found = doctor.toolchain(("/usr/bin/clang", 19, "/usr/lib/llvm-19/lib/libclang-19.so.1", 19, None, (13, 22)))
+    found = doctor.toolchain(("/usr/bin/clang", 19, "/usr/lib/llvm-19/lib/libclang-19.so.1", 19, None, SUPPORTED))
     assert [c.ok for c in found] == [True, True] and "LLVM 19" in found[1].detail
-    refused = doctor.toolchain(("/a/clang (LLVM 14)", None, "/b/libclang.so (LLVM 19)", None, "they differ", (13, 22)))
+    refused = doctor.toolchain(("/a/clang (LLVM 14)", None, "/b/libclang.so (LLVM 19)", None, "they differ", SUPPORTED))
     assert len(refused) == 1 and refused[0].ok is False and refused[0].detail == "they differ"
     assert refused[0].fixes == ("sudo apt-get install clang-22 libclang1-22", "sudo dnf install clang clang-libs")
-    none = doctor.toolchain((None, None, None, None, "cannot find clang", (13, 22)))
+    none = doctor.toolchain((None, None, None, None, "cannot find clang", SUPPORTED))
     assert none[0].fixes is not None and none[0].fixes[0] == "sudo apt-get install clang libclang-dev"
-    no_lib = doctor.toolchain(("/usr/bin/clang-16", 16, None, None, None, (13, 22)))
+    no_lib = doctor.toolchain(("/usr/bin/clang-16", 16, None, None, None, SUPPORTED))
     assert no_lib[1].ok is False and no_lib[1].fixes is not None and no_lib[1].fixes[0].endswith("libclang1-16")
 
 
