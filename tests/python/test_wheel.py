@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -115,3 +116,45 @@ def test_root_runs_a_program_from_the_venv(venv: Path, tmp_path: Path) -> None:
     assert int(out.stdout.strip()) >= 3
     doctor = subprocess.run([str(venv / "bin/rbcc"), "doctor"], cwd="/", capture_output=True, text=True, env=env)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_the_sdist_holds_what_a_build_from_source_needs() -> None:
+    """maturin built the wheel from this sdist, unpacked on its own (make wheel: --sdist)."""
+    wheel()
+    [sdist] = (REPO / "dist").glob("rbcc-*.tar.gz")
+    names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
+    assert {"Cargo.toml", "Cargo.lock", "build.rs", "pyproject.toml", "bpf/rbcc/helpers.h", "src/lib.rs"} <= names
+
+
+def cpythons() -> list[str]:
+    """One interpreter per CPython 3.10+ version found: python3.N on PATH, or under pyenv's versions."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(10, 15)]
+    candidates += [str(p) for p in sorted(pyenv.glob("3.*/bin/python3"))]
+    found: dict[str, str] = {}
+    for python in filter(None, candidates):
+        ask = [python, "-c", "import sys; print(sys.version_info >= (3, 10), sys.version_info[:2])"]
+        out = subprocess.run(ask, capture_output=True, text=True)  # a pyenv shim of no active version fails
+        if out.returncode == 0 and out.stdout.startswith("True"):
+            found.setdefault(out.stdout.split(" ", 1)[1].strip(), python)
+    return list(found.values())
+
+
+def test_one_wheel_serves_every_cpython_here(tmp_path: Path) -> None:
+    """abi3: the same file installs and imports on each CPython 3.10+ found on PATH (pyenv's, here)."""
+    built = wheel()
+    pythons = cpythons()
+    if len(pythons) < 2:
+        pytest.skip("needs two CPython versions of 3.10 or later (python3.10 ... python3.14 on PATH, or pyenv's)")
+    for python in pythons:
+        venv = tmp_path / Path(python).name
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(built)]
+        subprocess.run(pip, check=True, capture_output=True)
+        out = subprocess.run(
+            [str(venv / "bin/python"), "-c", "import sys, rbcc._core as c; print(sys.version_info[:2], c.__file__)"],
+            cwd="/",
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0 and out.stdout.strip().endswith("_core.abi3.so"), (python, out.stderr)
