@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,32 @@ def test_a_mismatched_pair_is_refused_naming_both(tmp_path: Path) -> None:
     assert f"{lib}" in message.split(" | ")[0] and f"(LLVM {llvms[1].name[5:]})" in message
     assert "different LLVM versions" in message
     assert entries(tmp_path) == 0
+
+
+def settled(log: Path) -> None:
+    """Wait until `log` has not grown for 3 s (at most 2 minutes)."""
+    deadline, last, still = time.monotonic() + 120, -1, 0.0
+    while time.monotonic() < deadline and still < 3:
+        size = log.stat().st_size
+        still = still + 0.5 if size == last else 0.0
+        last = size
+        time.sleep(0.5)
+
+
+def test_a_cache_hit_runs_no_clang_even_when_its_path_tells_no_version(tmp_path: Path) -> None:
+    """A clang in a directory of its own (no llvm-N, no clang-N) costs one `clang --version` on a miss, so a
+    mismatch is refused before the compile; a hit runs nothing at all."""
+    real = installations()[0] / "bin/clang" if installations() else Path("/usr/bin/clang")
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "bin/clang"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> {calls}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    cache = tmp_path / "cache"
+    assert run(cache, RBCC_CLANG=str(wrapper)) == "miss"
+    ran = calls.read_text().split()
+    assert ran.count("--version") == 1 and len(ran) >= 2, ran  # the version, then the compile (and PCH builds)
+    settled(calls)  # the background PCH builds the miss started (they outlive it) have finished
+    calls.write_text("")
+    assert run(cache, RBCC_CLANG=str(wrapper)) == "hit"
+    assert calls.read_text() == ""
