@@ -165,8 +165,8 @@ fn file_identity(path: &Path) -> String {
 }
 
 /// The toolchain the environment names or, failing that, the best pair found: the `clang` on PATH with
-/// a libclang of its version, else the newest version that has both, else any clang (its libclang left
-/// to clang-sys). `lib` is where distributions install LLVMs side by side (`/usr/lib/llvm-N`).
+/// a libclang of its version (unless that version is refused), else the newest supported version that
+/// has both, else the newest pair, else any clang (its libclang left to clang-sys). `lib` is where distributions install LLVMs side by side (`/usr/lib/llvm-N`).
 fn find(
     rbcc_clang: Option<OsString>,
     libclang_path: Option<OsString>,
@@ -198,15 +198,17 @@ fn find(
             .or_else(|| on_path("clang", path.as_deref()))?;
         return Some(pair(clang, Some(l)));
     }
+    let matching = |t: &Toolchain| t.libclang.is_some() && t.clang_version == t.libclang_version;
+    let usable = |t: &Toolchain| matching(t) && t.clang_version.is_some_and(|v| llvm::refusal(v).is_none());
     // the plain `clang` on PATH, when its own libclang is there: no directory is listed
     if let Some(clang) = on_path("clang", path.as_deref()) {
         let t = pair(clang, None);
-        if t.libclang.is_some() && (t.clang_version.is_none() || t.clang_version == t.libclang_version) {
+        if usable(&t) || (t.libclang.is_some() && t.clang_version.is_none()) {
             return Some(t);
         }
     }
     let mut all: Vec<Toolchain> = candidates(path.as_deref(), lib).into_iter().map(|(_, c)| pair(c, None)).collect();
-    all.sort_by_key(|t| (t.libclang.is_some() && t.clang_version == t.libclang_version, t.clang_version));
+    all.sort_by_key(|t| (usable(t), matching(t), t.clang_version));
     all.pop()
 }
 

@@ -70,6 +70,13 @@ fn finds_versioned_installations_and_prefers_a_matching_pair() {
     assert_eq!((t.clang_version, t.libclang.as_deref()), (Some(16), Some(lib16.as_path())));
     let t = find(None, Some(lib16.clone().into_os_string()), None, &tmp).unwrap();
     assert_eq!((t.clang_version, t.libclang_version), (Some(16), Some(16)));
+    // a refused version on PATH (15) and a newer unsupported one (99) yield to the newest supported pair
+    let (clang15, _) = fake_llvm(&tmp, 15, true);
+    fake_llvm(&tmp, 99, true);
+    fs::remove_file(tmp.join("bin/clang")).unwrap();
+    symlink(&clang15, tmp.join("bin/clang")).unwrap();
+    let t = find(None, None, Some(tmp.join("bin").into_os_string()), &tmp).unwrap();
+    assert_eq!((t.clang.as_path(), t.libclang_version), (clang19.as_path(), Some(19)));
     let _ = fs::remove_dir_all(&tmp);
 }
 
