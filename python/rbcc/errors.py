@@ -23,6 +23,7 @@ __all__ = [
     "KernelFeatureError",
     "PermissionError",
     "ProbeSpecError",
+    "ToolchainError",
     "USDTException",
     "UnsupportedError",
     "VerifierError",
@@ -104,6 +105,22 @@ class KernelFeatureError(AttachError):
 
 class PermissionError(BPFError, builtins.PermissionError):  # noqa: A001 - the name users expect
     """The process lacks a capability; the message names it."""
+
+
+class ToolchainError(BPFError):
+    """The clang binary and libclang cannot compile together: their LLVM versions differ, one is outside
+    the supported range (README's table), or clang is not installed.
+
+    ``clang`` and ``libclang`` name each as ``"path (LLVM N)"`` (empty when not found); the message
+    names both and what to install or set (``RBCC_CLANG``, ``LIBCLANG_PATH``)."""
+
+    clang: str
+    libclang: str
+
+    def __init__(self, message: str, clang: str = "", libclang: str = "") -> None:
+        super().__init__(message)
+        self.clang = clang
+        self.libclang = libclang
 
 
 class USDTException(AttachError):

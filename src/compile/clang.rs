@@ -101,6 +101,13 @@ impl Loaded {
                     "cannot load libclang ({e}); install it (Debian: apt-get install libclang-dev) or set LIBCLANG_PATH"
                 ))
             })?;
+            // a libclang whose path did not tell its version says it now, before it parses anything
+            // SAFETY: libclang is loaded (just above); the string is disposed of by cx_string.
+            let banner = cx_string(unsafe { clang_getClangVersion() });
+            if let Err(e) = super::toolchain::check_loaded_libclang(&banner) {
+                let _ = unload();
+                return Err(e);
+            }
         }
         Ok(Loaded)
     }
@@ -109,7 +116,8 @@ impl Loaded {
 /// Name the toolchain's libclang in `LIBCLANG_PATH`, where clang-sys looks first: otherwise it runs
 /// `llvm-config` and searches a dozen directories (~40 ms) for a file already known.
 fn point_clang_sys_at_libclang() {
-    let Ok(super::toolchain::Toolchain { libclang: Some(lib), .. }) = super::toolchain::toolchain() else {
+    // checked(): the parent ran it before forking (a miss), so this reads what it found
+    let Ok(super::toolchain::Toolchain { libclang: Some(lib), .. }) = super::toolchain::checked() else {
         return;
     };
     let Ok(value) = CString::new(lib.as_os_str().as_encoded_bytes()) else {

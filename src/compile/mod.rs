@@ -10,6 +10,7 @@ pub mod hints;
 pub mod holes;
 pub mod isolate;
 pub mod license;
+pub mod llvm;
 pub mod owntypes;
 pub mod pch;
 pub mod pending;
@@ -57,6 +58,8 @@ pub fn compile(text: &str, cflags: &[String], filename: &str) -> Result<Output> 
         }
         cache::Found::Missing => {}
     }
+    // a miss: refuse a mismatched clang and libclang here, before the parse child and clang start
+    toolchain::checked()?;
     let _notice = (!prep.kernel_dir.join("vmlinux.h").exists()).then(|| {
         SlowNotice::after(
             Duration::from_secs(1),

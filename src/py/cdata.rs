@@ -13,6 +13,36 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
+/// The buffer protocol, declared here: the core is built for the stable ABI of CPython 3.10 (one wheel
+/// for 3.10 and later), whose headers leave it out; it joined the stable ABI in 3.11 unchanged, and
+/// every CPython 3 exports these functions with this struct's layout (PEP 3118), which 3.11 froze.
+mod buffer {
+    use pyo3::ffi::{PyObject, Py_ssize_t};
+    use std::os::raw::{c_char, c_int, c_void};
+
+    pub const PYBUF_WRITABLE: c_int = 0x0001;
+
+    #[repr(C)]
+    pub struct PyBuffer {
+        pub buf: *mut c_void,
+        pub obj: *mut PyObject,
+        pub len: Py_ssize_t,
+        pub itemsize: Py_ssize_t,
+        pub readonly: c_int,
+        pub ndim: c_int,
+        pub format: *mut c_char,
+        pub shape: *mut Py_ssize_t,
+        pub strides: *mut Py_ssize_t,
+        pub suboffsets: *mut Py_ssize_t,
+        pub internal: *mut c_void,
+    }
+
+    extern "C" {
+        pub fn PyObject_GetBuffer(obj: *mut PyObject, view: *mut PyBuffer, flags: c_int) -> c_int;
+        pub fn PyBuffer_Release(view: *mut PyBuffer);
+    }
+}
+
 /// Where each object's bytes are in a batch buffer, as Python passes it: `(stride, part_size, parts,
 /// part_stride)`. Entry i starts at `i * stride`; it is `parts` pieces of `part_size` bytes,
 /// `part_stride` apart (a per-CPU value: one piece per CPU, each 8-byte aligned in the buffer), laid
@@ -72,9 +102,9 @@ impl<'py> Maker<'py> {
             let raw = (self.new)(self.ctype.as_type_ptr(), self.empty.as_ptr(), std::ptr::null_mut());
             Bound::from_owned_ptr_or_err(py, raw)?
         };
-        let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
+        let mut view = std::mem::MaybeUninit::<buffer::PyBuffer>::uninit();
         // SAFETY: obj is live; on success the view describes its memory until released below.
-        if unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_WRITABLE) } != 0 {
+        if unsafe { buffer::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), buffer::PYBUF_WRITABLE) } != 0 {
             return Err(PyErr::fetch(py));
         }
         // SAFETY: PyObject_GetBuffer succeeded, so the view is initialised.
@@ -98,7 +128,7 @@ impl<'py> Maker<'py> {
             }
         }
         // SAFETY: releases the view taken above, once.
-        unsafe { ffi::PyBuffer_Release(&mut view) };
+        unsafe { buffer::PyBuffer_Release(&mut view) };
         if !fits {
             return Err(PyValueError::new_err(format!(
                 "{} is {size} bytes, too small for entries of {} bytes",

@@ -30,7 +30,35 @@ fn compile(py: Python<'_>, text: String, cflags: Vec<String>, filename: String) 
     Ok(Compiled { object: out.object, rewritten: out.rewritten, cache_hit: out.cache_hit })
 }
 
+/// What `rbcc doctor` shows of the toolchain: `(clang, clang_version, libclang, libclang_version,
+/// refusal, the supported versions)`. Found as a compile would (and `clang --version` run where its
+/// path does not tell its version); a refused toolchain gives the names its refusal has and the
+/// refusal's one line.
+type ToolchainReport = (Option<String>, Option<u32>, Option<String>, Option<u32>, Option<String>, Vec<u32>);
+
+#[pyfunction]
+fn toolchain(py: Python<'_>) -> ToolchainReport {
+    use pipeline::toolchain as tc;
+    let supported = pipeline::llvm::supported();
+    let named = |s: String| (!s.is_empty()).then_some(s);
+    match py.detach(tc::checked) {
+        Ok(t) => (
+            Some(t.clang.display().to_string()),
+            t.clang_version,
+            t.libclang.map(|l| l.display().to_string()),
+            t.libclang_version,
+            None,
+            supported,
+        ),
+        Err(crate::error::Error::Toolchain { clang, libclang, message }) => {
+            (named(clang), None, named(libclang), None, Some(message), supported)
+        }
+        Err(other) => (None, None, None, None, Some(other.to_string()), supported),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Compiled>()?;
+    m.add_function(wrap_pyfunction!(toolchain, m)?)?;
     m.add_function(wrap_pyfunction!(compile, m)?)
 }

@@ -1,6 +1,6 @@
 //! `crate::error::Error` → the exception of rbcc.errors that carries it, with its structured fields
 //! (`CompileError.diagnostics`, `VerifierError.log`/`insn`, `AttachError.target`,
-//! `KernelFeatureError.feature`/`alternative`); ValueError for refused arguments, KeyError for missing
+//! `KernelFeatureError.feature`/`alternative`, `ToolchainError.clang`/`libclang`); ValueError for refused arguments, KeyError for missing
 //! keys. rbcc.errors stays the one hierarchy users import; the classes are bound here by type, and
 //! checked once when the module loads, so a raise cannot fall back to something else.
 
@@ -16,9 +16,17 @@ pyo3::import_exception!(rbcc.errors, VerifierError);
 pyo3::import_exception!(rbcc.errors, AttachError);
 pyo3::import_exception!(rbcc.errors, KernelFeatureError);
 pyo3::import_exception!(rbcc.errors, PermissionError);
+pyo3::import_exception!(rbcc.errors, ToolchainError);
 
-const CLASSES: [&str; 6] =
-    ["BPFError", "CompileError", "VerifierError", "AttachError", "KernelFeatureError", "PermissionError"];
+const CLASSES: [&str; 7] = [
+    "BPFError",
+    "CompileError",
+    "VerifierError",
+    "AttachError",
+    "KernelFeatureError",
+    "PermissionError",
+    "ToolchainError",
+];
 
 /// What a user lacking privileges is told when the error itself names no capability.
 const PRIVILEGES: &str = " (BPF needs root, or CAP_BPF with CAP_PERFMON for tracing and CAP_SYS_ADMIN for some maps)";
@@ -43,6 +51,7 @@ impl From<Error> for PyErr {
             Error::KernelFeature { feature, alternative, target, message } => {
                 KernelFeatureError::new_err((message, feature, alternative, target))
             }
+            Error::Toolchain { clang, libclang, message } => ToolchainError::new_err((message, clang, libclang)),
             Error::Lookup(message) => PyKeyError::new_err(message),
             Error::InvalidArgument(message) => PyValueError::new_err(message),
             other => BPFError::new_err(other.to_string()),
