@@ -3,10 +3,18 @@ wait about a second (its SYN dropped once, on a full accept queue), a listen wit
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import pytest
 
 
 @dataclass
@@ -36,3 +44,42 @@ def slow_connect() -> SlowConnect:
             drain.join()
             filler.close()
     return SlowConnect(addr[1], port, took)
+
+
+@contextlib.contextmanager
+def netns(tag: str) -> Iterator[str]:
+    """A network namespace of the test's own (``ip netns add``), its loopback up; deleted after."""
+    if shutil.which("ip") is None:
+        pytest.skip("no ip command (iproute2): cannot make a network namespace")
+    name = f"rbcc-{tag}-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def netns_inode(name: str | None = None) -> int:
+    """The namespace number (inode) of this process's network namespace, or of the named one."""
+    return os.stat(f"/run/netns/{name}" if name else "/proc/self/ns/net").st_ino
+
+
+SESSION_SCRIPT = """
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+print(s.getsockname()[1], c.getsockname()[1], flush=True)
+c.close(); a.close()
+"""
+
+
+def session_in_netns(name: str) -> tuple[int, int, int]:
+    """A loopback connect/accept/close made by a Python child in namespace ``name``:
+    (its pid, the server port, the client port)."""
+    child = subprocess.Popen(
+        ["ip", "netns", "exec", name, sys.executable, "-c", SESSION_SCRIPT], stdout=subprocess.PIPE, text=True
+    )
+    out, _ = child.communicate(timeout=30)
+    server, client = out.split()
+    return child.pid, int(server), int(client)
