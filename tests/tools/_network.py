@@ -83,3 +83,19 @@ def session_in_netns(name: str) -> tuple[int, int, int]:
     out, _ = child.communicate(timeout=30)
     server, client = out.split()
     return child.pid, int(server), int(client)
+
+
+def delayed_acks(server: socket.socket, messages: int = 12, gap: float = 0.1) -> int:
+    """A loopback connection to ``server`` whose every data segment is acknowledged about 40 ms late:
+    the receiver is put out of quick-ACK mode (TCP_QUICKACK 0) before each 1-byte message and never
+    answers, so its ACK waits for the delayed-ACK timer (40 ms at least). The client's smoothed RTT
+    climbs from loopback's microseconds towards 40 ms. Returns the client's port."""
+    with socket.create_connection(server.getsockname()) as client:
+        conn, _ = server.accept()
+        with conn:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(messages):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+                client.send(b"x")
+                time.sleep(gap)
+            return int(client.getsockname()[1])
