@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def protocol(family: int, kind: int) -> str:
-    name = {socket.SOCK_STREAM: "TCP", socket.SOCK_DGRAM: "UDP"}.get(kind, "UNK")
+    names = {int(socket.SOCK_STREAM): "TCP", int(socket.SOCK_DGRAM): "UDP"}
+    name = names.get(kind, "UNK")
     return name + ("v4" if family == socket.AF_INET else "v6")
 
 
