@@ -9,12 +9,12 @@ data left the socket).
 
 from __future__ import annotations
 
-__all__ = ["TCP_BYTES_PROBES"]
+__all__ = ["RECV_PROBE", "SEND_PROBE", "TCP_BYTES_PROBES"]
 
 # count_send(sk, family, bytes) and count_recv(...) are the tool's (static functions before this: the
 # rewriter does not see map methods in macros): called for a TCP socket of family AF_INET/AF_INET6, in
 # the task that made the call, with the bytes moved (> 0).
-TCP_BYTES_PROBES = r"""
+SEND_PROBE = r"""
 TRACEPOINT_PROBE(sock, sock_send_length) {
     if (args->protocol != IPPROTO_TCP || args->ret <= 0)
         return 0;
@@ -23,7 +23,9 @@ TRACEPOINT_PROBE(sock, sock_send_length) {
     count_send((struct sock *)args->sk, args->family, args->ret);
     return 0;
 }
+"""
 
+RECV_PROBE = r"""
 TRACEPOINT_PROBE(sock, sock_recv_length) {
     if (args->protocol != IPPROTO_TCP || args->ret <= 0 || (args->flags & 2 /* MSG_PEEK */))
         return 0;
@@ -33,3 +35,5 @@ TRACEPOINT_PROBE(sock, sock_recv_length) {
     return 0;
 }
 """
+
+TCP_BYTES_PROBES = SEND_PROBE + RECV_PROBE
