@@ -99,3 +99,67 @@ def delayed_acks(server: socket.socket, messages: int = 12, gap: float = 0.1) ->
                 client.send(b"x")
                 time.sleep(gap)
             return int(client.getsockname()[1])
+
+
+SINK_SCRIPT = """
+import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+while c.recv(1 << 16):
+    pass
+"""
+
+
+@dataclass
+class LossyPath:
+    """A veth pair to a namespace of the test's own, the host's end shaped by a token bucket small
+    enough to drop packets of a bulk send; a sink in the namespace reads whatever it is sent."""
+
+    host_addr: str
+    peer_addr: str
+    sink_port: int
+
+
+@contextlib.contextmanager
+def lossy_path(rate: str = "2mbit", limit: str = "6kb") -> Iterator[LossyPath]:
+    if shutil.which("tc") is None:
+        pytest.skip("no tc command (iproute2): cannot shape a path")
+    pid = os.getpid()
+    near, far = f"rbl{pid % 100000}a", f"rbl{pid % 100000}b"
+    host, peer = f"10.213.{pid % 250}.1", f"10.213.{pid % 250}.2"
+    with netns("lossy") as name:
+        try:
+            for cmd in (
+                ["ip", "link", "add", near, "type", "veth", "peer", "name", far, "netns", name],
+                ["ip", "addr", "add", f"{host}/30", "dev", near],
+                ["ip", "link", "set", near, "up"],
+                ["ip", "-n", name, "addr", "add", f"{peer}/30", "dev", far],
+                ["ip", "-n", name, "link", "set", far, "up"],
+                ["tc", "qdisc", "add", "dev", near, "root", "tbf", "rate", rate, "burst", "4kb", "limit", limit],
+            ):
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    pytest.skip(f"cannot build the shaped path ({' '.join(cmd)}): {done.stderr.strip()}")
+            sink = subprocess.Popen(
+                ["ip", "netns", "exec", name, sys.executable, "-c", SINK_SCRIPT, peer],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert sink.stdout is not None
+                yield LossyPath(host, peer, int(sink.stdout.readline()))
+            finally:
+                sink.kill()
+                sink.wait()
+        finally:
+            subprocess.run(["ip", "link", "del", near], capture_output=True)
+
+
+def bulk_send(path: LossyPath, size: int = 400_000) -> int:
+    """Send ``size`` bytes through the shaped path to its sink; returns the client's port."""
+    with socket.create_connection((path.peer_addr, path.sink_port), timeout=60) as c:
+        c.sendall(b"z" * size)
+        port = int(c.getsockname()[1])
+        c.shutdown(socket.SHUT_WR)
+    return port
