@@ -112,9 +112,50 @@ while c.recv(1 << 16):
 
 
 @dataclass
+class Veth:
+    """A veth pair from this namespace (``near``, ``host_addr``) to a namespace of the test's own
+    (``netns``: ``far``, ``peer_addr``), IPv6 off on both ends so no neighbour discovery adds packets."""
+
+    near: str
+    far: str
+    netns: str
+    host_addr: str
+    peer_addr: str
+
+
+def _run_or_skip(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot build the test's network ({' '.join(cmd)}): {done.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def veth(tag: str, queues: int = 1) -> Iterator[Veth]:
+    if shutil.which("tc") is None:
+        pytest.skip("no tc command (iproute2): cannot build the test's network")
+    pid = os.getpid()
+    near, far = f"rb{tag[:3]}{pid % 100000}a", f"rb{tag[:3]}{pid % 100000}b"
+    net = 200 + sum(map(ord, tag)) % 50
+    host, peer = f"10.{net}.{pid % 250}.1", f"10.{net}.{pid % 250}.2"
+    with netns(tag) as name:
+        try:
+            q = ["numtxqueues", str(queues), "numrxqueues", str(queues)]
+            _run_or_skip(["ip", "link", "add", near, *q, "type", "veth", "peer", "name", far, *q, "netns", name])
+            _run_or_skip(["ip", "addr", "add", f"{host}/30", "dev", near])
+            _run_or_skip(["ip", "-n", name, "addr", "add", f"{peer}/30", "dev", far])
+            for prefix, dev in ((["ip", "netns", "exec", name], far), ([], near)):
+                _run_or_skip([*prefix, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"])
+            _run_or_skip(["ip", "link", "set", near, "up"])
+            _run_or_skip(["ip", "-n", name, "link", "set", far, "up"])
+            yield Veth(near, far, name, host, peer)
+        finally:
+            subprocess.run(["ip", "link", "del", near], capture_output=True)
+
+
+@dataclass
 class LossyPath:
-    """A veth pair to a namespace of the test's own, the host's end shaped by a token bucket small
-    enough to drop packets of a bulk send; a sink in the namespace reads whatever it is sent."""
+    """A veth to a namespace of the test's own, the host's end shaped by a token bucket small enough
+    to drop packets of a bulk send; a sink in the namespace reads whatever it is sent."""
 
     host_addr: str
     peer_addr: str
@@ -123,37 +164,19 @@ class LossyPath:
 
 @contextlib.contextmanager
 def lossy_path(rate: str = "2mbit", limit: str = "6kb") -> Iterator[LossyPath]:
-    if shutil.which("tc") is None:
-        pytest.skip("no tc command (iproute2): cannot shape a path")
-    pid = os.getpid()
-    near, far = f"rbl{pid % 100000}a", f"rbl{pid % 100000}b"
-    host, peer = f"10.213.{pid % 250}.1", f"10.213.{pid % 250}.2"
-    with netns("lossy") as name:
+    with veth("lossy") as v:
+        _run_or_skip(["tc", "qdisc", "add", "dev", v.near, "root", "tbf", "rate", rate, "burst", "4kb", "limit", limit])
+        sink = subprocess.Popen(
+            ["ip", "netns", "exec", v.netns, sys.executable, "-c", SINK_SCRIPT, v.peer_addr],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
-            for cmd in (
-                ["ip", "link", "add", near, "type", "veth", "peer", "name", far, "netns", name],
-                ["ip", "addr", "add", f"{host}/30", "dev", near],
-                ["ip", "link", "set", near, "up"],
-                ["ip", "-n", name, "addr", "add", f"{peer}/30", "dev", far],
-                ["ip", "-n", name, "link", "set", far, "up"],
-                ["tc", "qdisc", "add", "dev", near, "root", "tbf", "rate", rate, "burst", "4kb", "limit", limit],
-            ):
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    pytest.skip(f"cannot build the shaped path ({' '.join(cmd)}): {done.stderr.strip()}")
-            sink = subprocess.Popen(
-                ["ip", "netns", "exec", name, sys.executable, "-c", SINK_SCRIPT, peer],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert sink.stdout is not None
-                yield LossyPath(host, peer, int(sink.stdout.readline()))
-            finally:
-                sink.kill()
-                sink.wait()
+            assert sink.stdout is not None
+            yield LossyPath(v.host_addr, v.peer_addr, int(sink.stdout.readline()))
         finally:
-            subprocess.run(["ip", "link", "del", near], capture_output=True)
+            sink.kill()
+            sink.wait()
 
 
 def bulk_send(path: LossyPath, size: int = 400_000) -> int:
