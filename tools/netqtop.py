@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""netqtop: summarize the packets one network interface sends and receives, per queue: average size,
-counts by size, and (with -t) bytes and packets per second.
+"""netqtop: summarize one network interface's packets per queue: average size, counts by size, rates.
+
+Per queue, sent and received: the average packet size, the packets by size, and with -t the bytes
+and packets per second.
 
 The net:net_dev_start_xmit (transmit) and net:netif_receive_skb (receive) tracepoints, as bcc uses,
 matched on the device name those tracepoints carry; the receive queue is the one the driver recorded

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""tcpcong: summarize how long TCP sockets stay in each congestion-control state (open, disorder,
-cwr, recovery, loss), per connection or as histograms.
+"""tcpcong: summarize the time TCP connections spend in each congestion-control state.
+
+The states are open, disorder, cwr, recovery and loss; the times are shown per connection, or as
+histograms per state (-d).
 
 The tcp:tcp_cong_state_set tracepoint (Linux 6.2+) fires at each state change, with the socket's
 ports and addresses; the time between two changes of a connection is the time spent in the state it

@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         e = b["events"].event(data)
         out = ""
         if args.timestamp:
-            first.append(e.ts_us) if not first else None
+            if not first:
+                first.append(e.ts_us)
             out += "%-9.3f" % ((e.ts_us - first[0]) / 1e6)
         task = e.task.decode("utf-8", "replace")
         src, dst, ver = tcp.ntop(e.family, e.saddr), tcp.ntop(e.family, e.daddr), int(tcp.ipver(e.family))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""tcpsynbl: show the TCP SYN backlog: how full each listener's accept queue is when a handshake
-completes, as a histogram per backlog limit.
+"""tcpsynbl: show the TCP SYN backlog as a histogram per listener's backlog limit.
+
+The backlog is how full the listener's accept queue is when a handshake completes.
 
 bcc reads the listener's sk_ack_backlog and sk_max_ack_backlog at tcp_v4_syn_recv_sock/
 tcp_v6_syn_recv_sock with kprobes. Those functions create the connection's socket as a copy of the
