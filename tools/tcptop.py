@@ -9,14 +9,13 @@ really moved, when it returns (see rbcc._tools.tcpbytes). A MSG_PEEK read is not
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from rbcc._tools import common, tcp, tcpbytes
+from rbcc._tools import block, common, tcp, tcpbytes
 from rbcc.containers import filter_by_containers
 
 __all__ = ["bpf_text", "build_parser", "main"]
@@ -138,10 +137,7 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
         for _last in common.intervals(args.interval, args.count):
-            if args.noclear:
-                print()
-            else:
-                subprocess.call("clear")
+            print(end="\n" if args.noclear else block.CLEAR)
             if not args.nosummary:
                 with open("/proc/loadavg") as stats:
                     print("%-8s loadavg: %s" % (time.strftime("%H:%M:%S"), stats.read()))
