@@ -6,7 +6,7 @@ connect (C) is sock:inet_sock_set_state's SYN_SENT -> ESTABLISHED, credited to t
 socket CLOSE -> SYN_SENT inside connect(); accept (A) is accept()/accept4() returning a TCP socket
 (syscalls:sys_exit_accept*, the socket read from the new fd); close (X) is the socket leaving
 ESTABLISHED for FIN_WAIT1 or CLOSE_WAIT for LAST_ACK, which close() (or shutdown()) does in the
-closing task. A close that resets the connection (unread data) is not shown.
+closing task, or going straight to CLOSE when close() resets it (unread data, SO_LINGER 0).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ BPF_TEXT = r"""
 #define EV_CONNECT 1
 #define EV_ACCEPT 2
 #define EV_CLOSE 3
+#define SHUTDOWN_MASK 3  /* RCV_SHUTDOWN | SEND_SHUTDOWN: a macro, not in BTF */
 
 struct event_t {
     u64 ts_ns;
@@ -107,7 +108,11 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         if (new != TCP_ESTABLISHED)
             return 0;
         e.type = EV_CONNECT;
-    } else if ((old == TCP_ESTABLISHED && new == TCP_FIN_WAIT1) || (old == TCP_CLOSE_WAIT && new == TCP_LAST_ACK)) {
+    } else if ((old == TCP_ESTABLISHED && new == TCP_FIN_WAIT1) || (old == TCP_CLOSE_WAIT && new == TCP_LAST_ACK) ||
+               ((old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) && new == TCP_CLOSE &&
+                BPF_CORE_READ(sk, sk_shutdown) == SHUTDOWN_MASK)) {
+        // the last: close() resetting the connection (unread data, or SO_LINGER 0); it marks the
+        // socket shut both ways first, where a reset received goes to CLOSE before that
         u32 pid = bpf_get_current_pid_tgid() >> 32;
         if (container_should_be_filtered() || PID_SKIP)
             return 0;

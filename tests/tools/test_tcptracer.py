@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 from _bpfutil import own_comm, run_interrupted
 from _network import netns, netns_inode, session_in_netns
-from _tcpconn import Session, session, v6_listener
+from _tcpconn import Session, listener, session, v6_listener
 from _toolcheck import run_rbcc, text_of
 
 from rbcc.tools import tcptracer
@@ -99,3 +100,28 @@ def test_netns_filter_and_ipv6_with_timestamps() -> None:
     assert all(f[5:7] == ["[::1]", "[::1]"] for f in rows if f[2] == str(os.getpid())), out
     assert float(rows[0][0]) == 0.0
     assert other_client
+
+
+@pytest.mark.needs_root
+def test_a_close_that_resets_is_a_close_and_a_reset_received_is_not() -> None:
+    ports: list[tuple[int, int]] = []
+
+    def reset_by_close() -> None:
+        with listener() as server:
+            client = socket.create_connection(server.getsockname())
+            conn, _ = server.accept()
+            client.sendall(b"unread")
+            time.sleep(0.1)
+            conn.close()  # data left unread: a RST, the server's socket straight to CLOSE
+            time.sleep(0.1)  # the client's socket gets the RST: ESTABLISHED -> CLOSE, no close() of it
+            ports.append((server.getsockname()[1], client.getsockname()[1]))
+            client.close()
+
+    def seen(out: str) -> bool:
+        return bool(ports) and sum(1 for f in _rows(out) if str(ports[0][0]) in f[6:8]) >= 3
+
+    out, err = run_interrupted(["tool", "tcptracer", "-p", str(os.getpid())], _started, reset_by_close, seen)
+    server_port, client_port = ports[0]
+    kinds = sorted((f[0], f[6]) for f in _rows(out) if {f[6], f[7]} == {str(server_port), str(client_port)})
+    # connect, accept, and the server's close; the client's close() of a socket already CLOSE is no event
+    assert kinds == sorted([("C", str(client_port)), ("A", str(server_port)), ("X", str(server_port))]), out + err
