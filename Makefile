@@ -108,7 +108,9 @@ VM_TOOL_TESTS := \
 	tests/tools/test_ext4slower.py::test_shows_each_ext4_call_of_this_process \
 	tests/tools/test_ext4dist.py::test_histograms_count_this_process_ext4_calls \
 	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \
-	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
+	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory \
+	tests/tools/test_tcptop.py::test_the_kprobe_source_counts_the_bytes_too \
+	tests/tools/test_tcpsubnet.py::test_the_kprobe_source_counts_the_bytes_too
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')

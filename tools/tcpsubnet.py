@@ -3,7 +3,8 @@
 
 bcc counts tcp_sendmsg's size argument with a kprobe; here the sock:sock_send_length tracepoint
 (Linux 6.3+) counts the bytes each send call on a TCP socket really moved (see
-rbcc._tools.tcpbytes). Each send goes to the first listed subnet that holds its destination.
+rbcc._tools.tcpbytes), and kernels without it get bcc's kprobe. Each send goes to the first listed
+subnet that holds its destination.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def bpf_text(args: argparse.Namespace) -> str:
-    """The C for these options (pure: no kernel needed)."""
+def bpf_text(args: argparse.Namespace, source: str = "tracepoint") -> str:
+    """The C for these options and source ("tracepoint" or "kprobe": see tcpbytes; pure, no kernel
+    needed)."""
     matches = []
     for index, (_, net, mask) in enumerate(args.subnets):
         n, m = socket.htonl(net), socket.htonl(mask)
@@ -112,7 +114,8 @@ def bpf_text(args: argparse.Namespace) -> str:
             f"        return;\n"
             f"    }}"
         )
-    return BPF_TEXT.replace("SUBNET_MATCHES", "\n".join(matches)).replace("SEND_PROBE_C", tcpbytes.SEND_PROBE)
+    probe = tcpbytes.probes(source, receive=False)
+    return BPF_TEXT.replace("SUBNET_MATCHES", "\n".join(matches)).replace("SEND_PROBE_C", probe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = bpf_text(args)
+    source = "tracepoint" if args.ebpf else tcpbytes.source()
+    text = bpf_text(args, source)
     if args.verbose and not args.ebpf:
         print("subnets:", [s for s, _, _ in args.subnets], file=sys.stderr)
         print(text, file=sys.stderr)
@@ -130,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     scale = FORMATS[args.format]
     with b:
+        tcpbytes.attach(b, source, receive=False)
         table = b["ipv4_send_bytes"]
         if not args.json:
             print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)

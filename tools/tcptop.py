@@ -3,7 +3,8 @@
 
 bcc counts with kprobes on tcp_sendmsg and tcp_cleanup_rbuf; here the sock:sock_send_length and
 sock:sock_recv_length tracepoints (Linux 6.3+) count the bytes each send/receive call on a TCP socket
-really moved, when it returns (see rbcc._tools.tcpbytes). A MSG_PEEK read is not counted.
+really moved, when it returns (see rbcc._tools.tcpbytes); a MSG_PEEK read is not counted. Kernels
+without those tracepoints get bcc's kprobes.
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def bpf_text(args: argparse.Namespace) -> str:
-    """The C for these options (pure: no kernel needed)."""
+def bpf_text(args: argparse.Namespace, source: str = "tracepoint") -> str:
+    """The C for these options and source ("tracepoint" or "kprobe": see tcpbytes; pure, no kernel
+    needed)."""
     return filter_by_containers(args) + (
-        BPF_TEXT.replace("TCP_BYTES_PROBES_C", tcpbytes.TCP_BYTES_PROBES)
+        BPF_TEXT.replace("TCP_BYTES_PROBES_C", tcpbytes.probes(source))
         .replace("READ_SK_ADDRS_MACRO", tcp.READ_SK_ADDRS)
         .replace("PID_SKIP", common.pid_condition("pid", args.pid))
         .replace("FAMILY_SKIP", tcp.family_skip("family", args))
@@ -131,10 +133,12 @@ def print_table(b: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = common.load(args, bpf_text(args))
+    source = "tracepoint" if args.ebpf else tcpbytes.source()
+    b = common.load(args, bpf_text(args, source))
     if b is None:
         return 0
     with b:
+        tcpbytes.attach(b, source)
         print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
         for _last in common.intervals(args.interval, args.count):
             print(end="\n" if args.noclear else block.CLEAR)

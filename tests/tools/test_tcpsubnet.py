@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 from _bpfutil import run_interrupted
@@ -70,3 +71,23 @@ def test_json_output_in_bytes() -> None:
     data = [json.loads(line) for line in out.splitlines()]
     assert all(set(d) == {"date", "time", "entries"} for d in data), out + err
     assert _sent(out) >= 123_456, out
+
+
+# tcpsubnet as on a kernel before sock:sock_send_length (6.3), where bcc's kprobe is its source
+WITHOUT_TRACEPOINTS = """import sys
+from rbcc import BPF
+from rbcc.tools import tcpsubnet
+BPF.tracepoint_exists = staticmethod(lambda category, event: False)
+sys.exit(tcpsubnet.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_the_kprobe_source_counts_the_bytes_too(tmp_path: Path) -> None:
+    script = tmp_path / "tcpsubnet_kprobes.py"
+    script.write_text(WITHOUT_TRACEPOINTS)
+    argv = ["run", str(script), "-J", "-i", "1", "127.0.0.1/32"]
+    out, err = run_interrupted(
+        argv, lambda first: first.startswith("{"), lambda: [session(send=123_456)], lambda o: _sent(o) >= 123_456
+    )
+    assert _sent(out) >= 123_456, out + err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 from _bpfutil import own_comm, run_interrupted
@@ -87,3 +88,29 @@ def test_ipv6_only_on_a_cleared_screen() -> None:
     rows = _rows(out)
     assert rows[(f"::1:{v6s.client_port}", f"::1:{v6s.server_port}")][5] == "39", out  # 40000 B sent
     assert not [k for k in rows if k[0].endswith(f":{v4s.client_port}")], out
+
+
+# tcptop as on a kernel before sock:sock_send_length (6.3), where bcc's kprobes are its source
+WITHOUT_TRACEPOINTS = """import sys
+from rbcc import BPF
+from rbcc.tools import tcptop
+BPF.tracepoint_exists = staticmethod(lambda category, event: False)
+sys.exit(tcptop.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.needs_kprobes
+def test_the_kprobe_source_counts_the_bytes_too(tmp_path: Path) -> None:
+    script = tmp_path / "tcptop_kprobes.py"
+    script.write_text(WITHOUT_TRACEPOINTS)
+    done: list[Session] = []
+    argv = ["run", str(script), "-C", "-S", "-p", str(os.getpid()), "60"]
+    out, err = run_interrupted(
+        argv, _started, lambda: done.append(session(send=300_000, reply=100_000)), lambda o: False, timeout=1
+    )
+    s = done[0]
+    rows = _rows(out)
+    client = rows[(f"127.0.0.1:{s.client_port}", f"127.0.0.1:{s.server_port}")]
+    server = rows[(f"127.0.0.1:{s.server_port}", f"127.0.0.1:{s.client_port}")]
+    assert int(client[4]) >= 97 and int(client[5]) >= 292, out + err
+    assert int(server[4]) >= 292 and int(server[5]) >= 97, out
