@@ -3,10 +3,10 @@
 
 bcc uses kprobes on inet_bind/inet6_bind. Here bind() itself is traced (syscalls:sys_enter_bind and
 sys_exit_bind), and the socket is read from the file descriptor when it returns: the protocol, the
-options (IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT from inet_flags, which kernels since
-6.6 have; SO_REUSEADDR, SO_REUSEPORT), the device bound to, and, for a bind that succeeded, the
-address and port it got (as bcc). For a failed bind (-E) the address and port are the ones asked for
-(read from the caller's sockaddr), where bcc shows the socket's unchanged ones.
+options (IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT; SO_REUSEADDR, SO_REUSEPORT), the
+device bound to, and, for a bind that succeeded, the address and port it got (as bcc). For a failed
+bind (-E) the address and port are the ones asked for (read from the caller's sockaddr), where bcc
+shows the socket's unchanged ones.
 """
 
 from __future__ import annotations
@@ -78,6 +78,18 @@ struct flow_key_t {
     u8 saddr[16];
 };
 
+// struct inet_sock's IP options as kernels since 6.6 keep them (inet_flags) and as older ones did
+// (bitfields): CO-RE picks the one the running kernel has
+struct inet_sock___flags {
+    unsigned long inet_flags;
+} __attribute__((preserve_access_index));
+
+struct inet_sock___bits {
+    __u8 freebind : 1;
+    __u8 transparent : 1;
+    __u8 bind_address_no_port : 1;
+} __attribute__((preserve_access_index));
+
 BPF_HASH(binding, u32, struct asked_t);
 BPF_HASH(counts, struct flow_key_t, u64);
 BPF_PERF_OUTPUT(bind_events);
@@ -137,12 +149,19 @@ TRACEPOINT_PROBE(syscalls, sys_exit_bind) {
     __builtin_memcpy(key.saddr, e.saddr, 16);
     counts.increment(key);
 #else
-    struct inet_sock *inet = (struct inet_sock *)sk;
-    unsigned long flags = BPF_CORE_READ(inet, inet_flags);
     u8 opts = 0;
-    opts |= (flags >> INET_FLAGS_FREEBIND) & 1;
-    opts |= ((flags >> INET_FLAGS_TRANSPARENT) & 1) << 1;
-    opts |= ((flags >> INET_FLAGS_BIND_ADDRESS_NO_PORT) & 1) << 2;
+    if (bpf_core_field_exists(struct inet_sock___flags, inet_flags)) {
+        // Linux 6.6+: one word of flags, numbered by an anonymous enum (no CO-RE for its values)
+        unsigned long flags = BPF_CORE_READ((struct inet_sock___flags *)sk, inet_flags);
+        opts |= (flags >> 11) & 1;  // INET_FLAGS_FREEBIND
+        opts |= ((flags >> 15) & 1) << 1;  // INET_FLAGS_TRANSPARENT
+        opts |= ((flags >> 18) & 1) << 2;  // INET_FLAGS_BIND_ADDRESS_NO_PORT
+    } else {
+        struct inet_sock___bits *old = (struct inet_sock___bits *)sk;
+        opts |= BPF_CORE_READ_BITFIELD_PROBED(old, freebind) & 1;
+        opts |= (BPF_CORE_READ_BITFIELD_PROBED(old, transparent) & 1) << 1;
+        opts |= (BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port) & 1) << 2;
+    }
     opts |= (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse) & 1) << 3;
     opts |= (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport) & 1) << 4;
     e.socket_options = opts;
