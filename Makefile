@@ -150,6 +150,8 @@ VM_TOOL_TESTS := \
 	tests/tools/test_reset_trace.py::test_the_top_level_is_reset_with_its_uprobe_events \
 	tests/tools/test_virtiostat.py::test_a_read_over_virtio_9p_shows_its_bytes \
 	tests/tools/test_swapin.py::test_counts_the_swap_ins_of_a_child \
+	tests/tools/test_tcptop.py::test_the_kprobe_source_counts_the_bytes_too \
+	tests/tools/test_tcpsubnet.py::test_the_kprobe_source_counts_the_bytes_too \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
