@@ -109,7 +109,7 @@ VM_TOOL_TESTS := \
 	tests/tools/test_ext4dist.py::test_histograms_count_this_process_ext4_calls \
 	tests/tools/test_tcpretrans.py::test_lossprobe_shows_the_tail_loss_probe_before_the_resends \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
-VM_TOOL_TESTS += tests/tools/test_funclatency.py::test_a_kernel_function_with_kprobes_times_the_tests_own_nanosleeps
+VM_TOOL_TESTS += tests/tools/test_funclatency.py::test_a_kernel_function_with_kprobes_times_a_programs_nanosleeps
 VM_TOOL_TESTS += tests/tools/test_funcslower.py::test_a_slow_kernel_function_call_shows_and_fast_ones_do_not
 VM_TOOL_TESTS += tests/tools/test_funcinterval.py::test_a_kernel_function_called_every_40ms
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \

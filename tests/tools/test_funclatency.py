@@ -129,17 +129,10 @@ def test_the_syscall_tracepoint_pair_times_the_tests_own_nanosleeps() -> None:
 
 
 @pytest.mark.needs_kprobes
-def test_a_kernel_function_with_kprobes_times_the_tests_own_nanosleeps() -> None:
-    def workload() -> None:
-        for _ in range(3):
-            time.sleep(0.04)
-
-    out, _ = run_interrupted(
-        ["tool", "funclatency", "-F", "-m", "-p", str(os.getpid()), "do_nanosleep"],
-        lambda h: h.startswith('Tracing 1 functions for "do_nanosleep"'),
-        workload,
-    )
-    # one section, the kernel function's, without a pid; the test's own 100 ms waits land above 63 ms
+def test_a_kernel_function_with_kprobes_times_a_programs_nanosleeps(program: Path) -> None:
+    out = _run(program, ("n40", "q", "n40", "n40"), "-F", "-m", "do_nanosleep")
+    # one section, the kernel function's, without a pid: the three naps, each at least 40 ms (a VM
+    # without KVM may make them much longer)
     (section, dist), *others = histograms(out).items()
     assert not others and section == "Function = do_nanosleep", out
-    assert dist.get(32) == 3 and not any(16 <= low < 32 for low in dist), out
+    assert sum(dist.values()) == 3 and min(dist) >= 32, out
