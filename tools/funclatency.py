@@ -5,13 +5,15 @@ User functions (``c:read``, ``/path/binary:func``, ``p:lib:func``) are timed fro
 kernel functions (``vfs_read``) from kprobe to kretprobe where the kernel has kprobes; where it has
 none, funclatency says so in one line, and the system-call tracepoint pair times system calls instead
 (``t:syscalls:sys_enter_read`` runs until ``sys_exit_read`` in the same thread). Without -l, nested or
-recursive calls of a thread record only the innermost call, as bcc's.
+recursive calls of a thread record only the innermost call, as bcc's; with -l LEVEL, the outermost
+LEVEL levels are timed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from rbcc._specs.pattern import PatternSpec, parse_pattern
@@ -41,7 +43,7 @@ patterns: [p:|t:|u:][library:]function, '*' wildcards (regular expressions with 
     t:cat:event     a tracepoint, timed to its partner
     u:lib:probe     a USDT probe, timed to its partner
 
-{funcs.PAIR_RULE}
+{textwrap.fill(funcs.PAIR_RULE, 100)}
 """
 
 BPF_TEXT = r"""

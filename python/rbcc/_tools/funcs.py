@@ -28,11 +28,11 @@ CLOSERS = {
 
 PAIR_RULE = (
     "A tracepoint (t:CATEGORY:EVENT) or USDT probe (u:LIBRARY:PROBE) is timed from its firing to the "
-    "firing of its partner in the same thread: the same name with its last word enter, entry, start or "
-    "begin (words are split at '_') replaced by exit; exit or return; done, end, finish or complete; "
-    "end; the first that exists. E.g. t:syscalls:sys_enter_read ends at syscalls:sys_exit_read, "
-    "t:irq:softirq_entry at irq:softirq_exit, u:postgres:query__start at query__done. Events with no "
-    "partner are left out."
+    "firing of its partner in the same thread: the same name with the last of its words (split at '_') "
+    "that is enter, entry, start or begin replaced: enter by exit, entry by exit or return, start by "
+    "done, end, finish or complete, begin by end (the first that exists). E.g. t:syscalls:sys_enter_read "
+    "ends at syscalls:sys_exit_read, t:irq:softirq_entry at irq:softirq_exit, u:postgres:query__start at "
+    "query__done. Events without a partner are left out."
 )
 
 # one probe each; bcc's cap on a pattern's matches
