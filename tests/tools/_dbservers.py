@@ -19,7 +19,8 @@ from _bpfutil import build_c_program
 
 # Waits for a line on stdin, then serves its queries (argv): "MS:TEXT" is a query (COM_QUERY) taking
 # MS milliseconds, "!MS:TEXT" another command (COM_INIT_DB) taking as long. Each goes through
-# rbcc_dispatch_command_COM_DATA(thd, com_data, command), which fires mysql:query__start(query,
+# rbcc_dispatch_command_COM_DATA(thd, com_data, command) (built with -DMYSQL56:
+# rbcc_dispatch_command_v56(command, thd, packet, length), 5.6's shape), which fires mysql:query__start(query,
 # connection, db, user, host) and mysql:query__done(status) around the work, as mysqld does. Prints
 # "done", then waits for a second line.
 MYSQLD_C = r"""
@@ -32,8 +33,7 @@ MYSQLD_C = r"""
 struct com_query { const char *query; unsigned int length; };
 union com_data { struct com_query com_query; long other; };
 
-__attribute__((noinline)) int rbcc_dispatch_command_COM_DATA(void *thd, const union com_data *data, long command) {
-    const char *query = data->com_query.query;
+static int serve(const char *query, long command) {
     DTRACE_PROBE5(mysql, query__start, query, 7L, "test", "rbcc", "localhost");
     long ms = atol(query + strlen(query) + 1);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -41,6 +41,20 @@ __attribute__((noinline)) int rbcc_dispatch_command_COM_DATA(void *thd, const un
     DTRACE_PROBE1(mysql, query__done, 0);
     return command == 3 ? 0 : 1;
 }
+
+#ifdef MYSQL56
+/* MySQL 5.6: dispatch_command(command, thd, packet, packet_length) */
+__attribute__((noinline)) int rbcc_dispatch_command_v56(long command, void *thd, const char *packet, unsigned len) {
+    return serve(packet, command);
+}
+#define DISPATCH(data, command) rbcc_dispatch_command_v56(command, NULL, (data)->com_query.query, 0)
+#else
+/* MySQL 5.7 and later: dispatch_command(thd, com_data, command) */
+__attribute__((noinline)) int rbcc_dispatch_command_COM_DATA(void *thd, const union com_data *data, long command) {
+    return serve(data->com_query.query, command);
+}
+#define DISPATCH(data, command) rbcc_dispatch_command_COM_DATA(NULL, data, command)
+#endif
 
 int main(int argc, char **argv) {
     char line[64], text[256];
@@ -53,7 +67,7 @@ int main(int argc, char **argv) {
         int n = snprintf(text, sizeof text - 16, "%s", colon + 1);
         snprintf(text + n + 1, 16, "%.*s", (int)(colon - spec), spec);
         union com_data data = {.com_query = {text, (unsigned int)n}};
-        rbcc_dispatch_command_COM_DATA(NULL, &data, argv[i][0] == '!' ? 2 : 3);
+        DISPATCH(&data, argv[i][0] == '!' ? 2 : 3);
     }
     printf("done\n");
     fflush(stdout);
@@ -64,12 +78,12 @@ int main(int argc, char **argv) {
 """
 
 
-def build_mysqld(workdir: Path) -> Path:
+def build_mysqld(workdir: Path, *flags: str) -> Path:
     probe = subprocess.run(["cpp", "-x", "c", "-"], input=b"#include <sys/sdt.h>\n", capture_output=True)
     if probe.returncode:
         pytest.skip("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
     # named mysqld, so its comm is the server's (the tools find servers by name)
-    return build_c_program(workdir, "mysqld", MYSQLD_C, "-O0")
+    return build_c_program(workdir, "mysqld", MYSQLD_C, "-O0", *flags)
 
 
 class FakeMysqld:

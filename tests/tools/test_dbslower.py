@@ -61,7 +61,12 @@ def test_slow_mysql_queries_from_usdt_probes(mysqld: Path, by_name: bool) -> Non
 
 
 @pytest.mark.needs_root
-def test_slow_mysql_queries_from_uprobes_on_dispatch_command(mysqld: Path) -> None:
+@pytest.mark.parametrize("shape", ["5.7", "5.6"])
+def test_slow_mysql_queries_from_uprobes_on_dispatch_command(
+    tmp_path_factory: pytest.TempPathFactory, mysqld: Path, shape: str
+) -> None:
+    if shape == "5.6":
+        mysqld = build_mysqld(tmp_path_factory.mktemp("mysql56"), "-DMYSQL56")
     with fake_mysqld(mysqld, *QUERIES) as server:
         out, _ = run_interrupted(
             ["tool", "dbslower", "mysql", "-x", str(mysqld), "-m", "20"],
