@@ -1,0 +1,1 @@
+../../../tools/funcinterval.py

@@ -1,0 +1,1 @@
+../../../tools/mysqld_qslower.py
