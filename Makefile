@@ -152,10 +152,10 @@ VM_TOOL_TESTS := \
 	tests/tools/test_swapin.py::test_counts_the_swap_ins_of_a_child \
 	tests/tools/test_tcptop.py::test_the_kprobe_source_counts_the_bytes_too \
 	tests/tools/test_tcpsubnet.py::test_the_kprobe_source_counts_the_bytes_too \
+	tests/tools/test_funclatency.py::test_a_kernel_function_with_kprobes_times_a_programs_nanosleeps \
+	tests/tools/test_funcslower.py::test_a_slow_kernel_function_call_shows_and_fast_ones_do_not \
+	tests/tools/test_funcinterval.py::test_a_kernel_function_called_every_40ms \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
-VM_TOOL_TESTS += tests/tools/test_funclatency.py::test_a_kernel_function_with_kprobes_times_a_programs_nanosleeps
-VM_TOOL_TESTS += tests/tools/test_funcslower.py::test_a_slow_kernel_function_call_shows_and_fast_ones_do_not
-VM_TOOL_TESTS += tests/tools/test_funcinterval.py::test_a_kernel_function_called_every_40ms
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
 PY_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
