@@ -27,13 +27,14 @@ setup: system-deps python-deps
 # The tests also run Debian's bcc scripts (bpfcc-tools) unmodified through `rbcc run`, build USDT
 # targets with sys/sdt.h (systemtap-sdt-dev), start a real Prometheus server (prometheus) that
 # scrapes `rbcc export` (tests/export), and symbolize libc's local functions through its separate
-# debug file (libc6-dbg), as bcc does. Every LLVM Debian offers, for the toolchain matrix (test-toolchains)
+# debug file (libc6-dbg), as bcc does; dbslower and dbstat trace a real PostgreSQL server's USDT probes
+# (postgresql), sslsniff a GnuTLS client (gnutls-bin). Every LLVM Debian offers, for the toolchain matrix (test-toolchains)
 # and tests/python/test_bpf_toolchain.py.
 LLVM_VERSIONS := 13 14 15 16 19 22
 LLVM_PACKAGES := $(foreach v,$(LLVM_VERSIONS),clang-$(v) libclang1-$(v))
 test-deps:
 	@$(MAKE) --no-print-directory system-deps \
-		APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg $(LLVM_PACKAGES)"
+		APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg postgresql gnutls-bin $(LLVM_PACKAGES)"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
