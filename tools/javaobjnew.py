@@ -7,28 +7,14 @@ options, the output and the probes used.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
+from rbcc._tools.languages import wrap
 from rbcc.tools import uobjnew
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
-PROG, LANGUAGE = "javaobjnew", "java"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    return uobjnew.build_parser(PROG, LANGUAGE)
-
-
-def bpf_text(args: argparse.Namespace) -> str:
-    return uobjnew.bpf_text(args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return uobjnew.main(argv, PROG, LANGUAGE)
-
+build_parser, bpf_text, main = wrap(uobjnew, "javaobjnew", "java")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
 
 from ..utils import detect_language
 
@@ -29,6 +32,7 @@ __all__ = [
     "read_names",
     "read_string",
     "resolve_language",
+    "wrap",
 ]
 
 
@@ -304,3 +308,26 @@ def processes_of(procnames: tuple[str, ...]) -> dict[int, str]:
         except OSError:
             continue  # the process ended while we looked
     return found
+
+
+class _Main(Protocol):
+    def __call__(self, argv: Sequence[str] | None = None) -> int: ...
+
+
+def wrap(
+    tool: ModuleType, prog: str, language: str
+) -> tuple[Callable[[], argparse.ArgumentParser], Callable[[argparse.Namespace], str], _Main]:
+    """A bcc language wrapper (pythoncalls = ucalls -l python): ``tool``'s build_parser, bpf_text and
+    main under the wrapper's name ``prog``, the language set."""
+
+    def build_parser() -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = tool.build_parser(prog, language)
+        return parser
+
+    def bpf_text(args: argparse.Namespace) -> str:
+        return str(tool.bpf_text(args))
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        return int(tool.main(argv, prog, language))
+
+    return build_parser, bpf_text, main
