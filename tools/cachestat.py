@@ -14,8 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc import BPF
-from rbcc._tools import block, common, proc
+from rbcc._tools import common, pagecache, proc
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -23,16 +22,6 @@ EXAMPLES = """examples:
     rbcc tool cachestat          # page cache statistics, every second
     rbcc tool cachestat -T 5 3   # with timestamps, every 5 seconds, 3 times
 """
-
-# Counter index, and the kernel functions (newest name first) that count towards it.
-ACCESSED, ADDED, DIRTIED, BUFFER_DIRTY = range(4)
-FUNCTIONS = {
-    ACCESSED: ("folio_mark_accessed", "mark_page_accessed"),
-    ADDED: ("filemap_add_folio", "add_to_page_cache_lru"),
-    DIRTIED: ("folio_account_dirtied", "account_page_dirtied"),
-    BUFFER_DIRTY: ("mark_buffer_dirty",),
-}
-PROBES = {ACCESSED: "do_accessed", ADDED: "do_added", DIRTIED: "do_dirtied", BUFFER_DIRTY: "do_buffer_dirty"}
 
 BPF_TEXT = r"""
 #include <uapi/linux/ptrace.h>
@@ -77,21 +66,10 @@ def ratios(accessed: int, added: int, dirtied: int, buffer_dirty: int) -> tuple[
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
+    b = pagecache.load(args, "cachestat", bpf_text(args), "`rbcc tool vfsstat` counts reads and writes at the syscalls")
+    if b is None:
         return 0
-    block.need_kprobes(
-        "cachestat",
-        "folio_mark_accessed, filemap_add_folio, folio_account_dirtied, mark_buffer_dirty",
-        "page cache accesses have no tracepoint",
-        "`rbcc tool vfsstat` counts reads and writes at the syscalls",
-    )
-    b = BPF(text=bpf_text(args))
     with b:
-        for index, names in FUNCTIONS.items():
-            present = [n for n in names if BPF.get_kprobe_functions(f"^{n}$".encode())]
-            if present:
-                b.attach_kprobe(event=present[0], fn_name=PROBES[index])
         header = "%-8s " % "TIME" if args.timestamp else ""
         print(
             header + "%8s %8s %8s %8s %12s %10s" % ("HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB")
@@ -107,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 stamp
                 + "%8d %8d %8d %7.2f%% %12.0f %10.0f"
-                % (hits, misses, values[BUFFER_DIRTY], 100 * ratio, buffers, cached)
+                % (hits, misses, values[pagecache.BUFFER_DIRTY], 100 * ratio, buffers, cached)
             )
             sys.stdout.flush()
             if last:

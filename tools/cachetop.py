@@ -20,8 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from rbcc import BPF
-from rbcc._tools import block, common, proc
+from rbcc._tools import block, common, pagecache, proc
 
 __all__ = ["FIELDS", "Row", "bpf_text", "build_parser", "main", "row_of"]
 
@@ -31,16 +30,6 @@ EXAMPLES = """examples:
     rbcc tool cachetop -p 181      # process 181 only
     rbcc tool cachetop -s MISSES   # busiest missers first
 """
-
-# Counter index, and the kernel functions (newest name first) that count towards it.
-ACCESSED, BUFFER_DIRTY, ADDED, DIRTIED = range(4)
-FUNCTIONS = {
-    ACCESSED: ("folio_mark_accessed", "mark_page_accessed"),
-    BUFFER_DIRTY: ("mark_buffer_dirty",),
-    ADDED: ("filemap_add_folio", "add_to_page_cache_lru"),
-    DIRTIED: ("folio_account_dirtied", "account_page_dirtied"),
-}
-PROBES = {ACCESSED: "do_accessed", BUFFER_DIRTY: "do_buffer_dirty", ADDED: "do_added", DIRTIED: "do_dirtied"}
 
 FIELDS = ("PID", "UID", "CMD", "HITS", "MISSES", "DIRTIES", "READ_HIT%", "WRITE_HIT%")
 
@@ -85,11 +74,11 @@ class Row(NamedTuple):
 
 
 def row_of(pid: int, uid: int, comm: str, counted: Sequence[int]) -> Row:
-    """One process's row from its four counts (indexed as FUNCTIONS), with bcc's cachetop arithmetic:
+    """One process's row from its four counts (indexed as pagecache.FUNCTIONS), with bcc's cachetop arithmetic:
     HITS are all accesses (reads' and buffer dirties'), MISSES the pages added plus those dirtied, and
     the read and write hit percentages the shares of page accesses and of pages added in the two
     together."""
-    accessed, buffer_dirty, added, dirtied = counted
+    accessed, added, dirtied, buffer_dirty = counted
     hits = accessed + buffer_dirty
     misses = added + dirtied
     seen = hits + misses
@@ -117,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     text = BPF_TEXT.replace("PID_FILTER", common.pid_condition("pid", args.pid))
-    for name, index in (("ACCESSED", ACCESSED), ("BUFFER_DIRTY", BUFFER_DIRTY), ("ADDED", ADDED)):
-        text = text.replace(f"count({name})", f"count({index})")
-    return text.replace("count(DIRTIED)", f"count({DIRTIED})")
+    for name in ("ACCESSED", "ADDED", "DIRTIED", "BUFFER_DIRTY"):
+        text = text.replace(f"count({name})", f"count({getattr(pagecache, name)})")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,21 +133,11 @@ def rows(items: Sequence[tuple[tuple[int, int, int, str], int]], sort: str, asce
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
+    alternative = "`rbcc tool filetop` shows reads and writes per process and file at the syscalls"
+    b = pagecache.load(args, "cachetop", bpf_text(args), alternative)
+    if b is None:
         return 0
-    block.need_kprobes(
-        "cachetop",
-        "folio_mark_accessed, filemap_add_folio, folio_account_dirtied, mark_buffer_dirty",
-        "page cache accesses have no tracepoint",
-        "`rbcc tool filetop` shows reads and writes per process and file at the syscalls",
-    )
-    b = BPF(text=bpf_text(args))
     with b:
-        for index, names in FUNCTIONS.items():
-            present = [n for n in names if BPF.get_kprobe_functions(f"^{n}$".encode())]
-            if present:
-                b.attach_kprobe(event=present[0], fn_name=PROBES[index])
         counts = b["counts"]
         for last in common.intervals(args.interval, args.count):
             items = [((k.pid, k.uid, k.what, k.comm.decode("utf-8", "replace")), v.value) for k, v in counts.items()]

@@ -12,6 +12,7 @@ import pytest
 from _ext4fs import ext4_dir, read_each_page, write_fresh
 from _toolcheck import assert_kprobes_load, refusal_line, spawn_rbcc, text_of
 
+from rbcc._tools import pagecache
 from rbcc.tools import cachestat
 
 
@@ -25,7 +26,7 @@ def test_hits_and_misses_as_bcc_derives_them() -> None:
 
 @pytest.mark.needs_root
 def test_kprobe_programs_pass_the_verifier() -> None:
-    assert_kprobes_load(text_of(cachestat), cachestat.PROBES.values())
+    assert_kprobes_load(text_of(cachestat), pagecache.PROBES.values())
 
 
 @pytest.mark.without_kprobes

@@ -13,17 +13,18 @@ import pytest
 from _ext4fs import PAGE, ext4_dir
 from _toolcheck import assert_kprobes_load, refusal_line, spawn_rbcc, text_of
 
+from rbcc._tools import pagecache
 from rbcc.tools import cachetop
 
 
 def test_rows_are_bcc_arithmetic_per_process() -> None:
     # 90 page accesses and 10 buffer dirties: 100 hits; 30 pages added and 20 dirtied: 50 misses
-    row = cachetop.row_of(7, 0, "cat", [90, 10, 30, 20])
+    row = cachetop.row_of(7, 0, "cat", [90, 30, 20, 10])
     assert row[3:6] == (100, 50, 10)
     assert row.read_hit == pytest.approx(60.0) and row.write_hit == pytest.approx(20.0)
     assert cachetop.row_of(7, 0, "idle", [0, 0, 0, 0])[6:] == (0.0, 0.0)
     # the map's counts are per (process, function): they add up per process, and sort by the column asked
-    items = [((1, 0, 0, "a"), 5), ((1, 0, 2, "a"), 1), ((2, 0, 0, "b"), 9)]
+    items = [((1, 0, 0, "a"), 5), ((1, 0, 1, "a"), 1), ((2, 0, 0, "b"), 9)]
     assert [r.pid for r in cachetop.rows(items, "HITS", ascending=False)] == [2, 1]
     assert [r.pid for r in cachetop.rows(items, "MISSES", ascending=False)] == [1, 2]
     assert [r.pid for r in cachetop.rows(items, "HITS", ascending=True)] == [1, 2]
@@ -36,7 +37,7 @@ def test_pid_filter_is_in_the_c() -> None:
 
 @pytest.mark.needs_root
 def test_kprobe_programs_pass_the_verifier() -> None:
-    assert_kprobes_load(text_of(cachetop, "-p", "1"), cachetop.PROBES.values())
+    assert_kprobes_load(text_of(cachetop, "-p", "1"), pagecache.PROBES.values())
 
 
 @pytest.mark.without_kprobes
