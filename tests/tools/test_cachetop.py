@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 from _ext4fs import PAGE, ext4_dir
@@ -69,6 +71,14 @@ WORKLOAD = textwrap.dedent(
 )
 
 
+def _wait_for_screens(lines: list[str], count: int, timeout: float) -> None:
+    """Wait until the tool has printed ``count`` screens (their first line) in all."""
+    deadline = time.monotonic() + timeout
+    while sum("Buffers MB:" in line for line in lines) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sum("Buffers MB:" in line for line in lines) >= count, lines
+
+
 @pytest.mark.needs_kprobes
 def test_a_process_row_shows_its_hits_misses_and_dirties() -> None:
     pages = 512
@@ -80,34 +90,33 @@ def test_a_process_row_shows_its_hits_misses_and_dirties() -> None:
             text=True,
         )
         tool = spawn_rbcc("tool", "cachetop", "-C", "-p", str(child.pid), "1")
+        lines: list[str] = []
         try:
             assert tool.stdout is not None and tool.stderr is not None
             assert child.stdin is not None and child.stdout is not None
-            first = tool.stdout.readline()
-            assert "Buffers MB:" in first and "Sort: HITS" in first, first + tool.stderr.read()
+            reader = threading.Thread(target=lambda: lines.extend(tool.stdout), daemon=True)  # type: ignore[arg-type]
+            reader.start()
+            # a first screen: the probes are attached (the first compile in a fresh VM takes a while)
+            _wait_for_screens(lines, 1, 600)
+            assert "Sort: HITS" in next(line for line in lines if "Buffers MB:" in line), lines
             child.stdin.write("go\n")
             child.stdin.flush()
             assert child.stdout.readline() == "done\n"
-            # the counts of the work done are in the screens printed after it: wait for two more
-            seen = 0
-            out = []
-            while seen < 2:
-                line = tool.stdout.readline()
-                assert line, tool.stderr.read()
-                out.append(line)
-                seen += "Buffers MB:" in line
+            # the counts of the work done are in the screens printed after it: two more
+            _wait_for_screens(lines, sum("Buffers MB:" in line for line in lines) + 2, 120)
             tool.send_signal(signal.SIGINT)
-            _, errors = tool.communicate(timeout=30)
-            assert tool.returncode == 0, errors
+            assert tool.wait(timeout=120) == 0, tool.stderr.read()
+            reader.join(timeout=30)
         finally:
             for p in (tool, child):
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-    rows = [line.split() for line in out if line.split()[:1] == [str(child.pid)]]
-    assert rows, out
+    rows = [line.split() for line in lines if line.split()[:1] == [str(child.pid)]]
+    assert rows, lines
     hits, misses = (sum(int(r[i]) for r in rows) for i in (3, 4))
-    # the two reads access every page (and readahead adds every page once); writing dirties them all
-    assert hits >= pages and misses >= pages, out
+    # the two reads access every page (and readahead adds every page once)
+    assert hits >= pages and misses >= pages, lines
     assert all(r[2].startswith("python") for r in rows), rows
     assert all(0.0 <= float(r[6].rstrip("%")) <= 100.0 for r in rows), rows
+    assert lines[-1] == "Detaching...\n", lines[-3:]
