@@ -130,10 +130,12 @@ soak: install
 # 6.12 (tests/vm/test-kernels.sh; run-in-vm.sh downloads and caches each kernel); the target fails if
 # either fails, and names it. The errors file runs too: there its missing-feature tests skip and its
 # others must still pass. USDT runs there as well, on 6.1 without multi-uprobe links (libbpf's other
-# attach path). So do the tools whose sources
-# exist only there (the kprobes of cachestat, cachetop, ext4slower, ext4dist and tcpretrans -l; capable's fentry
-# and kprobe) or that need a machine allowed to run out of memory (drsnoop): only their live tests,
-# the rest of their files runs here already. drsnoop's goes last: running out of memory empties the page cache.
+# attach path). So do the tools whose sources exist only there (kprobes: cachestat, cachetop, dcstat,
+# dcsnoop, fsdist, fsslower, ext4slower, ext4dist, swapin, virtiostat, tcpretrans -l, the kernel-function
+# forms of funclatency, funcslower and funcinterval, tcptop's and tcpsubnet's older source; capable's
+# fentry and kprobe), that need what this machine lacks (mdflush: an md array) or must not disturb it
+# (reset_trace's top level of tracefs; drsnoop runs out of memory): only their live tests, the rest of
+# their files runs here already. drsnoop's goes last: running out of memory empties the page cache.
 VM_TOOL_TESTS := \
 	tests/tools/test_capable.py::test_sees_a_childs_chown_checks_with_extra_columns \
 	tests/tools/test_capable.py::test_the_kprobe_source_sees_the_options_too \
