@@ -42,7 +42,7 @@ print("done", flush=True)
 
 @pytest.mark.needs_root
 def test_a_burst_of_forks_shows_in_one_seconds_line() -> None:
-    n = 200
+    n = 400
     forker = subprocess.Popen(
         [sys.executable, "-c", FORKER, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -82,10 +82,10 @@ def test_a_burst_of_forks_shows_in_one_seconds_line() -> None:
         counts.append(int(m.group(1)))
     assert len(counts) >= 3, lines
     assert len(counts) >= after + 2, lines
-    burst, previous = counts[before], counts[before - 1]
+    burst = counts[before]
     if took < 0.5:
-        # other processes fork too, but not n more in one second than in the one before
-        assert burst >= n and burst >= previous + n // 2, (counts, before)
+        # other processes fork too (tens a second here): they only add
+        assert burst >= n, (counts, before, took)
     else:  # a slow machine: the burst ran into the seconds after; every fork is in one of them
         assert sum(counts[before : after + 1]) >= n, (counts, before, after, took)
     assert "Traceback" not in tool.stderr.read()  # type: ignore[union-attr]
