@@ -17,7 +17,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from rbcc import BPF
 from rbcc._tools import common, sched
+from rbcc.errors import KernelFeatureError
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -133,15 +135,39 @@ def bpf_text(args: argparse.Namespace) -> str:
     return BPF_TEXT.replace("MAX_PAGES", str(MAX_PAGES))
 
 
+TRACEPOINTS = (
+    ("readahead", "page_cache_ra_unbounded"),
+    ("readahead", "page_cache_ra_order"),
+    ("filemap", "mm_filemap_add_to_page_cache"),
+    ("filemap", "mm_filemap_get_pages"),
+    ("filemap", "mm_filemap_map_pages"),
+    ("filemap", "mm_filemap_fault"),
+)
+
+
+def need_tracepoints() -> None:
+    """KernelFeatureError (one line) naming the tracepoints this kernel lacks (the readahead ones and
+    mm_filemap_get_pages/map_pages/fault are recent: older kernels lack them)."""
+    missing = [f"{c}:{e}" for c, e in TRACEPOINTS if not BPF.tracepoint_exists(c, e)]
+    if missing:
+        raise KernelFeatureError(
+            "needs the tracepoints %s, which this kernel lacks; bcc's readahead uses kprobes instead"
+            % ", ".join(missing),
+            feature="readahead tracepoints",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return common.guard("readahead", lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
-    b = common.load(args, bpf_text(args))
-    if b is None:
+    if args.ebpf:
+        print(bpf_text(args))
         return 0
+    need_tracepoints()
+    b = BPF(text=bpf_text(args))
     with b:
         print("Tracing... Hit Ctrl-C to end.", flush=True)
         try:
