@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from rbcc._tools import common, proc
 
@@ -150,16 +151,16 @@ def bpf_text(args: argparse.Namespace) -> str:
     return BPF_TEXT.replace("TASK_IDS", proc.TASK_IDS).replace("SKIP", skip)
 
 
-def args_text(e: object) -> str:
+def args_text(e: Any) -> str:
     """bcc's ARGs column for one call."""
-    sys_ = e.sys  # type: ignore[attr-defined]
+    sys_ = e.sys
     if sys_ == SHMGET:
-        return "key: 0x%x, size: %d, shmflg: %s" % (e.key, e.size, flags_text(e.shmflg, SHMGET_FLAGS))  # type: ignore[attr-defined]
+        return "key: 0x%x, size: %d, shmflg: %s" % (e.key, e.size, flags_text(e.shmflg, SHMGET_FLAGS))
     if sys_ == SHMAT:
-        return "shmid: 0x%x, shmaddr: 0x%x, shmflg: %s" % (e.shmid, e.shmaddr, flags_text(e.shmflg, SHMAT_FLAGS))  # type: ignore[attr-defined]
+        return "shmid: 0x%x, shmaddr: 0x%x, shmflg: %s" % (e.shmid, e.shmaddr, flags_text(e.shmflg, SHMAT_FLAGS))
     if sys_ == SHMDT:
-        return "shmaddr: 0x%x" % e.shmaddr  # type: ignore[attr-defined]
-    return "shmid: 0x%x, cmd: %d, buf: 0x%x" % (e.shmid, e.cmd, e.buf)  # type: ignore[attr-defined]
+        return "shmaddr: 0x%x" % e.shmaddr
+    return "shmid: 0x%x, cmd: %d, buf: 0x%x" % (e.shmid, e.cmd, e.buf)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
