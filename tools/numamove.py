@@ -78,11 +78,13 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("%-10s %18s %18s" % ("TIME", "NUMA_migrations", "NUMA_migrations_ms"), flush=True)
         totals = b["totals"]
+        # the counters are never cleared: a migration counted between a read and a clear would be lost
+        seen = (0, 0)
         while True:
             time.sleep(1)  # Ctrl-C ends the tool here, through guard
-            count, ms = totals[0].value, totals[1].value
-            totals.clear()
-            print("%-10s %18d %18d" % (common.strftime_now(), count, ms), flush=True)
+            now = (totals[0].value, totals[1].value)
+            print("%-10s %18d %18d" % (common.strftime_now(), now[0] - seen[0], now[1] - seen[1]), flush=True)
+            seen = now
 
 
 if __name__ == "__main__":

@@ -53,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing... Ctrl-C to end.", flush=True)
         stats = b["stats"]
+        # the counter is never cleared: a fork counted between a read and a clear would be lost
+        seen = 0
         while True:
             # as bcc: Ctrl-C during the second ends the tool (through guard) without a partial line
             time.sleep(1)
-            print("%s: PIDs/sec: %d" % (common.strftime_now(), stats[0].value), flush=True)
-            stats.clear()
+            total = stats[0].value
+            print("%s: PIDs/sec: %d" % (common.strftime_now(), total - seen), flush=True)
+            seen = total
 
 
 if __name__ == "__main__":

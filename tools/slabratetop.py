@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """slabratetop: kernel SLAB/SLUB memory cache allocation rate top: allocations and bytes per cache.
 
-Counts at the kmem_cache_alloc raw tracepoint, which on Linux 6.1 and later hands over the cache
-itself (``struct kmem_cache *s``): its name and object size are read from it, as bcc reads them in
-its kprobe on kmem_cache_alloc(). The tracepoint fires for allocations from named caches; kmalloc()
-allocations (the kmalloc-* caches) have their own tracepoint and are not counted, which bcc's kprobe
-missed too on kernels where kmalloc does not go through kmem_cache_alloc(). Caches merged by SLUB
-count under the name of the cache they were merged into (the name /proc/slabinfo shows).
+Counts at the kmem_cache_alloc raw tracepoint, which on recent kernels (not yet Debian's 6.1) hands
+over the cache itself (``struct kmem_cache *s``): its name and object size are read from it, as bcc
+reads them in its kprobe on kmem_cache_alloc(); older kernels get one line saying so, status 1.
+The tracepoint fires for allocations from named caches; kmalloc() allocations (the kmalloc-* caches)
+have their own tracepoint and are not counted, which bcc's kprobe missed too on kernels where
+kmalloc does not go through kmem_cache_alloc(). Caches merged by SLUB count under the name of the
+cache they were merged into (the name /proc/slabinfo shows).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def bpf_text(args: argparse.Namespace) -> str:
 
 
 def need_cache_argument() -> None:
-    """KernelFeatureError unless the kmem_cache_alloc tracepoint passes the cache (Linux 6.1+: its
-    format then has the cache's name)."""
+    """KernelFeatureError unless the kmem_cache_alloc tracepoint passes the cache (its format then has
+    the cache's name)."""
     text = ""
     if BPF.tracepoint_exists("kmem", "kmem_cache_alloc"):
         try:
@@ -83,8 +84,8 @@ def need_cache_argument() -> None:
             pass
     if "char[] name;" not in text:
         raise KernelFeatureError(
-            "needs the kmem_cache_alloc tracepoint of Linux 6.1 and later, which passes the cache it "
-            "allocates from, and this kernel's does not; bcc's slabratetop uses a kprobe instead",
+            "needs a kmem_cache_alloc tracepoint that passes the cache it allocates from (recent "
+            "kernels), and this kernel's does not; bcc's slabratetop uses a kprobe instead",
             feature="kmem_cache_alloc tracepoint with the cache",
         )
 

@@ -7,8 +7,9 @@ import socket
 
 import pytest
 from _bpfutil import run_interrupted
-from _toolcheck import text_of
+from _toolcheck import refusal_line, text_of
 
+from rbcc import BPF
 from rbcc.tools import slabratetop
 
 
@@ -26,8 +27,28 @@ def _object_size(cache: str) -> int | None:
     return None
 
 
+def _passes_the_cache() -> bool:
+    """Whether kmem_cache_alloc's tracepoint passes the cache (its format then names it)."""
+    BPF.tracepoint_exists("kmem", "kmem_cache_alloc")  # mounts tracefs where it is not
+    try:
+        with open(slabratetop.FORMAT) as f:
+            return "char[] name;" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.needs_root
+def test_without_the_cache_in_the_tracepoint_it_says_so() -> None:
+    if _passes_the_cache():
+        pytest.skip("this kernel's kmem_cache_alloc tracepoint passes the cache: nothing to refuse")
+    line = refusal_line("tool", "slabratetop", "1", "1")
+    assert line.startswith("slabratetop: needs a kmem_cache_alloc tracepoint that passes the cache")
+
+
 @pytest.mark.needs_root
 def test_counts_the_socket_inodes_this_test_allocates() -> None:
+    if not _passes_the_cache():
+        pytest.skip("this kernel's kmem_cache_alloc tracepoint does not pass the cache (no name field)")
     size = _object_size("sock_inode_cache")
     if size is None:
         pytest.skip("no sock_inode_cache in /proc/slabinfo (merged into another cache): nothing to name")

@@ -44,8 +44,9 @@ def test_shows_what_a_child_writes_to_the_watched_pty() -> None:
         assert tool.stdout is not None and tool.stderr is not None
         reader = threading.Thread(target=lambda: out.extend(iter(lambda: tool.stdout.read(1), "")), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        # ttysnoop prints no header: write a mark until it shows (the probes are attached then)
-        deadline = time.monotonic() + 30
+        # ttysnoop prints no header: write a mark until it shows (the probes are attached then; the
+        # first compile takes long in an emulated VM)
+        deadline = time.monotonic() + 120
         while "ready\n" not in "".join(out) and time.monotonic() < deadline and tool.poll() is None:
             os.write(slave, b"ready\n")
             os.read(master, 1024)

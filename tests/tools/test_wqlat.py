@@ -66,7 +66,8 @@ def test_a_work_item_held_200ms_lands_in_its_slot() -> None:
     )
     slots = [(int(m.group(1)), int(m.group(3))) for m in map(sched.HIST_LINE.match, out.splitlines()) if m]
     assert "msecs" in out and slots, out
-    # the work queued on the spinner's CPU waited for it (a little less than 200 ms: it was queued
-    # once the spinner ran); background work on other workqueues is not counted (-w)
-    held = [count for low, count in slots if low >= 64]
-    assert sum(held) >= 1 and all(low <= 128 for low, count in slots if count and low >= 64), out
+    # the work queued on the spinner's CPU waited for it: a little less than 200 ms (it was queued
+    # once the spinner ran), 128 -> 255 msecs; a slow machine (an emulated VM) takes longer to run
+    # the worker once the CPU is free, so the slot above is taken too, none further
+    assert sum(count for low, count in slots if low in (128, 256)) >= 1, out
+    assert not [low for low, count in slots if count and low >= 512], out
