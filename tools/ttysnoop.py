@@ -69,7 +69,9 @@ static __always_inline int emit(void *ctx, const char *buf, u64 count, int chunk
     for (int i = 0; i < DATACOUNT; i++) {
         if (chunks <= 0 || count == 0)
             break;
-        u32 n = count > BUFSIZE ? BUFSIZE : count;
+        u64 n = count > BUFSIZE ? BUFSIZE : count;
+        // hide n's bound from clang, which would drop the mask older verifiers need to see
+        asm volatile("" : "+r"(n));
         if (bpf_probe_read_user(&data->buf, n & (BUFMASK), buf) != 0)
             return 0;
         data->count = n;
@@ -105,9 +107,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_writev) {
         struct iovec iov = {};
         if (bpf_probe_read_user(&iov, sizeof(iov), &vec[i]) != 0)
             break;
-        u32 n = iov.iov_len > BUFSIZE ? BUFSIZE : iov.iov_len;
+        u64 n = iov.iov_len > BUFSIZE ? BUFSIZE : iov.iov_len;
         if (n == 0)
             continue;
+        asm volatile("" : "+r"(n));
         if (bpf_probe_read_user(&data->buf, n & (BUFMASK), iov.iov_base) != 0)
             break;
         data->count = n;
