@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 
 from rbcc import BPF, USDT
-from rbcc._tools import common
-from rbcc._tools.languages import LANGUAGES, languages_with, read_names, resolve_language
+from rbcc._tools import common, languages
+from rbcc._tools.languages import LANGUAGES, languages_with, read_names
 
 __all__ = ["bpf_text", "build_parser", "main", "probes"]
 
@@ -128,15 +128,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "uflow", language: str |
 
 
 def run(args: argparse.Namespace) -> int:
-    args.language = resolve_language(args, FLOW_LANGUAGES)
-    if args.language is None:
-        print("No language detected; use -l to trace a language.")
-        return 1
-    text = bpf_text(args)
-    if args.verbose or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
+    done, text = languages.begin(args, FLOW_LANGUAGES, bpf_text)
+    if done is not None:
+        return done
     usdt = USDT(pid=args.pid)
     for probe, func, _ in probes(args.language):
         usdt.enable_probe_or_bail(probe, func)

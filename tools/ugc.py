@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rbcc import BPF, USDT
-from rbcc._tools import common
-from rbcc._tools.languages import LANGUAGES, NODE_GC_TYPES, Gc, languages_with, resolve_language
+from rbcc._tools import common, languages
+from rbcc._tools.languages import LANGUAGES, NODE_GC_TYPES, Gc, languages_with
 
 __all__ = ["bpf_text", "build_parser", "describe", "main"]
 
@@ -124,15 +124,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "ugc", language: str | N
 
 
 def run(args: argparse.Namespace) -> int:
-    args.language = resolve_language(args, GC_LANGUAGES)
-    if args.language is None:
-        print("No language detected; use -l to trace a language.")
-        return 1
-    text = bpf_text(args)
-    if args.verbose or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
+    done, text = languages.begin(args, GC_LANGUAGES, bpf_text)
+    if done is not None:
+        return done
     gcs = LANGUAGES[args.language].gcs
     usdt = USDT(pid=args.pid)
     for gc in gcs:

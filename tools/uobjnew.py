@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rbcc import BPF, USDT
-from rbcc._tools import common
-from rbcc._tools.languages import LANGUAGES, Alloc, languages_with, read_string, resolve_language
+from rbcc._tools import common, languages
+from rbcc._tools.languages import LANGUAGES, Alloc, languages_with, read_string
 
 __all__ = ["bpf_text", "build_parser", "main", "select"]
 
@@ -131,15 +131,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "uobjnew", language: str
 
 
 def run(args: argparse.Namespace) -> int:
-    args.language = resolve_language(args, OBJNEW_LANGUAGES)
-    if args.language is None:
-        print("No language detected; use -l to trace a language.")
-        return 1
-    text = bpf_text(args)
-    if args.verbose or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
+    done, text = languages.begin(args, OBJNEW_LANGUAGES, bpf_text)
+    if done is not None:
+        return done
     usdt = USDT(pid=args.pid)
     for probe, func in functions(args.language):
         usdt.enable_probe_or_bail(probe, func)

@@ -26,6 +26,7 @@ __all__ = [
     "Gc",
     "Language",
     "Threads",
+    "begin",
     "comm_matches",
     "languages_with",
     "processes_of",
@@ -331,3 +332,20 @@ def wrap(
         return int(tool.main(argv, prog, language))
 
     return build_parser, bpf_text, main
+
+
+def begin(
+    args: argparse.Namespace, supported: list[str], bpf_text: Callable[[argparse.Namespace], str]
+) -> tuple[int | None, str]:
+    """The start of a language tool's run: the language resolved (-l, else the process's own) into
+    ``args.language``, the C printed under -v or --ebpf. (a status to end with at once, or None; the C)."""
+    args.language = resolve_language(args, supported)
+    if args.language is None:
+        print("No language detected; use -l to trace a language.")
+        return 1, ""
+    text = bpf_text(args)
+    if args.verbose or args.ebpf:
+        print(text)
+        if args.ebpf:
+            return 0, text
+    return None, text
