@@ -10,6 +10,7 @@ depmod writes only on install). Where the kernel has the file system built in, n
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import lzma
 import os
@@ -38,14 +39,23 @@ def _module_roots() -> list[str]:
     return roots + glob.glob(os.path.join(vm_dir, "deb", "*", "lib", "modules", release))
 
 
+@functools.cache
+def _module_index(root: str) -> dict[str, str]:
+    """Each module file under ``root``/kernel by its module name ('-' spelled '_'): one walk, since
+    a glob per module over the VM's 9p root costs half a minute each."""
+    index: dict[str, str] = {}
+    for top, _, files in os.walk(os.path.join(root, "kernel")):
+        for f in files:
+            if ".ko" in f:
+                index.setdefault(f[: f.index(".ko")].replace("-", "_"), os.path.join(top, f))
+    return index
+
+
 def _module_file(name: str) -> Path | None:
-    # a module's file may spell its name with '-' where the module has '_' (and the other way round)
-    spellings = {name, name.replace("_", "-"), name.replace("-", "_")}
     for root in _module_roots():
-        for spelling in spellings:
-            found = glob.glob(f"{root}/kernel/**/{spelling}.ko*", recursive=True)
-            if found:
-                return Path(found[0])
+        found = _module_index(root).get(name.replace("-", "_"))
+        if found:
+            return Path(found)
     return None
 
 
