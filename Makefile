@@ -28,13 +28,15 @@ setup: system-deps python-deps
 # targets with sys/sdt.h (systemtap-sdt-dev), start a real Prometheus server (prometheus) that
 # scrapes `rbcc export` (tests/export), and symbolize libc's local functions through its separate
 # debug file (libc6-dbg), as bcc does; dbslower and dbstat trace a real PostgreSQL server's USDT probes
-# (postgresql), sslsniff a GnuTLS client (gnutls-bin). Every LLVM Debian offers, for the toolchain matrix (test-toolchains)
+# (postgresql), sslsniff a GnuTLS client (gnutls-bin); btrfsdist, btrfsslower, xfsdist and
+# xfsslower's VM tests make their file systems (btrfs-progs, xfsprogs), nfsdist's and nfsslower's
+# start an NFS server in the VM (nfs-kernel-server: rpcbind, rpc.mountd, exportfs; nfs-common's mount.nfs). Every LLVM Debian offers, for the toolchain matrix (test-toolchains)
 # and tests/python/test_bpf_toolchain.py.
 LLVM_VERSIONS := 13 14 15 16 19 22
 LLVM_PACKAGES := $(foreach v,$(LLVM_VERSIONS),clang-$(v) libclang1-$(v))
 test-deps:
 	@$(MAKE) --no-print-directory system-deps \
-		APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg postgresql gnutls-bin $(LLVM_PACKAGES)"
+		APT_PACKAGES="bpfcc-tools systemtap-sdt-dev prometheus libc6-dbg postgresql gnutls-bin btrfs-progs xfsprogs nfs-kernel-server $(LLVM_PACKAGES)"
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -158,6 +160,12 @@ VM_TOOL_TESTS := \
 	tests/tools/test_funclatency.py::test_a_kernel_function_with_kprobes_times_a_programs_nanosleeps \
 	tests/tools/test_funcslower.py::test_a_slow_kernel_function_call_shows_and_fast_ones_do_not \
 	tests/tools/test_funcinterval.py::test_a_kernel_function_called_every_40ms \
+	tests/tools/test_btrfsdist.py::test_histograms_count_this_process_btrfs_calls \
+	tests/tools/test_btrfsslower.py::test_shows_each_btrfs_call_of_this_process \
+	tests/tools/test_xfsdist.py::test_histograms_count_this_process_xfs_calls \
+	tests/tools/test_xfsslower.py::test_shows_each_xfs_call_of_this_process \
+	tests/tools/test_nfsdist.py::test_histograms_count_this_process_nfs_calls \
+	tests/tools/test_nfsslower.py::test_shows_each_nfs_call_of_this_process \
 	tests/tools/test_drsnoop.py::test_shows_the_direct_reclaim_of_a_child_filling_memory
 VM_TESTS := tests/probes/test_bpf_kernel_features.py tests/python/test_bpf_errors.py tests/probes/test_bpf_usdt.py \
 	tests/python/test_bpf_iter.py $(VM_TOOL_TESTS)
