@@ -37,12 +37,7 @@ BPF_TEXT = r"""
 #include <linux/sched.h>
 #include <linux/fs.h>
 
-struct val_t {
-    u64 reads;
-    u64 writes;
-    u64 rbytes;
-    u64 wbytes;
-};
+RW_COUNTS
 
 // by the index of the directory (in the order printed when starting)
 BPF_HASH(counts, u32, struct val_t);
@@ -92,22 +87,12 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     u32 key = found;
     struct val_t zero = {};
     struct val_t *val = counts.lookup_or_try_init(&key, &zero);
-    if (val) {
-        if (is_read) {
-            __sync_fetch_and_add(&val->reads, 1);
-            __sync_fetch_and_add(&val->rbytes, count);
-        } else {
-            __sync_fetch_and_add(&val->writes, 1);
-            __sync_fetch_and_add(&val->wbytes, count);
-        }
-    }
+    if (val)
+        add_rw(val, count, is_read);
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_read) { return do_entry(args->fd, args->count, 1); }
-TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return do_entry(args->fd, args->count, 1); }
-TRACEPOINT_PROBE(syscalls, sys_enter_write) { return do_entry(args->fd, args->count, 0); }
-TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return do_entry(args->fd, args->count, 0); }
+RW_SYSCALLS
 """
 
 DESCRIPTION = (
@@ -166,7 +151,9 @@ def bpf_text(args: argparse.Namespace, dirs: Sequence[tuple[str, int, int]] | No
         f"if (ino == {ino} && dev == {dev}) return {i};  // {path}" for i, (path, dev, ino) in enumerate(dirs)
     )
     return (
-        BPF_TEXT.replace("FILE_OF_FD", block.FILE_OF_FD)
+        BPF_TEXT.replace("RW_COUNTS", block.RW_COUNTS)
+        .replace("RW_SYSCALLS", block.RW_SYSCALLS)
+        .replace("FILE_OF_FD", block.FILE_OF_FD)
         .replace("MATCHES", matches)
         .replace("MAX_DEPTH", str(MAX_DEPTH))
         .replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))

@@ -43,14 +43,11 @@ struct info_t {
     char type;
 };
 
-struct val_t {
-    u64 reads;
-    u64 writes;
-    u64 rbytes;
-    u64 wbytes;
-};
+RW_COUNTS
 
 BPF_HASH(counts, struct info_t, struct val_t);
+
+FILE_OF_FD
 
 static __always_inline int do_entry(int fd, u64 count, int is_read) {
     u64 id = bpf_get_current_pid_tgid();
@@ -58,13 +55,7 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     if (TGID_FILTER)
         return 0;
     // the file behind the descriptor, from the task's table (what vfs_read is handed)
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = task->files->fdt;
-    if (fd < 0 || fd >= fdt->max_fds)
-        return 0;
-    struct file **fds = fdt->fd;
-    struct file *file = NULL;
-    bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+    struct file *file = file_of_fd(fd);
     if (!file)
         return 0;
     struct inode *inode = NULL;
@@ -92,22 +83,12 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     info.type = S_ISREG(mode) ? 'R' : S_ISSOCK(mode) ? 'S' : 'O';
     struct val_t zero = {};
     struct val_t *val = counts.lookup_or_try_init(&info, &zero);
-    if (val) {
-        if (is_read) {
-            __sync_fetch_and_add(&val->reads, 1);
-            __sync_fetch_and_add(&val->rbytes, count);
-        } else {
-            __sync_fetch_and_add(&val->writes, 1);
-            __sync_fetch_and_add(&val->wbytes, count);
-        }
-    }
+    if (val)
+        add_rw(val, count, is_read);
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_read) { return do_entry(args->fd, args->count, 1); }
-TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return do_entry(args->fd, args->count, 1); }
-TRACEPOINT_PROBE(syscalls, sys_enter_write) { return do_entry(args->fd, args->count, 0); }
-TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return do_entry(args->fd, args->count, 0); }
+RW_SYSCALLS
 """
 
 
@@ -138,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     return (
-        BPF_TEXT.replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))
+        BPF_TEXT.replace("RW_COUNTS", block.RW_COUNTS)
+        .replace("RW_SYSCALLS", block.RW_SYSCALLS)
+        .replace("FILE_OF_FD", block.FILE_OF_FD)
+        .replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))
         .replace("TYPE_FILTER", "0" if args.all_files else "!S_ISREG(mode)")
         .replace("DNAME_LEN", str(DNAME_INLINE_LEN))
     )

@@ -186,6 +186,34 @@ static __always_inline struct file *file_of_fd(int fd) {
 }
 """
 
+# What filetop and dirtop count per key: the reads and writes, and the bytes they asked for, at the
+# read, pread64, write and pwrite64 syscalls (where bcc's kprobes on vfs_read/vfs_write see them). The
+# tool defines do_entry(fd, count, is_read) between RW_COUNTS and RW_SYSCALLS.
+RW_COUNTS = r"""
+struct val_t {
+    u64 reads;
+    u64 writes;
+    u64 rbytes;
+    u64 wbytes;
+};
+
+static __always_inline void add_rw(struct val_t *val, u64 count, int is_read) {
+    if (is_read) {
+        __sync_fetch_and_add(&val->reads, 1);
+        __sync_fetch_and_add(&val->rbytes, count);
+    } else {
+        __sync_fetch_and_add(&val->writes, 1);
+        __sync_fetch_and_add(&val->wbytes, count);
+    }
+}
+"""
+RW_SYSCALLS = r"""
+TRACEPOINT_PROBE(syscalls, sys_enter_read) { return do_entry(args->fd, args->count, 1); }
+TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return do_entry(args->fd, args->count, 1); }
+TRACEPOINT_PROBE(syscalls, sys_enter_write) { return do_entry(args->fd, args->count, 0); }
+TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return do_entry(args->fd, args->count, 0); }
+"""
+
 # The file was created by this open (include/linux/fs.h; not in BTF, being a #define)
 FMODE_CREATED = 1 << 20
 
