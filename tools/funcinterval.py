@@ -66,28 +66,15 @@ KINDS = {"t": "tracepoint", "u": "USDT probe"}
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("funcinterval", "Time interval and print latency as a histogram", EXAMPLES)
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("-i", "--interval", type=common.positive_int, help="summary interval, in seconds")
-    p.add_argument("-d", "--duration", type=common.positive_int, help="total duration of trace, in seconds")
-    p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-    p.add_argument("-u", "--microseconds", action="store_true", help="microsecond histogram")
-    p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
+    funcs.add_histogram_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="print the BPF program (for debugging purposes)")
     p.add_argument("pattern", help="Function/Tracepoint name for tracing")
     return p
 
 
-def units(args: argparse.Namespace) -> tuple[str, int]:
-    if args.milliseconds:
-        return "msecs", 1000000
-    if args.microseconds:
-        return "usecs", 1000
-    return "nsecs", 1
-
-
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure)."""
-    per_unit = units(args)[1]
+    per_unit = funcs.units(args)[1]
     return BPF_TEXT.replace("FACTOR", f"delta /= {per_unit};" if per_unit > 1 else "").replace(
         "FILTER", common.pid_condition("tgid", args.pid)
     )
@@ -137,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     names = counting.targets(pattern, args.pid)
     b = load(args, pattern, names, text)
     print('Tracing %s for "%s"... Hit Ctrl-C to end.' % (attach_type(pattern), pattern.pattern), flush=True)
-    label = units(args)[0]
+    label = funcs.units(args)[0]
     interval, count = counting.schedule(args.interval, args.duration)
     with b:
         dist, start = b["dist"], b["start"]

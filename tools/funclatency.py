@@ -141,12 +141,7 @@ KEYED_STORE = """struct fn_key_t key = {.key = {.fn = fn, .pid = PID}, .slot = b
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("funclatency", "Time functions and print latency as a histogram", EXAMPLES)
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("-i", "--interval", type=common.positive_int, help="summary interval, in seconds")
-    p.add_argument("-d", "--duration", type=common.positive_int, help="total duration of trace, in seconds")
-    p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-    p.add_argument("-u", "--microseconds", action="store_true", help="microsecond histogram")
-    p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
+    funcs.add_histogram_options(p)
     p.add_argument("-F", "--function", action="store_true", help="show a separate histogram per function")
     p.add_argument(
         "-r", "--regexp", action="store_true", help='use regular expressions. Default is "*" wildcards only.'
@@ -155,15 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print the BPF program (for debugging purposes)")
     p.add_argument("pattern", help="search expression for functions")
     return p
-
-
-def units(args: argparse.Namespace) -> tuple[str, int]:
-    """The histogram's label and nanoseconds per unit (-m wins over -u, as in bcc)."""
-    if args.milliseconds:
-        return "msecs", 1000000
-    if args.microseconds:
-        return "usecs", 1000
-    return "nsecs", 1
 
 
 def keyed(args: argparse.Namespace, pattern: PatternSpec) -> bool:
@@ -182,7 +168,7 @@ def bpf_text(args: argparse.Namespace, count: int = 1) -> str:
     else:
         storage += "\nBPF_HISTOGRAM(dist);"
         store = "dist.atomic_increment(bpf_log2l(delta));"
-    per_unit = units(args)[1]
+    per_unit = funcs.units(args)[1]
     return (
         BPF_TEXT.replace("STORAGE", storage)
         .replace("PUSH", LEVEL_PUSH if level else SIMPLE_PUSH)
@@ -217,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     )
     b = funcs.load_pairs(pattern, found, text, args.pid)
     print('Tracing %d functions for "%s"... Hit Ctrl-C to end.' % (len(found), args.pattern), flush=True)
-    label, per_unit = units(args)
+    label, per_unit = funcs.units(args)
     user = funcs.is_user(pattern)
 
     def section(key: tuple[int, int]) -> str:

@@ -10,13 +10,14 @@ found by :data:`PAIR_RULE`: ``sys_enter_read`` closes at ``sys_exit_read``, ``ir
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from .. import BPF, USDT, _core
 from .._specs.pattern import PatternSpec
 from ..errors import AttachError, KernelFeatureError
-from . import counting
+from . import common, counting
 
 # An opening word of an event's name, and the words that may close it, in the order they are tried.
 CLOSERS = {
@@ -144,3 +145,22 @@ def entry_functions(count: int, body: str = "return on_entry(ctx, {n});") -> str
     """One probe function per target, ``trace_entry_N``, each calling the shared entry code with N."""
     one = "\nint trace_entry_{n}(struct pt_regs *ctx)\n{{\n    " + body + "\n}}\n"
     return "".join(one.format(n=n) for n in range(count))
+
+
+def add_histogram_options(p: argparse.ArgumentParser) -> None:
+    """funclatency's and funcinterval's -p, -i, -d, -T, -u and -m, as bcc's two tools have them."""
+    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
+    p.add_argument("-i", "--interval", type=common.positive_int, help="summary interval, in seconds")
+    p.add_argument("-d", "--duration", type=common.positive_int, help="total duration of trace, in seconds")
+    p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
+    p.add_argument("-u", "--microseconds", action="store_true", help="microsecond histogram")
+    p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
+
+
+def units(args: argparse.Namespace) -> tuple[str, int]:
+    """The histogram's label and nanoseconds per unit (-m wins over -u, as in bcc)."""
+    if args.milliseconds:
+        return "msecs", 1000000
+    if args.microseconds:
+        return "usecs", 1000
+    return "nsecs", 1
