@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from _bpfutil import build_c_program
+from _functargets import need_sdt_header, timed
 
 # Waits for a line on stdin, then serves its queries (argv): "MS:TEXT" is a query (COM_QUERY) taking
 # MS milliseconds, "!MS:TEXT" another command (COM_INIT_DB) taking as long. Each goes through
@@ -79,37 +80,13 @@ int main(int argc, char **argv) {
 
 
 def build_mysqld(workdir: Path, *flags: str) -> Path:
-    probe = subprocess.run(["cpp", "-x", "c", "-"], input=b"#include <sys/sdt.h>\n", capture_output=True)
-    if probe.returncode:
-        pytest.skip("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
+    need_sdt_header()
     # named mysqld, so its comm is the server's (the tools find servers by name)
     return build_c_program(workdir, "mysqld", MYSQLD_C, "-O0", *flags)
 
 
-class FakeMysqld:
-    """A running stand-in server with its queries, blocked until :meth:`go`."""
-
-    def __init__(self, binary: Path, queries: tuple[str, ...]) -> None:
-        self.proc = subprocess.Popen([str(binary), *queries], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.pid = self.proc.pid
-
-    def go(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        assert line.startswith("done"), line
-
-
-@contextmanager
-def fake_mysqld(binary: Path, *queries: str) -> Iterator[FakeMysqld]:
-    server = FakeMysqld(binary, queries)
-    try:
-        yield server
-    finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        server.proc.communicate()
+# the stand-in server runs its queries as the function tests' program runs its plan
+fake_mysqld = timed
 
 
 def postgres_bin() -> Path:

@@ -65,16 +65,22 @@ int main(int argc, char **argv) {
 """
 
 
-def build(workdir: Path) -> Path:
+def need_sdt_header() -> None:
+    """Skips the test, saying so, where sys/sdt.h (the USDT probes of the test programs) is missing."""
     probe = subprocess.run(["cpp", "-x", "c", "-"], input=b"#include <sys/sdt.h>\n", capture_output=True)
     if probe.returncode:
         pytest.skip("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
+
+
+def build(workdir: Path) -> Path:
+    need_sdt_header()
     # -O0 keeps every function whole and called (no inlining, no clones, no tail calls)
     return build_c_program(workdir, "timed", PROGRAM_C, "-O0", "-fno-omit-frame-pointer")
 
 
 class Timed:
-    """A running copy of the program with its plan, blocked until :meth:`go`."""
+    """A running test program with its arguments (this one's plan, a stand-in server's queries), blocked
+    until :meth:`go`; it prints "done ..." when it has run them."""
 
     def __init__(self, binary: Path, plan: tuple[str, ...]) -> None:
         self.proc = subprocess.Popen([str(binary), *plan], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
