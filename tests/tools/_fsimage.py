@@ -1,5 +1,5 @@
 """A btrfs or XFS file system of the test's own, loop-mounted, for the per-file-system tools (btrfsdist,
-btrfsslower, xfsdist, xfsslower), as _ext4fs does for ext4.
+btrfsslower, xfsdist, xfsslower), as _ext4fs does for ext4; and the check of a slower tool's rows.
 
 The VM of `make test-kernels` (where kprobes exist) has no disk, and its initramfs loads only loop and
 ext4: on Debian's kernels btrfs and xfs are modules. The guest's kernel package is unpacked under
@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _bpfutil import own_comm
+from _ext4fs import PAGE
 
 # mkfs's smallest image: XFS refuses a file system under 300 MB, btrfs one under 114 MB (with its
 # default mixed-off profiles)
@@ -133,3 +135,20 @@ def dist_counts(out: str) -> dict[str, int]:
         elif op and (m := re.match(r"\s*\d+ -> \d+\s*: (\d+)\s*\|", line)):
             counts[op] += int(m.group(1))
     return counts
+
+
+def assert_slower_rows(out: str, name: str) -> None:
+    """A bcc-style slower tool's output (btrfsslower, xfsslower, nfsslower at threshold 0, after
+    ``file_work(dir / name, 3, 2)``): bcc's columns, every row the test's own, and exactly its calls: two
+    opens, three page writes, an fsync, two page reads, each at its offset and naming its file."""
+    lines = out.splitlines()
+    assert lines[1].split() == ["TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"], out
+    rows = [line.split() for line in lines[2:]]
+    comm = own_comm().decode()[:14]
+    assert all(row[1:3] == [comm, str(os.getpid())] and float(row[6]) >= 0 for row in rows), out
+    # (T, BYTES, OFF_KB, FILENAME)
+    calls = sorted((row[3], int(row[4]), int(row[5]), row[7]) for row in rows)
+    kb = PAGE // 1024
+    writes = [("W", PAGE, i * kb, name) for i in range(3)]
+    reads = [("R", PAGE, i * kb, name) for i in range(2)]
+    assert calls == sorted([("O", 0, 0, name)] * 2 + writes + [("S", 0, 0, name)] + reads), out

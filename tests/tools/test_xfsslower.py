@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from _bpfutil import own_comm, run_interrupted
-from _ext4fs import PAGE, file_work
-from _fsimage import fs_dir
+from _bpfutil import run_interrupted
+from _ext4fs import file_work
+from _fsimage import assert_slower_rows, fs_dir
 
 
 @pytest.mark.needs_kprobes
@@ -22,14 +22,4 @@ def test_shows_each_xfs_call_of_this_process() -> None:
             lambda: file_work(root / name, 3, 2),
             lambda out: out.count(name) >= 8,
         )
-    lines = out.splitlines()
-    assert lines[1].split() == ["TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"], out
-    rows = [line.split() for line in lines[2:]]
-    comm = own_comm().decode()[:14]
-    assert all(row[1:3] == [comm, str(os.getpid())] and float(row[6]) >= 0 for row in rows), out
-    # (T, BYTES, OFF_KB, FILENAME): two opens, three page writes, an fsync, two page reads
-    calls = sorted((row[3], int(row[4]), int(row[5]), row[7]) for row in rows)
-    kb = PAGE // 1024
-    writes = [("W", PAGE, i * kb, name) for i in range(3)]
-    reads = [("R", PAGE, i * kb, name) for i in range(2)]
-    assert calls == sorted([("O", 0, 0, name)] * 2 + writes + [("S", 0, 0, name)] + reads), out
+    assert_slower_rows(out, name)
