@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """wakeuptime: summarize sleep to wakeup time by waker kernel stack.
 
-A thread's time off the CPU, from its switch out (sched_switch raw tracepoint) to its wakeup
-(sched_wakeup raw tracepoint), added to the kernel stack of the thread that woke it; bcc uses the
-same raw tracepoints where it can, and kprobes on schedule/try_to_wake_up where it cannot.
+A thread's time off the CPU, from its switch out (sched_switch raw tracepoint) to its wakeup, added
+to the kernel stack of the thread that woke it. The wakeup is taken at sched_waking, which fires in
+the waker's own context: sched_wakeup may fire later on the woken thread's CPU (the kernel queues
+remote wakeups there), where the stack would be an interrupt's, not the waker's. bcc uses
+try_to_wake_up's kprobe for the same reason.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ int on_switch(struct bpf_raw_tracepoint_args *ctx)
 
 int on_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
-    // sched_wakeup(struct task_struct *p): the current task is the waker
+    // sched_waking(struct task_struct *p), in the waker: the current task is the waker
     struct task_struct *p = (struct task_struct *)ctx->args[0];
     u32 pid = p->tgid;
     u32 tid = p->pid;
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = sched.load_attached(args, bpf_text(args), (*sched.SWITCH, ("sched_wakeup", "on_wakeup")))
+    b = sched.load_attached(args, bpf_text(args), (*sched.SWITCH, ("sched_waking", "on_wakeup")))
     if b is None:
         return 0
     with b:
