@@ -312,10 +312,14 @@ class BPF(KernelFacts, ProgramFunctions, BccNames):
         try:
             link = self._loaded().attach_uprobe(fn, retprobe, pid, path, sym_off, symbol)
         except AttachError:
-            # libbpf finds only plain function symbols; an IFUNC (strlen) resolves through the loader
+            # libbpf finds only plain function symbols in the file's own tables: an IFUNC (strlen)
+            # resolves through the loader, and a local function a distribution strips (libc's
+            # internals) is named in the file's split debug file, where bcc finds it too
             from ._probes.uprobes import is_shared_library, loader_offsets
 
             resolved = loader_offsets(path, [symbol]).get(symbol) if is_shared_library(path) else None
+            if resolved is None:
+                resolved = _core.symbol_file_offset(path, symbol)
             if resolved is None:
                 raise
             link = self._loaded().attach_uprobe(fn, retprobe, pid, path, resolved + sym_off, None)

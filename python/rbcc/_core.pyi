@@ -218,6 +218,7 @@ def usym(pid: int, addr: int, demangle: bool = True) -> tuple[str, int, str] | N
 def usym_inlined(pid: int, addr: int) -> list[str]: ...  # functions inlined at addr, outermost first
 def user_module(pid: int, addr: int) -> tuple[str, int] | None: ...  # (file mapped at addr, offset in it)
 def usymname(pid: int, module: str, name: str) -> int | None: ...  # address of module's symbol in pid
+def symbol_file_offset(path: str, name: str) -> int | None: ...  # uprobe offset, debug files included
 def add_build_id_module(path: str) -> bool: ...  # registered by its build id (False: it has none)
 def build_id_sym(build_id: bytes, offset: int) -> tuple[str, int, str] | None: ...  # a build-id stack frame
 def usdt_sites(path: str) -> list[tuple[str, str, int, int, str]]: ...  # provider, name, pc, semaphore, args

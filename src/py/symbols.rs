@@ -44,6 +44,13 @@ fn usymname(py: Python<'_>, pid: u32, module: &str, name: &str) -> Option<u64> {
     py.detach(|| symbolize::resolve_name(pid, module, name))
 }
 
+/// Symbol `name` of ELF file `path` → its offset in the file (symbol tables, then split debug file
+/// and DWARF), or None.
+#[pyfunction]
+fn symbol_file_offset(py: Python<'_>, path: &str, name: &str) -> Option<u64> {
+    py.detach(|| symbolize::symbol_file_offset(path, name))
+}
+
 /// Kernel symbol → its address from /proc/kallsyms, or None.
 #[pyfunction]
 fn ksymname(py: Python<'_>, name: &str) -> Option<u64> {
@@ -75,6 +82,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(user_module, m)?)?;
     m.add_function(wrap_pyfunction!(usymname, m)?)?;
     m.add_function(wrap_pyfunction!(ksymname, m)?)?;
+    m.add_function(wrap_pyfunction!(symbol_file_offset, m)?)?;
     m.add_function(wrap_pyfunction!(add_build_id_module, m)?)?;
     m.add_function(wrap_pyfunction!(build_id_sym, m)?)?;
     m.add_function(wrap_pyfunction!(elf_functions, m)?)

@@ -8,10 +8,13 @@
 //!   inlined at an address (bcc has none);
 //! - kernel addresses (`kernel.rs`): kallsyms, with the module a symbol belongs to (`[bpf]`,
 //!   `[ext4]`) as bcc names it;
+//! - symbol names → where a uprobe attaches (`byname.rs`): the symbol tables, then the same split
+//!   debug files, where distributions keep the names of local functions;
 //! - frames of a BPF_STACK_TRACE_BUILDID map, (build id, file offset) (`buildid.rs`): through the
 //!   ELF files registered for their build ids (bcc's `BPF.add_module`), or a debug directory's.
 
 mod buildid;
+mod byname;
 mod kernel;
 mod process;
 mod splitdebug;
@@ -51,6 +54,12 @@ fn debug_dirs() -> &'static [PathBuf] {
         dirs.extend(["/usr/lib/debug", "/lib/debug"].map(PathBuf::from));
         dirs
     })
+}
+
+/// Where uprobes attach to symbol `name` of ELF file `path`: its offset in the file, found in the
+/// symbol tables or, as bcc finds them, in the file's split debug file and DWARF.
+pub fn symbol_file_offset(path: &str, name: &str) -> Option<u64> {
+    byname::file_offset_of(&Inspector::new(), std::path::Path::new(path), name)
 }
 
 /// The functions an ELF file defines (symtab and dynsym): (name, address, file offset), by address.

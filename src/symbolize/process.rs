@@ -19,7 +19,7 @@ use std::thread::LocalKey;
 use std::time::{Duration, Instant};
 
 use blazesym::helper::is_procmap_query_supported;
-use blazesym::inspect::{self, Inspector};
+use blazesym::inspect::Inspector;
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
 use blazesym::symbolize::cache::{Cache, Process as CachedProcess};
 use blazesym::symbolize::evict::{Evict, Process as EvictedProcess};
@@ -27,7 +27,7 @@ use blazesym::symbolize::source::{Elf, Process, Source};
 use blazesym::symbolize::{Input, Reason, Sym, Symbolized, Symbolizer};
 use blazesym::Pid;
 
-use super::{debug_dirs, splitdebug, Symbol};
+use super::{byname, debug_dirs, splitdebug, Symbol};
 
 /// An address outside a process's cached map rereads the map, but not more often than this: the
 /// garbage addresses a frame-pointer walk through code without frame pointers yields are outside
@@ -303,14 +303,8 @@ pub fn resolve_name(pid: u32, module: &str, name: &str) -> Option<u64> {
     // through the process's root, as bcc reads it: the module may live in another mount namespace
     let file = format!("/proc/{pid}/root{module}");
     let file = if Path::new(&file).exists() { file } else { module.to_string() };
-    let inspector = Inspector::new();
     // the symbol tables first, then the debug information (bcc finds libc's local functions there)
-    let at = [false, true].into_iter().find_map(|debug_syms| {
-        let mut elf = inspect::source::Elf::new(&file);
-        elf.debug_syms = debug_syms;
-        let found = inspector.lookup(&inspect::source::Source::Elf(elf), &[name]).ok()?;
-        found.into_iter().flatten().find_map(|sym| sym.file_offset)
-    })?;
+    let at = byname::file_offset_of(&Inspector::new(), Path::new(&file), name)?;
     // the mapping that holds the symbol's bytes says where they are
     mappings
         .iter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -195,3 +196,53 @@ def test_uprobe_on_an_ifunc_lands_on_the_implementation(how: dict[str, str]) -> 
             proc.wait()
     assert proc.returncode == 0
     assert count >= 500  # the interpreter may call strlen as well
+
+
+def _count_calls_of_add(binary: Path) -> int:
+    """Runs ``binary`` (an adder) with a uprobe on ``add``; how often the probe saw the child call it."""
+    proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with BPF(text=CALLS_OF_CHILD, cflags=[f"-DCHILD={proc.pid}"]) as b:
+            b.attach_uprobe(name=str(binary), sym="add", fn_name="on_entry")
+            out = proc.communicate(b"go\nbye\n", timeout=5)[0]
+            count = b["calls"][0].value
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == b"%d\n" % TOTAL
+    return count
+
+
+def test_uprobe_on_a_function_named_only_in_the_split_debug_file(tmp_path: Path) -> None:
+    # Stripped as distributions ship it: `add` is in no symbol table of the binary, only in the debug
+    # file its .gnu_debuglink names. Not position-independent, so the function's address (0x401...)
+    # and its offset in the file differ: the probe goes at the offset, or it would never fire.
+    objcopy = shutil.which("objcopy")
+    if objcopy is None:
+        pytest.skip("objcopy is not installed (binutils): cannot split the test program's debug file")
+    full = build_c_program(tmp_path, "adder-full", ADDER_C, "-O0", "-g", "-no-pie", f"-DCALLS={CALLS}")
+    subprocess.run([objcopy, "--only-keep-debug", full, tmp_path / "adder.debug"], check=True)
+    stripped = tmp_path / "adder"
+    subprocess.run([objcopy, "--strip-all", full, stripped], check=True)
+    with pytest.raises(AttachError):  # without its debug file, nothing names `add`
+        _count_calls_of_add(stripped)
+    subprocess.run([objcopy, f"--add-gnu-debuglink={tmp_path / 'adder.debug'}", stripped], check=True)
+    assert _count_calls_of_add(stripped) == CALLS
+
+
+LIBC_DEBUG = Path("/usr/lib/debug/.build-id")
+
+
+def test_uprobe_on_a_local_function_of_libc_from_its_debug_package() -> None:
+    # __libc_start_call_main is static in glibc: its name is in libc6-dbg's debug file alone. Every
+    # program calls it once, on its way to main.
+    libc = "/lib/x86_64-linux-gnu/libc.so.6"
+    if not Path(libc).exists() or not LIBC_DEBUG.is_dir():
+        pytest.skip("no libc debug file: libc6-dbg is not installed")
+    with BPF(text=COUNT_BY_PID) as b:
+        b.attach_uprobe(name="c", sym="__libc_start_call_main", fn_name="on_entry")
+        child = subprocess.Popen(["/bin/true"])
+        assert child.wait() == 0
+        counts = {k.value: v.value for k, v in b["calls"].items()}
+    assert counts.get(child.pid) == 1, counts
