@@ -46,6 +46,7 @@ __all__ = [
     "usym_inlined",
     "user_module",
     "usymname",
+    "symbol_file_offset",
     "ksymname",
     "add_build_id_module",
     "build_id_sym",

@@ -1,6 +1,7 @@
 """readahead: its probes, and a live run in which this test reads ahead a file of its own
 (posix_fadvise WILLNEED, which readahead:page_cache_ra_unbounded marks): 512 pages read 1.2 s later
-land in the 1024 -> 2047 ms slot (all but the odd page the kernel reclaims and reads again), and 1024 pages never read stay counted as unused."""
+land in the 1024 -> 2047 ms slot (all but the odd page the kernel reclaims and reads again), and
+1024 pages never read stay counted as unused."""
 
 from __future__ import annotations
 
