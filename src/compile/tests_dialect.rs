@@ -42,6 +42,29 @@ fn packet_fields_of_a_macro_argument_are_read_once() {
 }
 
 #[test]
+fn a_map_method_inside_a_macro_is_refused_naming_the_macro_and_the_users_line() {
+    if !available() {
+        return;
+    }
+    let err = rewrite_only(
+        "BPF_HASH(counts, u32, u64);\n#define BUMP(k) counts.increment(k)\n\
+         int f(void *ctx) {\n u32 k = 1;\n BUMP(k);\n return 0;\n}\n",
+        &[],
+        "t.c",
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("t.c:5:"), "{err}");
+    assert!(err.contains("counts.increment() is spelled inside the macro BUMP"), "{err}");
+    // a macro that names the map, with the method call spelled in the program, is rewritten as usual
+    let out = squash(&rewrite(
+        "BPF_HASH(counts, u32, u64);\n#define COUNTS counts\nint f(void *ctx) {\n u32 k = 1;\n COUNTS.increment(k);\n return 0;\n}\n",
+    ));
+    assert!(out.contains("__rbcc_m_increment(&counts, k);"), "{out}");
+}
+
+#[test]
 fn without_the_include_packet_struct_names_are_the_programs_own() {
     if !available() {
         return;

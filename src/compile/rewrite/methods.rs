@@ -47,6 +47,18 @@ impl Rewriter<'_> {
         if !callee.in_main {
             return Err(self.error_at(call.start, &format!("{map}.{method}() inside a macro cannot be rewritten")));
         }
+        // A call spelled in a macro's body has, in libclang, the extent of the macro's invocation: there
+        // is no `map.method(` in the text at that place to rewrite (bcc refuses these too).
+        if callee.start == call.start && callee.end == call.end {
+            let name = self.token_at_or_after(call.start).map_or("", |t| t.text.as_str());
+            return Err(self.error_at(
+                call.start,
+                &format!(
+                    "{map}.{method}() is spelled inside the macro {name}, where map methods cannot be rewritten; \
+                     make {name} a static inline function, or call the method outside it"
+                ),
+            ));
+        }
         let Some(lparen) = self.token_at_or_after(callee.end).filter(|t| t.text == "(").map(|t| t.end) else {
             return Err(self.error_at(call.start, "expected '(' after the map method"));
         };
