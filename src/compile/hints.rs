@@ -72,6 +72,7 @@ fn hint_for(union: bool, tag: &str, home: RecordHome) -> Option<String> {
 /// kernel does not define where rbcc looks.
 pub fn explain(diagnostics: String) -> String {
     let records = incomplete_records(&diagnostics);
+    let atomics = atomic_result_hint(&diagnostics, crate::kernel::version::linux_version_code());
     let mut out = diagnostics;
     for (union, tag) in records {
         if let Some(hint) = btf::record_home(&tag, union).ok().and_then(|home| hint_for(union, &tag, home)) {
@@ -79,12 +80,53 @@ pub fn explain(diagnostics: String) -> String {
             out.push_str(&hint);
         }
     }
+    if let Some(hint) = atomics {
+        out.push('\n');
+        out.push_str(&hint);
+    }
     out
+}
+
+/// The value an atomic operation returns (`old = __sync_fetch_and_add(&v->count, 1)` on a 32-bit field,
+/// `__sync_fetch_and_or`, ...) exists only in BPF's v3 instruction set, which programs are not compiled
+/// for unless asked: LLVM's backend then stops with a message about its own instructions.
+fn atomic_result_hint(diagnostics: &str, kernel: u32) -> Option<String> {
+    const BACKEND: [&str; 2] = ["Invalid usage of the XADD return value", "Cannot select: "];
+    let atomic =
+        diagnostics.contains(BACKEND[0]) || (diagnostics.contains(BACKEND[1]) && diagnostics.contains("Atomic"));
+    if !atomic {
+        return None;
+    }
+    let can = kernel >= (5 << 16) + (12 << 8);
+    Some(if can {
+        "hint: the program uses the value an atomic operation returns, which needs BPF's v3 instructions: \
+         pass cflags=[\"-mcpu=v3\"] (this kernel runs them)"
+            .to_string()
+    } else {
+        "hint: the program uses the value an atomic operation returns, which needs BPF's v3 instructions and \
+         Linux 5.12 or later; this kernel is older: use the operation without its result (__sync_fetch_and_add \
+         as a statement), or a map update"
+            .to_string()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_result_gets_the_v3_hint_where_the_kernel_runs_it() {
+        let add = "fatal error: error in backend: line 9: Invalid usage of the XADD return value";
+        let or =
+            "fatal error: error in backend: Cannot select: 0x5a: i32,ch = AtomicLoadOr<(load store seq_cst (s32))>";
+        let v5_15 = (5 << 16) + (15 << 8);
+        for diags in [add, or] {
+            assert!(atomic_result_hint(diags, v5_15).unwrap().contains("cflags=[\"-mcpu=v3\"]"), "{diags}");
+            assert!(atomic_result_hint(diags, (5 << 16) + (4 << 8)).unwrap().contains("Linux 5.12 or later"));
+        }
+        assert_eq!(atomic_result_hint("p.c:3:1: error: Cannot select: a road", v5_15), None);
+        assert_eq!(atomic_result_hint("p.c:3:1: error: unknown type name 'x'", v5_15), None);
+    }
 
     #[test]
     fn finds_the_records_clang_calls_incomplete() {

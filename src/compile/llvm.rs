@@ -55,7 +55,8 @@ pub const WARNINGS: &[&str] = &[
 ];
 
 /// The diagnostics clang printed about the user's file (`name:3:5: error: ...`), and those of its BPF
-/// backend, which names only the line (`Error at line 4: Unsupport signed division...`).
+/// backend, which names only the line (`Error at line 4: Unsupport signed division...`, `fatal error:
+/// error in backend: line 9: Invalid usage of the XADD return value`).
 pub fn diagnostics_in(text: &str, display_name: &str) -> Vec<Diagnostic> {
     let at = |line: &str, column: Option<&str>, severity: &str, message: &str| {
         Some(Diagnostic {
@@ -76,8 +77,12 @@ pub fn diagnostics_in(text: &str, display_name: &str) -> Vec<Diagnostic> {
             let (line, column, severity, message) = (parts.next(), parts.next(), parts.next(), parts.next());
             line.zip(column).zip(severity.zip(message)).and_then(|((l, c), (s, m))| at(l, Some(c), s.trim(), m))
         } else {
-            // the backend's message may quote the place as `name:4:5`, the column with it
-            let backend = l.strip_prefix("Error at line ").and_then(|r| r.split_once(':'));
+            // the backend's message may quote the place as `name:4:5`, the column with it; a fatal
+            // one (an atomic's unusable result) names only the line, as `error in backend: line 9: ...`
+            let backend = l
+                .strip_prefix("Error at line ")
+                .or_else(|| l.strip_prefix("fatal error: error in backend: line "))
+                .and_then(|r| r.split_once(':'));
             backend.and_then(|(line, message)| {
                 let column = message.split(&format!("{display_name}:{}:", line.trim())).nth(1);
                 let column = column.map(|c| c.chars().take_while(char::is_ascii_digit).collect::<String>());
@@ -146,6 +151,16 @@ mod tests {
         assert_eq!(found[0].message, "looks like the BPF stack limit is exceeded");
         assert_eq!((found[1].line, found[1].column), (4, Some(5)));
         assert!(found[1].message.starts_with("Unsupport signed division"));
+    }
+
+    #[test]
+    fn a_fatal_backend_error_at_a_line_is_a_record_there() {
+        let text = "fatal error: error in backend: line 9: Invalid usage of the XADD return value\n\
+                    fatal error: error in backend: Cannot select: t5: i32 = AtomicLoadOr\n";
+        let found = diagnostics_in(&without_crash_dump(text), "<bpf text>");
+        let places: Vec<_> = found.iter().map(|d| (d.line, d.column, d.severity.as_str())).collect();
+        assert_eq!(places, [(9, None, "error")], "{found:?}");
+        assert_eq!(found[0].message, "Invalid usage of the XADD return value");
     }
 
     #[test]

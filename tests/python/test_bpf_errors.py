@@ -137,6 +137,38 @@ def test_a_crash_of_clangs_code_generator_says_what_to_change_and_leaves_no_file
     assert list(tmp_path.iterdir()) == []
 
 
+# line 9 uses the value a 32-bit atomic add returns: BPF's v3 instructions have it, v1 does not
+ATOMIC_RESULT = r"""
+struct v_t { u32 calls; u32 spare; };
+BPF_HASH(h, u32, struct v_t);
+BPF_ARRAY(seen, u32, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u32 k = bpf_get_current_pid_tgid() >> 32, zero = 0;
+    struct v_t init = {}, *v = h.lookup_or_try_init(&k, &init);
+    if (!v) return 0;
+    u32 before = __sync_fetch_and_add(&v->calls, 1);
+    seen.update(&zero, &before);
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs_root
+def test_an_atomic_result_says_which_flag_compiles_it_and_that_flag_does() -> None:
+    try:
+        BPF(text=ATOMIC_RESULT).cleanup()
+    except rbcc.CompileError as e:
+        message = str(e)
+        assert [d.line for d in e.diagnostics] == [9], message
+        assert 'pass cflags=["-mcpu=v3"] (this kernel runs them)' in message, message
+    # else: this LLVM compiles for v3 unless told otherwise (20 and later)
+    with BPF(text=ATOMIC_RESULT, cflags=["-mcpu=v3"]) as b:
+        for _ in range(3):
+            os.getppid()
+        assert b["h"][b["h"].Key(os.getpid())].calls == 3
+        assert b["seen"][0].value == 2
+
+
 @pytest.mark.needs_root
 def test_verifier_error_carries_the_log() -> None:
     with pytest.raises(rbcc.VerifierError) as info:
