@@ -219,7 +219,7 @@ def probe_source() -> str:
         ]
     )
     if source is None:
-        raise KernelFeatureError(MISSING)
+        raise KernelFeatureError(MISSING, feature="fentry, kprobes or the capability:cap_capable tracepoint")
     return source
 
 

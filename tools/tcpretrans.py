@@ -153,7 +153,7 @@ def endpoint(family: int, raw: bytes, port: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.lossprobe and not args.ebpf and not _core.has_kprobes():
-        raise KernelFeatureError(NO_KPROBES)
+        raise KernelFeatureError(NO_KPROBES, feature="kprobes", alternative="tcpretrans without -l")
     b = common.load(args, bpf_text(args))
     if b is None:
         return 0

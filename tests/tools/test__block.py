@@ -34,3 +34,15 @@ def test_disk_filter_and_names() -> None:
     rdev = os.stat(f"/dev/{root_disk()}").st_rdev
     assert block.disk_names()[(os.major(rdev), os.minor(rdev))] == root_disk()
     assert block.mkdev(8, 1) == (8 << 20) | 1
+
+
+def test_a_kprobe_only_tool_names_the_missing_feature_and_its_alternative() -> None:
+    from rbcc import _core
+    from rbcc.errors import KernelFeatureError
+
+    if _core.has_kprobes():
+        pytest.skip("this kernel has kprobes: nothing to refuse")
+    with pytest.raises(KernelFeatureError) as info:
+        block.need_kprobes("rbcc-test", "vfs_read", "no tracepoint", "use the tracepoint tool")
+    assert (info.value.feature, info.value.alternative) == ("kprobes", "use the tracepoint tool")
+    assert str(info.value).startswith("needs kprobes on vfs_read (no tracepoint), and this kernel has none")

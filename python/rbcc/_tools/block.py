@@ -226,7 +226,10 @@ def need_kprobes(tool: str, functions: str, why: str, alternative: str) -> None:
 
     if not _core.has_kprobes():
         raise KernelFeatureError(
-            f"needs kprobes on {functions} ({why}), and this kernel has none (CONFIG_KPROBES is not set); {alternative}"
+            f"needs kprobes on {functions} ({why}), and this kernel has none (CONFIG_KPROBES is not set); "
+            + alternative,
+            feature="kprobes",
+            alternative=alternative,
         )
 
 

@@ -55,7 +55,9 @@ def load(pattern: PatternSpec, names: Sequence[str], text: str, pid: int | None)
     if pattern.kind == "p" and not pattern.library and not _core.has_kprobes():
         raise KernelFeatureError(
             "kernel function patterns need kprobes, which this kernel lacks (CONFIG_KPROBES is not set); "
-            "count a tracepoint pattern (t:category:event, e.g. t:syscalls:sys_enter_*) instead"
+            "count a tracepoint pattern (t:category:event, e.g. t:syscalls:sys_enter_*) instead",
+            feature="kprobes",
+            alternative="a tracepoint pattern (t:category:event)",
         )
     usdt = None
     if pattern.kind == "u":

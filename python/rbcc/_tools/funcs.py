@@ -108,7 +108,9 @@ def need_kernel_functions(pattern: PatternSpec, alternative: str) -> None:
     without kprobes."""
     if pattern.kind == "p" and not pattern.library and not _core.has_kprobes():
         raise KernelFeatureError(
-            "kernel functions need kprobes, which this kernel lacks (CONFIG_KPROBES is not set); " + alternative
+            "kernel functions need kprobes, which this kernel lacks (CONFIG_KPROBES is not set); " + alternative,
+            feature="kprobes",
+            alternative=alternative,
         )
 
 

@@ -78,7 +78,7 @@ def source() -> str:
         ]
     )
     if found is None:
-        raise KernelFeatureError(MISSING)
+        raise KernelFeatureError(MISSING, feature="sock:sock_send_length tracepoint or kprobes")
     return found
 
 
