@@ -98,6 +98,15 @@ def poll_events(b: BPF, *, ring: bool = False, timeout: int = -1, until: Callabl
         poll(timeout if until is None else 100)
 
 
+def poll_events_for(b: BPF, seconds: float | None) -> None:
+    """:func:`poll_events` until Ctrl-C, or for ``seconds`` when given (bcc's -d, total duration)."""
+    if not seconds:
+        poll_events(b)
+        return
+    deadline = time.monotonic() + seconds
+    poll_events(b, until=lambda: time.monotonic() >= deadline)
+
+
 def intervals(interval: float, count: int | None) -> Iterator[bool]:
     """Sleep ``interval`` seconds, ``count`` times (forever if None), yielding after each sleep whether
     it is the last. Ctrl-C during a sleep yields once more, as the last, so the tool prints its final
