@@ -63,13 +63,23 @@ def pid_condition(field: str, pid: int | None) -> str:
     return f"{field} != {int(pid)}" if pid is not None else PID_FILTER_ALL
 
 
-def load(args: argparse.Namespace, text: str, *, check: Callable[[], None] | None = None, **kwargs: Any) -> BPF | None:
-    """The tool's BPF object; under ``--ebpf``, print the C instead and return None. ``check`` runs
-    just before loading: it raises the one-line error for what the kernel lacks (tracepoints, ...), which
+def load(
+    args: argparse.Namespace,
+    text: str,
+    *,
+    check: Callable[[], None] | None = None,
+    print_text: bool = False,
+    **kwargs: Any,
+) -> BPF | None:
+    """The tool's BPF object; under ``--ebpf``, print the C instead and return None. ``print_text`` (a
+    tool's -D/--debug) prints the C before loading it too, once under ``--ebpf``. ``check`` runs just
+    before loading: it raises the one-line error for what the kernel lacks (tracepoints, ...), which
     printing the C does not need."""
     if getattr(args, "ebpf", False):
         print(text)
         return None
+    if print_text:
+        print(text)
     if check is not None:
         check()
     return BPF(text=text, **kwargs)
