@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc._tools import block, common, rwtop
+from rbcc._tools import block, common, files, rwtop
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -25,7 +25,6 @@ EXAMPLES = """examples:
     rbcc tool filetop 5 10       # 5 second summaries, 10 times only
 """
 
-DNAME_INLINE_LEN = 32  # struct dentry's inline name (the name shown is cut there, as bcc's)
 
 BPF_TEXT = r"""
 #include <linux/sched.h>
@@ -63,13 +62,7 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     bpf_probe_read_kernel(&de, sizeof(de), &file->f_path.dentry);
     if (!inode || !de)
         return 0;
-    umode_t mode = 0;
-    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
-    struct qstr d_name = {};
-    bpf_probe_read_kernel(&d_name, sizeof(d_name), &de->d_name);
-    // skip I/O without a file name, and (without -a) to anything but regular files
-    if (d_name.len == 0 || TYPE_FILTER)
-        return 0;
+NAMED_FILE
     struct info_t info = {.pid = (u32)id, .name_len = d_name.len};
     struct super_block *sb = NULL;
     bpf_probe_read_kernel(&info.inode, sizeof(info.inode), &inode->i_ino);
@@ -89,9 +82,7 @@ RW_SYSCALLS
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("filetop", rwtop.DESCRIPTION, EXAMPLES)
-    p.add_argument(
-        "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
-    )
+    files.add_all_files(p)
     block.add_top_options(p)
     rwtop.add_sort_and_pid(p)
     return p
@@ -99,11 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
-        rwtop.fill(BPF_TEXT, args, "&info")
-        .replace("TYPE_FILTER", "0" if args.all_files else "!S_ISREG(mode)")
-        .replace("DNAME_LEN", str(DNAME_INLINE_LEN))
-    )
+    return files.fill_named_file(rwtop.fill(BPF_TEXT, args, "&info"), args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,9 +109,6 @@ def run(args: argparse.Namespace) -> int:
                 % ("TID", "COMM", "READS", "WRITES", "R_Kb", "W_Kb", "T", "FILE")
             )
             for k, v in rows:
-                name = k.name.decode("utf-8", "replace")
-                if k.name_len > DNAME_INLINE_LEN:
-                    name = name[:-3] + "..."
                 print(
                     "%-7d %-16s %-6d %-6d %-7d %-7d %1s %s"
                     % (
@@ -135,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                         v.rbytes // 1024,
                         v.wbytes // 1024,
                         k.type.decode("utf-8", "replace"),
-                        name,
+                        files.shown_name(k.name, k.name_len),
                     )
                 )
     return 0
