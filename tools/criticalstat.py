@@ -158,11 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
+    b = common.load(args, bpf_text(args), check=need_tracepoints)
+    if b is None:
         return 0
-    need_tracepoints()
-    b = BPF(text=bpf_text(args))
     with b:
         stext = b.ksymname("_stext")
         stacks = b["stack_traces"]

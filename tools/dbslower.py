@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from rbcc import BPF
 from rbcc._tools import common, dbprobes
@@ -146,25 +145,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
     b, what = load(args, how, text)
     start = BPF.monotonic_time()
-
-    def print_event(cpu: int, data: Any, size: int) -> None:
-        event = b["events"].event(data)
-        print(
-            "%-14.6f %-7d %8.3f %s"
-            % (
-                (int(event.timestamp) - start) / 1e9,
-                event.pid,
-                int(event.duration) / 1e6,
-                event.query.decode("utf-8", "replace"),
-            ),
-            flush=True,
-        )
-
-    with b:
-        print("Tracing database queries for %s slower than %d ms..." % (what, args.threshold))
-        print("%-14s %-7s %8s %s" % ("TIME(s)", "PID", "MS", "QUERY"), flush=True)
-        b["events"].open_perf_buffer(print_event, page_cnt=64)
-        common.poll_events(b)
+    dbprobes.print_slow_queries(
+        b,
+        "Tracing database queries for %s slower than %d ms..." % (what, args.threshold),
+        lambda event: (int(event.timestamp) - start, event.pid, int(event.duration), event.query),
+    )
     return 0
 
 

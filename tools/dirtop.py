@@ -16,9 +16,8 @@ import glob
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from rbcc._tools import block, common
+from rbcc._tools import block, common, rwtop
 
 __all__ = ["bpf_text", "build_parser", "directories", "main"]
 
@@ -85,34 +84,17 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     if (found < 0)
         return 0;
     u32 key = found;
-    struct val_t zero = {};
-    struct val_t *val = counts.lookup_or_try_init(&key, &zero);
-    if (val)
-        add_rw(val, count, is_read);
-    return 0;
+ADD_TO_COUNTS
 }
 
 RW_SYSCALLS
 """
 
-DESCRIPTION = (
-    "File reads and writes by process\n\n"
-    "Counted at the read, pread64, write and pwrite64 syscalls, not in vfs_read/vfs_write:\n"
-    "reads and writes the kernel makes itself are not seen."
-)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    p = common.parser("dirtop", DESCRIPTION, EXAMPLES)
+    p = common.parser("dirtop", rwtop.DESCRIPTION, EXAMPLES)
     block.add_top_options(p)
-    p.add_argument(
-        "-s",
-        "--sort",
-        default="all",
-        choices=["all", "reads", "writes", "rbytes", "wbytes"],
-        help="sort column, default all",
-    )
-    p.add_argument("-p", "--pid", type=int, metavar="PID", dest="tgid", help="trace this PID only")
+    rwtop.add_sort_and_pid(p)
     p.add_argument(
         "-d",
         "--root-directories",
@@ -150,25 +132,12 @@ def bpf_text(args: argparse.Namespace, dirs: Sequence[tuple[str, int, int]] | No
     matches = "\n    ".join(
         f"if (ino == {ino} && dev == {dev}) return {i};  // {path}" for i, (path, dev, ino) in enumerate(dirs)
     )
-    return (
-        BPF_TEXT.replace("RW_COUNTS", block.RW_COUNTS)
-        .replace("RW_SYSCALLS", block.RW_SYSCALLS)
-        .replace("FILE_OF_FD", block.FILE_OF_FD)
-        .replace("MATCHES", matches)
-        .replace("MAX_DEPTH", str(MAX_DEPTH))
-        .replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))
-    )
+    return rwtop.fill(BPF_TEXT, args, "&key").replace("MATCHES", matches).replace("MAX_DEPTH", str(MAX_DEPTH))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return common.guard("dirtop", lambda: run(args))
-
-
-def _sort_key(args: argparse.Namespace) -> Callable[[tuple[Any, Any]], Any]:
-    if args.sort == "all":
-        return lambda kv: kv[1].rbytes + kv[1].wbytes + kv[1].reads + kv[1].writes
-    return lambda kv: getattr(kv[1], args.sort)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,17 +151,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # once loaded (compiling takes a while): the first line out says the counting has begun
     print("\n".join(said))
-    print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
-    counts = b["counts"]
     with b:
-        for _ in block.top_screens(args):
+        for rows in rwtop.screens(b, args):
             print("%-6s %-6s %-8s %-8s %s" % ("READS", "WRITES", "R_Kb", "W_Kb", "PATH"))
-            rows = sorted(counts.items(), key=_sort_key(args), reverse=True)[: args.maxrows]
             for k, v in rows:
                 print(
                     "%-6d %-6d %-8d %-8d %s" % (v.reads, v.writes, v.rbytes // 1024, v.wbytes // 1024, dirs[k.value][0])
                 )
-            counts.clear()
     return 0
 
 

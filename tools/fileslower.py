@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rbcc._tools import block, common
+from rbcc._tools import block, common, files
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -28,7 +28,6 @@ EXAMPLES = """examples:
     rbcc tool fileslower -a 50       # include FIFOs, sockets, ..., slower than 50 ms
 """
 
-DNAME_INLINE_LEN = 32
 
 BPF_TEXT = r"""
 #include <linux/sched.h>
@@ -86,13 +85,7 @@ static __always_inline int rw_entry(int fd, u64 count, int is_read) {
         bpf_probe_read_kernel(&iter, sizeof(iter), &fop->write_iter);
     if (!iter)
         return 0;
-    umode_t mode = 0;
-    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
-    struct qstr d_name = {};
-    bpf_probe_read_kernel(&d_name, sizeof(d_name), &de->d_name);
-    // skip I/O without a file name, and (without -a) to anything but regular files
-    if (d_name.len == 0 || TYPE_FILTER)
-        return 0;
+NAMED_FILE
     struct val_t val = {.sz = count, .name_len = d_name.len, .ts = bpf_ktime_get_ns()};
     bpf_probe_read_kernel(&val.name, sizeof(val.name), d_name.name);
     entryinfo.update(&pid, &val);
@@ -141,9 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         EXAMPLES,
     )
     p.add_argument("-p", "--pid", type=int, metavar="PID", dest="tgid", help="trace this PID only")
-    p.add_argument(
-        "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
-    )
+    files.add_all_files(p)
     p.add_argument(
         "min_ms",
         nargs="?",
@@ -156,13 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
+    text = (
         BPF_TEXT.replace("FILE_OF_FD", block.FILE_OF_FD)
         .replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))
-        .replace("TYPE_FILTER", "0" if args.all_files else "!S_ISREG(mode)")
         .replace("MIN_US", str(args.min_ms * 1000))
-        .replace("DNAME_LEN", str(DNAME_INLINE_LEN))
     )
+    return files.fill_named_file(text, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,9 +172,6 @@ def run(args: argparse.Namespace) -> int:
 
         def print_event(cpu: int, data: Any, size: int) -> None:
             event = b["events"].event(data)
-            name = event.name.decode("utf-8", "replace")
-            if event.name_len > DNAME_INLINE_LEN:
-                name = name[:-3] + "..."
             print(
                 "%-8.3f %-14.14s %-6s %1s %-7s %7.2f %s"
                 % (
@@ -194,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
                     "R" if event.mode == 0 else "W",
                     event.sz,
                     float(event.delta_us) / 1000,
-                    name,
+                    files.shown_name(event.name, event.name_len),
                 ),
                 flush=True,
             )

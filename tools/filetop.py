@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from rbcc._tools import block, common
+from rbcc._tools import block, common, files, rwtop
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -26,7 +25,6 @@ EXAMPLES = """examples:
     rbcc tool filetop 5 10       # 5 second summaries, 10 times only
 """
 
-DNAME_INLINE_LEN = 32  # struct dentry's inline name (the name shown is cut there, as bcc's)
 
 BPF_TEXT = r"""
 #include <linux/sched.h>
@@ -64,13 +62,7 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     bpf_probe_read_kernel(&de, sizeof(de), &file->f_path.dentry);
     if (!inode || !de)
         return 0;
-    umode_t mode = 0;
-    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
-    struct qstr d_name = {};
-    bpf_probe_read_kernel(&d_name, sizeof(d_name), &de->d_name);
-    // skip I/O without a file name, and (without -a) to anything but regular files
-    if (d_name.len == 0 || TYPE_FILTER)
-        return 0;
+NAMED_FILE
     struct info_t info = {.pid = (u32)id, .name_len = d_name.len};
     struct super_block *sb = NULL;
     bpf_probe_read_kernel(&info.inode, sizeof(info.inode), &inode->i_ino);
@@ -81,51 +73,24 @@ static __always_inline int do_entry(int fd, u64 count, int is_read) {
     bpf_get_current_comm(&info.comm, sizeof(info.comm));
     bpf_probe_read_kernel_str(&info.name, sizeof(info.name), d_name.name);
     info.type = S_ISREG(mode) ? 'R' : S_ISSOCK(mode) ? 'S' : 'O';
-    struct val_t zero = {};
-    struct val_t *val = counts.lookup_or_try_init(&info, &zero);
-    if (val)
-        add_rw(val, count, is_read);
-    return 0;
+ADD_TO_COUNTS
 }
 
 RW_SYSCALLS
 """
 
 
-DESCRIPTION = (
-    "File reads and writes by process\n\n"
-    "Counted at the read, pread64, write and pwrite64 syscalls, not in vfs_read/vfs_write:\n"
-    "reads and writes the kernel makes itself are not seen."
-)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = common.parser("filetop", DESCRIPTION, EXAMPLES)
-    p.add_argument(
-        "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
-    )
+    p = common.parser("filetop", rwtop.DESCRIPTION, EXAMPLES)
+    files.add_all_files(p)
     block.add_top_options(p)
-    p.add_argument(
-        "-s",
-        "--sort",
-        default="all",
-        choices=["all", "reads", "writes", "rbytes", "wbytes"],
-        help="sort column, default all",
-    )
-    p.add_argument("-p", "--pid", type=int, metavar="PID", dest="tgid", help="trace this PID only")
+    rwtop.add_sort_and_pid(p)
     return p
 
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    return (
-        BPF_TEXT.replace("RW_COUNTS", block.RW_COUNTS)
-        .replace("RW_SYSCALLS", block.RW_SYSCALLS)
-        .replace("FILE_OF_FD", block.FILE_OF_FD)
-        .replace("TGID_FILTER", common.pid_condition("tgid", args.tgid))
-        .replace("TYPE_FILTER", "0" if args.all_files else "!S_ISREG(mode)")
-        .replace("DNAME_LEN", str(DNAME_INLINE_LEN))
-    )
+    return files.fill_named_file(rwtop.fill(BPF_TEXT, args, "&info"), args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,29 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return common.guard("filetop", lambda: run(args))
 
 
-def _sort_key(args: argparse.Namespace) -> Callable[[tuple[Any, Any]], Any]:
-    if args.sort == "all":
-        return lambda kv: kv[1].rbytes + kv[1].wbytes + kv[1].reads + kv[1].writes
-    return lambda kv: getattr(kv[1], args.sort)
-
-
 def run(args: argparse.Namespace) -> int:
     b = common.load(args, bpf_text(args))
     if b is None:
         return 0
-    print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
-    counts = b["counts"]
     with b:
-        for _ in block.top_screens(args):
+        for rows in rwtop.screens(b, args):
             print(
                 "%-7s %-16s %-6s %-6s %-7s %-7s %1s %s"
                 % ("TID", "COMM", "READS", "WRITES", "R_Kb", "W_Kb", "T", "FILE")
             )
-            rows = sorted(counts.items(), key=_sort_key(args), reverse=True)[: args.maxrows]
             for k, v in rows:
-                name = k.name.decode("utf-8", "replace")
-                if k.name_len > DNAME_INLINE_LEN:
-                    name = name[:-3] + "..."
                 print(
                     "%-7d %-16s %-6d %-6d %-7d %-7d %1s %s"
                     % (
@@ -166,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
                         v.rbytes // 1024,
                         v.wbytes // 1024,
                         k.type.decode("utf-8", "replace"),
-                        name,
+                        files.shown_name(k.name, k.name_len),
                     )
                 )
-            counts.clear()
     return 0
 
 

@@ -74,10 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure)."""
-    per_unit = funcs.units(args)[1]
-    return BPF_TEXT.replace("FACTOR", f"delta /= {per_unit};" if per_unit > 1 else "").replace(
-        "FILTER", common.pid_condition("tgid", args.pid)
-    )
+    return BPF_TEXT.replace("FACTOR", funcs.scale_c(args)).replace("FILTER", common.pid_condition("tgid", args.pid))
 
 
 def attach_type(pattern: PatternSpec) -> str:
@@ -114,30 +111,20 @@ def load(args: argparse.Namespace, pattern: PatternSpec, names: Sequence[str], t
 def run(args: argparse.Namespace) -> int:
     pattern = parse_pattern(args.pattern)
     text = bpf_text(args)
-    if args.verbose or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
-    funcs.need_kernel_functions(
-        pattern, "time the interval of a tracepoint instead: funcinterval t:CATEGORY:EVENT (t:syscalls:sys_enter_NAME)"
-    )
+    if funcs.printed_only(
+        args,
+        text,
+        pattern,
+        "time the interval of a tracepoint instead: funcinterval t:CATEGORY:EVENT (t:syscalls:sys_enter_NAME)",
+    ):
+        return 0
     names = counting.targets(pattern, args.pid)
     b = load(args, pattern, names, text)
     print('Tracing %s for "%s"... Hit Ctrl-C to end.' % (attach_type(pattern), pattern.pattern), flush=True)
     label = funcs.units(args)[0]
-    interval, count = counting.schedule(args.interval, args.duration)
     with b:
-        dist, start = b["dist"], b["start"]
-        for last in counting.outputs(interval, count):
-            print()
-            if args.timestamp:
-                print("%-8s" % common.strftime_now())
-            dist.print_log2_hist(label)
-            dist.clear()
-            start.clear()
-            sys.stdout.flush()
-            if last:
-                print("Detaching...")
+        dist = b["dist"]
+        funcs.print_histograms(args, lambda: dist.print_log2_hist(label), (dist, b["start"]))
     return 0
 
 

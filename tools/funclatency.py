@@ -17,7 +17,7 @@ import textwrap
 from collections.abc import Sequence
 
 from rbcc._specs.pattern import PatternSpec, parse_pattern
-from rbcc._tools import common, counting, funcs
+from rbcc._tools import common, funcs
 from rbcc.errors import AttachError
 
 __all__ = ["bpf_text", "build_parser", "main"]
@@ -168,12 +168,11 @@ def bpf_text(args: argparse.Namespace, count: int = 1) -> str:
     else:
         storage += "\nBPF_HISTOGRAM(dist);"
         store = "dist.atomic_increment(bpf_log2l(delta));"
-    per_unit = funcs.units(args)[1]
     return (
         BPF_TEXT.replace("STORAGE", storage)
         .replace("PUSH", LEVEL_PUSH if level else SIMPLE_PUSH)
         .replace("POP", LEVEL_POP if level else SIMPLE_POP)
-        .replace("FACTOR", f"delta /= {per_unit};" if per_unit > 1 else "")
+        .replace("FACTOR", funcs.scale_c(args))
         .replace("STORE", store)
         .replace("FILTER", common.pid_condition("tgid", args.pid))
     ) + funcs.entry_functions(count)
@@ -194,13 +193,13 @@ def run(args: argparse.Namespace) -> int:
         print('0 functions matched by "%s". Exiting.' % args.pattern)
         return 1
     text = bpf_text(args, len(found))
-    if args.verbose or args.ebpf:
-        print(text)
-        if args.ebpf:
-            return 0
-    funcs.need_kernel_functions(
-        pattern, "time a system call with its tracepoint pair instead: funclatency t:syscalls:sys_enter_NAME"
-    )
+    if funcs.printed_only(
+        args,
+        text,
+        pattern,
+        "time a system call with its tracepoint pair instead: funclatency t:syscalls:sys_enter_NAME",
+    ):
+        return 0
     b = funcs.load_pairs(pattern, found, text, args.pid)
     print('Tracing %d functions for "%s"... Hit Ctrl-C to end.' % (len(found), args.pattern), flush=True)
     label, per_unit = funcs.units(args)
@@ -210,13 +209,10 @@ def run(args: argparse.Namespace) -> int:
         name = found[key[0]].name if key[0] < len(found) else str(key[0])
         return f"{name} [{key[1]}]" if user else name
 
-    interval, count = counting.schedule(args.interval, args.duration)
     with b:
         dist, avg = b["dist"], b["avg"]
-        for last in counting.outputs(interval, count):
-            print()
-            if args.timestamp:
-                print("%-8s" % common.strftime_now())
+
+        def show() -> None:
             if keyed(args, pattern):
                 dist.print_log2_hist(
                     label, "Function", section_print_fn=section, bucket_fn=lambda k: (int(k.fn), int(k.pid))
@@ -227,11 +223,8 @@ def run(args: argparse.Namespace) -> int:
             if calls > 0:
                 total //= per_unit
                 print("\navg = %d %s, total: %d %s, count: %d\n" % (total // calls, label, total, label, calls))
-            dist.clear()
-            avg.clear()
-            sys.stdout.flush()
-            if last:
-                print("Detaching...")
+
+        funcs.print_histograms(args, show, (dist, avg))
     return 0
 
 

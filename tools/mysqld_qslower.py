@@ -105,26 +105,14 @@ def run(args: argparse.Namespace) -> int:
     b = BPF(text=text, usdt_contexts=contexts)
     first = 0
 
-    def print_event(cpu: int, data: Any, size: int) -> None:
+    def row(event: Any) -> tuple[float, int, int, bytes]:
         nonlocal first
-        event = b["events"].event(data)
         first = first or int(event.ts)
-        print(
-            "%-14.6f %-7d %8.3f %s"
-            % (
-                (int(event.ts) - first) / 1e9,
-                event.pid,
-                int(event.delta) / 1e6,
-                event.query.decode("utf-8", "replace"),
-            ),
-            flush=True,
-        )
+        return int(event.ts) - first, event.pid, int(event.delta), event.query
 
-    with b:
-        print("Tracing MySQL server queries for PID %d slower than %s ms..." % (args.pid, args.min_ms))
-        print("%-14s %-7s %8s %s" % ("TIME(s)", "PID", "MS", "QUERY"), flush=True)
-        b["events"].open_perf_buffer(print_event, page_cnt=64)
-        common.poll_events(b)
+    dbprobes.print_slow_queries(
+        b, "Tracing MySQL server queries for PID %d slower than %s ms..." % (args.pid, args.min_ms), row
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rbcc import BPF
-from rbcc._tools import common, pictures, sched, sched_stacks
+from rbcc._tools import common, offcpu, pictures, sched, sched_stacks
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -162,22 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     threads.add_argument(
         "-t", "--tid", metavar="TIDS", dest="pid", type=ids_arg, help="trace these TIDS only (comma separated)"
     )
-    threads.add_argument("-u", "--user-threads-only", action="store_true", help="user threads only (no kernel threads)")
-    threads.add_argument(
-        "-k", "--kernel-threads-only", action="store_true", help="kernel threads only (no user threads)"
-    )
-    sched_stacks.add_stack_choice(p)
-    p.add_argument("-d", "--delimited", action="store_true", help="insert delimiter between kernel/user stacks")
-    p.add_argument("-f", "--folded", action="store_true", help="output folded format")
-    sched_stacks.add_stack_storage_size(p, 1024)
-    sched_stacks.add_duration(p)
-    sched_stacks.add_block_times(p)
-    p.add_argument(
-        "--state",
-        type=common.non_negative_int,
-        help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) see include/linux/sched.h",
-    )
-    pictures.add_svg(p)
+    offcpu.add_options(p, threads)
     return p
 
 
@@ -195,27 +180,12 @@ def thread_filter(args: argparse.Namespace) -> str:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    state = sched.task_state_field()
-    if args.state is None:
-        state_filter = "1"
-    elif args.state == 0:
-        state_filter = f"p->{state} == 0"
-    else:
-        state_filter = f"p->{state} & {args.state}"
-    kernel, user = sched_stacks.stack_getters(args, "ctx")
-    text = (
-        BPF_TEXT.replace("THREAD_FILTER", thread_filter(args))
-        .replace("STATE_FILTER", state_filter)
-        .replace("USER_STACK_GET", user)
-        .replace("KERNEL_STACK_GET", kernel)
-    )
-    return sched_stacks.fill_block_times(text, args)
+    return offcpu.fill(BPF_TEXT, args, thread_filter(args), "p")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.kernel_threads_only and args.user_stacks_only:
-        print("ERROR: Displaying user stacks for kernel threads doesn't make sense.", file=sys.stderr)
+    if offcpu.user_stacks_of_kernel_threads(args):
         return 2
     return common.guard("offwaketime", lambda: run(args))
 

@@ -163,11 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
+    b = common.load(args, bpf_text(args), check=need_tracepoints)
+    if b is None:
         return 0
-    need_tracepoints()
-    b = BPF(text=bpf_text(args))
     with b:
         print("Tracing... Hit Ctrl-C to end.", flush=True)
         try:

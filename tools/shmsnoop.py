@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -173,29 +172,25 @@ def run(args: argparse.Namespace) -> int:
     if b is None:
         return 0
     with b:
-        header = "%-14s" % "TIME(s)" if args.timestamp else ""
-        print(header + "%-6s %-16s %6s %16s ARGs" % ("TID" if args.tid else "PID", "COMM", "SYS", "RET"), flush=True)
-        first_ts: list[int] = []
+        clock = proc.RelativeTime(args.timestamp)
+        print(
+            clock.header() + "%-6s %-16s %6s %16s ARGs" % ("TID" if args.tid else "PID", "COMM", "SYS", "RET"),
+            flush=True,
+        )
         name = args.name.encode() if args.name else None
 
         def on_event(cpu: int, data: int, size: int) -> None:
             e = b["events"].event(data)
-            if not first_ts:
-                first_ts.append(e.ts)
+            stamp = clock.column(e.ts)  # the first event is the time zero, even one -n leaves out
             if name is not None and name not in e.comm:
                 return
-            stamp = "%-14.9f" % ((e.ts - first_ts[0]) / 1e6) if args.timestamp else ""
             who = e.id & 0xFFFFFFFF if args.tid else e.id >> 32
             comm = e.comm.decode("utf-8", "replace")
             print(stamp + "%-6d %-16s %6s %16x %s" % (who, comm, NAMES.get(e.sys, "N/A"), e.ret, args_text(e)))
             sys.stdout.flush()
 
         b["events"].open_perf_buffer(on_event, page_cnt=64)
-        if args.duration:
-            deadline = time.monotonic() + args.duration
-            common.poll_events(b, until=lambda: time.monotonic() >= deadline)
-        else:
-            common.poll_events(b)
+        common.poll_events_for(b, args.duration)
     return 0
 
 

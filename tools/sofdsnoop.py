@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 from rbcc._tools import common, proc
@@ -158,9 +157,11 @@ def run(args: argparse.Namespace) -> int:
     if b is None:
         return 0
     with b:
-        stamp = "%-14s" % "TIME(s)" if args.timestamp else ""
-        print(stamp + "%-6s %-6s %-16s %-25s %-5s %s" % ("ACTION", "TID", "COMM", "SOCKET", "FD", "NAME"), flush=True)
-        first: list[int] = []
+        clock = proc.RelativeTime(args.timestamp)
+        print(
+            clock.header() + "%-6s %-6s %-16s %-25s %-5s %s" % ("ACTION", "TID", "COMM", "SOCKET", "FD", "NAME"),
+            flush=True,
+        )
         name = args.name.encode() if args.name else None
 
         def on_event(cpu: int, data: int, size: int) -> None:
@@ -171,9 +172,7 @@ def run(args: argparse.Namespace) -> int:
             comm = e.comm.decode("utf-8", "replace")
             sock = "%d:%s" % (e.sock_fd, file_of(tid, e.sock_fd))
             for i in range(min(MAX_FD, e.fd_cnt)):
-                if not first:
-                    first.append(e.ts)
-                line = "%-14.9f" % ((e.ts - first[0]) / 1e6) if args.timestamp else ""
+                line = clock.column(e.ts)
                 fd = e.fd[i]
                 line += "%-6s %-6d %-16s %-25s %-5d %s" % (
                     "SEND" if e.action == SEND else "RECV",
@@ -187,11 +186,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
         b["events"].open_perf_buffer(on_event, page_cnt=64)
-        if args.duration:
-            deadline = time.monotonic() + args.duration
-            common.poll_events(b, until=lambda: time.monotonic() >= deadline)
-        else:
-            common.poll_events(b)
+        common.poll_events_for(b, args.duration)
     return 0
 
 

@@ -148,10 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = bpf_text(args)
-    if args.debug and not args.ebpf:
-        print(text)
-    b = common.load(args, text)
+    b = common.load(args, bpf_text(args), print_text=args.debug)
     if b is None:
         return 0
     label = "msecs" if args.milliseconds else "usecs"

@@ -63,11 +63,25 @@ def pid_condition(field: str, pid: int | None) -> str:
     return f"{field} != {int(pid)}" if pid is not None else PID_FILTER_ALL
 
 
-def load(args: argparse.Namespace, text: str, **kwargs: Any) -> BPF | None:
-    """The tool's BPF object; under ``--ebpf``, print the C instead and return None."""
+def load(
+    args: argparse.Namespace,
+    text: str,
+    *,
+    check: Callable[[], None] | None = None,
+    print_text: bool = False,
+    **kwargs: Any,
+) -> BPF | None:
+    """The tool's BPF object; under ``--ebpf``, print the C instead and return None. ``print_text`` (a
+    tool's -D/--debug) prints the C before loading it too, once under ``--ebpf``. ``check`` runs just
+    before loading: it raises the one-line error for what the kernel lacks (tracepoints, ...), which
+    printing the C does not need."""
     if getattr(args, "ebpf", False):
         print(text)
         return None
+    if print_text:
+        print(text)
+    if check is not None:
+        check()
     return BPF(text=text, **kwargs)
 
 
@@ -92,6 +106,15 @@ def poll_events(b: BPF, *, ring: bool = False, timeout: int = -1, until: Callabl
     poll = b.ring_buffer_poll if ring else b.perf_buffer_poll
     while until is None or not until():
         poll(timeout if until is None else 100)
+
+
+def poll_events_for(b: BPF, seconds: float | None) -> None:
+    """:func:`poll_events` until Ctrl-C, or for ``seconds`` when given (bcc's -d, total duration)."""
+    if not seconds:
+        poll_events(b)
+        return
+    deadline = time.monotonic() + seconds
+    poll_events(b, until=lambda: time.monotonic() >= deadline)
 
 
 def intervals(interval: float, count: int | None) -> Iterator[bool]:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import BPF, USDT
 from ..errors import AttachError
+from . import common
 
 # the server's process name, as pidof finds it
 SERVERS = {"mysql": "mysqld", "postgres": "postgres"}
@@ -86,3 +88,22 @@ def dispatch_command(path: str) -> tuple[str, str]:
         raise AttachError(f"Can't find function 'dispatch_command' in {path}")
     name = symbols[0][0].decode()
     return name, "MYSQL57" if "COM_DATA" in name else "MYSQL56"
+
+
+def print_slow_queries(b: BPF, title: str, row: Callable[[Any], tuple[float, int, int, bytes]]) -> None:
+    """dbslower's and mysqld_qslower's output, the same columns in bcc's two tools: ``title``, the
+    header, then a line for each event of the perf buffer ``events`` until Ctrl-C. ``row`` reads an
+    event as (nanoseconds since the tool's time zero, pid, duration in nanoseconds, query text): the
+    tools name the fields differently and take their time zero differently."""
+
+    def print_event(cpu: int, data: Any, size: int) -> None:
+        since, pid, duration, query = row(b["events"].event(data))
+        print(
+            "%-14.6f %-7d %8.3f %s" % (since / 1e9, pid, duration / 1e6, query.decode("utf-8", "replace")), flush=True
+        )
+
+    with b:
+        print(title)
+        print("%-14s %-7s %8s %s" % ("TIME(s)", "PID", "MS", "QUERY"), flush=True)
+        b["events"].open_perf_buffer(print_event, page_cnt=64)
+        common.poll_events(b)

@@ -1,5 +1,5 @@
 """What the file tools that see files at the system calls share (filegone, filelife, fileslower,
-dirtop): bcc hooks vfs_unlink, vfs_rename, vfs_create, vfs_read, ... with kprobes and is handed the
+filetop, dirtop): bcc hooks vfs_unlink, vfs_rename, vfs_create, vfs_read, ... with kprobes and is handed the
 dentry; here the system call tracepoints hand over a path as the caller spelled it, or a descriptor,
 and the file behind a descriptor is read from the task's file table (block.FILE_OF_FD).
 
@@ -10,6 +10,7 @@ A path is resolved as far as BPF can without a lookup of its own: the directory 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from . import block, common
 
@@ -52,3 +53,35 @@ def basename(path: bytes) -> str:
     """The last component of a path as the caller spelled it: the name bcc prints from the dentry."""
     text = path.decode("utf-8", "replace").rstrip("/")
     return text.rsplit("/", 1)[-1] or text or "/"
+
+
+# struct dentry's inline name: fileslower and filetop show a file's name cut there, as bcc's do
+DNAME_INLINE_LEN = 32
+
+# C for fileslower's and filetop's probes, given ``inode`` and ``de`` (the dentry) of the file: its
+# ``mode`` and name (``d_name``), or return for a file without a name or one -a leaves out.
+NAMED_FILE = r"""    umode_t mode = 0;
+    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
+    struct qstr d_name = {};
+    bpf_probe_read_kernel(&d_name, sizeof(d_name), &de->d_name);
+    // skip I/O without a file name, and (without -a) to anything but regular files
+    if (d_name.len == 0 || TYPE_FILTER)
+        return 0;"""
+
+
+def add_all_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-a", "--all-files", action="store_true", help="include non-regular file types (sockets, FIFOs, etc)"
+    )
+
+
+def fill_named_file(text: str, args: argparse.Namespace) -> str:
+    """``text`` with NAMED_FILE (-a's filter in it) and DNAME_LEN, the size of the name it keeps."""
+    named = NAMED_FILE.replace("TYPE_FILTER", "0" if args.all_files else "!S_ISREG(mode)")
+    return text.replace("NAMED_FILE", named).replace("DNAME_LEN", str(DNAME_INLINE_LEN))
+
+
+def shown_name(name: Any, name_len: int) -> str:
+    """The name kept by NAMED_FILE's probe as bcc shows it: "..." at the end where it was cut."""
+    text: str = name.decode("utf-8", "replace")
+    return text[:-3] + "..." if name_len > DNAME_INLINE_LEN else text

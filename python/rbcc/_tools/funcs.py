@@ -11,8 +11,9 @@ found by :data:`PAIR_RULE`: ``sys_enter_read`` closes at ``sys_exit_read``, ``ir
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import BPF, USDT, _core
 from .._specs.pattern import PatternSpec
@@ -166,3 +167,37 @@ def units(args: argparse.Namespace) -> tuple[str, int]:
     if args.microseconds:
         return "usecs", 1000
     return "nsecs", 1
+
+
+def scale_c(args: argparse.Namespace) -> str:
+    """The C statement that turns ``delta`` (nanoseconds) into -u/-m's unit; none for nanoseconds."""
+    per_unit = units(args)[1]
+    return f"delta /= {per_unit};" if per_unit > 1 else ""
+
+
+def printed_only(args: argparse.Namespace, text: str, pattern: PatternSpec, alternative: str) -> bool:
+    """Print the C under -v or --ebpf, and say whether the tool stops there (--ebpf); otherwise check
+    first that this kernel can attach the pattern (:func:`need_kernel_functions`, with ``alternative``)."""
+    if args.verbose or args.ebpf:
+        print(text)
+        if args.ebpf:
+            return True
+    need_kernel_functions(pattern, alternative)
+    return False
+
+
+def print_histograms(args: argparse.Namespace, show: Callable[[], None], tables: Sequence[Any]) -> None:
+    """funclatency's and funcinterval's outputs, as bcc's: every -i seconds (else once, at the end of -d
+    or at Ctrl-C) a blank line, the time under -T and what ``show`` prints; then ``tables`` are emptied,
+    so that each output covers its interval only, and the last is followed by "Detaching..."."""
+    interval, count = counting.schedule(args.interval, args.duration)
+    for last in counting.outputs(interval, count):
+        print()
+        if args.timestamp:
+            print("%-8s" % common.strftime_now())
+        show()
+        for table in tables:
+            table.clear()
+        sys.stdout.flush()
+        if last:
+            print("Detaching...")

@@ -44,3 +44,21 @@ def meminfo_mb(*names: str) -> list[float]:
             name, _, rest = line.partition(":")
             kb[name] = int(rest.split()[0])
     return [kb.get(n, 0) / 1024 for n in names]
+
+
+class RelativeTime:
+    """bcc's TIME(s) column of shmsnoop and sofdsnoop (-T): an event's ``ts`` less the first one's,
+    divided by 1e6 as bcc divides it (so the figure is in milliseconds, whatever the header says); an
+    empty column without -T. The tool says which event is the first by when it calls :meth:`column`."""
+
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
+        self.first: int | None = None
+
+    def header(self) -> str:
+        return "%-14s" % "TIME(s)" if self.shown else ""
+
+    def column(self, ts: int) -> str:
+        if self.first is None:
+            self.first = ts
+        return "%-14.9f" % ((ts - self.first) / 1e6) if self.shown else ""
