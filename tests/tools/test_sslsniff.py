@@ -132,7 +132,9 @@ class Event(NamedTuple):
     data: str
 
 
-BLOCK = re.compile(r"^(\S+) +[\d.]+ +(\S+) +(\d+) +(\d+)[^\n]*\n----- DATA -----\n(.*?)\n----- END DATA", re.M | re.S)
+# TIME(s) counts from the first event printed, and the events of two CPUs may arrive out of order: an
+# event printed after the first may have happened before it (a negative time, as in bcc's tool).
+BLOCK = re.compile(r"^(\S+) +-?[\d.]+ +(\S+) +(\d+) +(\d+)[^\n]*\n----- DATA -----\n(.*?)\n----- END DATA", re.M | re.S)
 
 
 def events(out: str) -> list[Event]:
