@@ -220,14 +220,6 @@ def opts_text(bits: int) -> str:
     return "".join(c if bits & (1 << i) else "." for i, c in enumerate("FTNRr"))
 
 
-def print_counts(b: object) -> None:
-    print("\n%-32s %20s     %-10s" % ("LADDR", "LPORT", "BINDS"))
-    rows = sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=True)  # type: ignore[index]
-    for k, v in rows:
-        print("%-32s %20s     %-10d" % (tcp.ntop(k.family, k.saddr), k.sport, v.value))
-    sys.stdout.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     b = common.load(args, bpf_text(args))
     if b is None:
@@ -235,8 +227,11 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing binds ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            common.until_interrupted()
-            print_counts(b)
+            tcp.counts_at_end(
+                b,
+                "%-32s %20s     %-10s" % ("LADDR", "LPORT", "BINDS"),
+                lambda k, n: "%-32s %20s     %-10d" % (tcp.ntop(k.family, k.saddr), k.sport, n),
+            )
             return 0
         if args.wide:
             header_fmt, row_fmt, err_fmt = (
