@@ -245,21 +245,17 @@ def run(args: argparse.Namespace) -> int:
                 "%8d %-12.12s %-4.4s %-15.15s %5d %-5s %2d",
                 "%3s ",
             )
-        header = "%-9s " % "TIME(s)" if args.timestamp else ""
+        times = tcp.TimeColumns(args)
+        header = times.header()
         if args.print_uid:
             header += "%6s " % "UID"
         if args.errors:
             header += err_fmt % "RC"
         print(header + header_fmt % ("PID", "COMM", "PROT", "ADDR", "PORT", "OPTS", "IF"), flush=True)
-        first: list[int] = []
 
         def on_event(cpu: int, data: int, size: int) -> None:
             e = b["bind_events"].event(data)
-            out = ""
-            if args.timestamp:
-                if not first:
-                    first.append(e.ts_us)
-                out += "%-9.6f " % ((e.ts_us - first[0]) / 1e6)
+            out = times.row(e.ts_us)
             if args.print_uid:
                 out += "%6d " % e.uid
             if args.errors:
