@@ -220,14 +220,6 @@ def opts_text(bits: int) -> str:
     return "".join(c if bits & (1 << i) else "." for i, c in enumerate("FTNRr"))
 
 
-def print_counts(b: object) -> None:
-    print("\n%-32s %20s     %-10s" % ("LADDR", "LPORT", "BINDS"))
-    rows = sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=True)  # type: ignore[index]
-    for k, v in rows:
-        print("%-32s %20s     %-10d" % (tcp.ntop(k.family, k.saddr), k.sport, v.value))
-    sys.stdout.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     b = common.load(args, bpf_text(args))
     if b is None:
@@ -235,8 +227,11 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing binds ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            common.until_interrupted()
-            print_counts(b)
+            tcp.counts_at_end(
+                b,
+                "%-32s %20s     %-10s" % ("LADDR", "LPORT", "BINDS"),
+                lambda k, n: "%-32s %20s     %-10d" % (tcp.ntop(k.family, k.saddr), k.sport, n),
+            )
             return 0
         if args.wide:
             header_fmt, row_fmt, err_fmt = (
@@ -250,21 +245,17 @@ def run(args: argparse.Namespace) -> int:
                 "%8d %-12.12s %-4.4s %-15.15s %5d %-5s %2d",
                 "%3s ",
             )
-        header = "%-9s " % "TIME(s)" if args.timestamp else ""
+        times = tcp.TimeColumns(args)
+        header = times.header()
         if args.print_uid:
             header += "%6s " % "UID"
         if args.errors:
             header += err_fmt % "RC"
         print(header + header_fmt % ("PID", "COMM", "PROT", "ADDR", "PORT", "OPTS", "IF"), flush=True)
-        first: list[int] = []
 
         def on_event(cpu: int, data: int, size: int) -> None:
             e = b["bind_events"].event(data)
-            out = ""
-            if args.timestamp:
-                if not first:
-                    first.append(e.ts_us)
-                out += "%-9.6f " % ((e.ts_us - first[0]) / 1e6)
+            out = times.row(e.ts_us)
             if args.print_uid:
                 out += "%6d " % e.uid
             if args.errors:

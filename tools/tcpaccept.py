@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc._tools import common, tcp
+from rbcc._tools import common, sockfd, tcp
 from rbcc.containers import filter_by_containers
 from rbcc.utils import printb
 
@@ -31,8 +31,6 @@ EXAMPLES = """examples:
 """
 
 BPF_TEXT = r"""
-#include <linux/sched.h>
-#include <linux/fdtable.h>
 #include <net/sock.h>
 
 struct event_t {
@@ -49,26 +47,14 @@ struct event_t {
 BPF_PERF_OUTPUT(events);
 
 READ_SK_ADDRS_MACRO
-
-// The socket behind a descriptor of the current task: files->fdt->fd[fd]->private_data->sk.
-static __always_inline struct sock *fd_sock(int fd) {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-    struct file *f = NULL;
-    if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]) || !f)
-        return NULL;
-    struct socket *so = (struct socket *)BPF_CORE_READ(f, private_data);
-    return so ? BPF_CORE_READ(so, sk) : NULL;
-}
+ACCEPTED_TCP_C
 
 static __always_inline int on_accept(void *ctx, long ret) {
-    if (ret < 0)
-        return 0;
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     if (container_should_be_filtered() || PID_SKIP)
         return 0;
-    struct sock *sk = fd_sock((int)ret);
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+    struct sock *sk = accepted_tcp_sock(ret);
+    if (!sk)
         return 0;
     u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
     if ((family != AF_INET && family != AF_INET6) || FAMILY_SKIP)
@@ -83,14 +69,6 @@ static __always_inline int on_accept(void *ctx, long ret) {
     bpf_get_current_comm(&e.task, sizeof(e.task));
     events.perf_submit(ctx, &e, sizeof(e));
     return 0;
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_accept4) {
-    return on_accept(args, args->ret);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_accept) {
-    return on_accept(args, args->ret);
 }
 """
 
@@ -115,6 +93,7 @@ def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
     return filter_by_containers(args) + (
         BPF_TEXT.replace("READ_SK_ADDRS_MACRO", tcp.READ_SK_ADDRS)
+        .replace("ACCEPTED_TCP_C", sockfd.ACCEPTED_TCP)
         .replace("PID_SKIP", common.pid_condition("pid", args.pid))
         .replace("PORT_SKIP", tcp.ports_skip("lport", args.port))
         .replace("FAMILY_SKIP", tcp.family_skip("family", args))

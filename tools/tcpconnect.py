@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from rbcc._tools import common, tcp
 from rbcc.containers import filter_by_containers
@@ -165,16 +164,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return common.guard("tcpconnect", lambda: run(args))
 
 
-def print_counts(b: Any) -> None:
-    """bcc's -c table: connects per (source, destination, port), most first."""
-    print("\n%-25s %-25s %-20s %-10s" % ("LADDR", "RADDR", "RPORT", "CONNECTS"))
-    flows = sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=True)
-    for k, v in flows:
-        src, dst = tcp.ntop(k.family, k.saddr), tcp.ntop(k.family, k.daddr)
-        print("%-25s %-25s %-20s %-10d" % (src, dst, k.dport, v.value))
-    sys.stdout.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     b = common.load(args, bpf_text(args))
     if b is None:
@@ -182,8 +171,13 @@ def run(args: argparse.Namespace) -> int:
     with b:
         print("Tracing connect ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            common.until_interrupted()
-            print_counts(b)
+            tcp.counts_at_end(
+                b,
+                "%-25s %-25s %-20s %-10s" % ("LADDR", "RADDR", "RPORT", "CONNECTS"),
+                lambda k, n: (
+                    "%-25s %-25s %-20s %-10d" % (tcp.ntop(k.family, k.saddr), tcp.ntop(k.family, k.daddr), k.dport, n)
+                ),
+            )
             return 0
         times = tcp.TimeColumns(args, "%-9s", ("%-9.3f", "%-9s"))
         header = times.header()

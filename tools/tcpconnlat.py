@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     b = common.load(args, text)
     if b is None:
         return 0
-    header = "%-9s" % "TIME(s)" if args.timestamp else ""
+    times = tcp.TimeColumns(args, "%-9s", ("%-9.3f", "%-9s"))
+    header = times.header()
     if args.lport:
         header += "%-7s %-12s %-2s %-16s %-6s %-16s %-5s %s" % (
             "PID", "COMM", "IP", "SADDR", "LPORT", "DADDR", "DPORT", "LAT(ms)",
@@ -155,15 +156,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         header += "%-7s %-12s %-2s %-16s %-16s %-5s %s" % ("PID", "COMM", "IP", "SADDR", "DADDR", "DPORT", "LAT(ms)")
     print(header, flush=True)
-    first: list[int] = []
 
     def on_event(cpu: int, data: int, size: int) -> None:
         e = b["events"].event(data)
-        out = ""
-        if args.timestamp:
-            if not first:
-                first.append(e.ts_us)
-            out += "%-9.3f" % ((e.ts_us - first[0]) / 1e6)
+        out = times.row(e.ts_us)
         task = e.task.decode("utf-8", "replace")
         src, dst, ver = tcp.ntop(e.family, e.saddr), tcp.ntop(e.family, e.daddr), int(tcp.ipver(e.family))
         if args.lport:

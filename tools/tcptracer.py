@@ -62,7 +62,7 @@ BPF_PERF_OUTPUT(events);
 
 COPY_ADDRS_MACRO
 READ_SK_ADDRS_MACRO
-SOCK_OF_FD_C
+ACCEPTED_TCP_C
 
 static __always_inline int zero_addr(struct event_t *e) {
     u64 s = 0, d = 0;
@@ -130,14 +130,12 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
     return 0;
 }
 
-static __always_inline int accepted(void *ctx, long ret) {
-    if (ret < 0)
-        return 0;
+static __always_inline int on_accept(void *ctx, long ret) {
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     if (container_should_be_filtered() || PID_SKIP)
         return 0;
-    struct sock *sk = sock_of_fd((int)ret);
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+    struct sock *sk = accepted_tcp_sock(ret);
+    if (!sk)
         return 0;
     u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
     if (FAMILY_SKIP || (family != AF_INET && family != AF_INET6))
@@ -152,14 +150,6 @@ static __always_inline int accepted(void *ctx, long ret) {
     bpf_get_current_comm(&e.comm, sizeof(e.comm));
     emit(ctx, &e);
     return 0;
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_accept) {
-    return accepted(args, args->ret);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_accept4) {
-    return accepted(args, args->ret);
 }
 """
 
@@ -182,7 +172,7 @@ def bpf_text(args: argparse.Namespace) -> str:
     return filter_by_containers(args) + (
         BPF_TEXT.replace("COPY_ADDRS_MACRO", tcp.COPY_ADDRS)
         .replace("READ_SK_ADDRS_MACRO", tcp.READ_SK_ADDRS)
-        .replace("SOCK_OF_FD_C", sockfd.SOCK_OF_FD)
+        .replace("ACCEPTED_TCP_C", sockfd.ACCEPTED_TCP)
         .replace("PID_SKIP", common.pid_condition("pid", args.pid))
         .replace("NETNS_SKIP", sockfd.netns_skip("e.netns", args.netns))
         .replace("FAMILY_SKIP", tcp.family_skip("family", args))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from .. import BPF
@@ -233,6 +233,32 @@ def need_kprobes(tool: str, functions: str, why: str, alternative: str) -> None:
         )
 
 
+def load_with_kprobes(
+    args: argparse.Namespace,
+    tool: str,
+    text: str,
+    attach: Callable[[BPF], None],
+    functions: str,
+    why: str,
+    alternative: str,
+) -> BPF | None:
+    """A kprobe-only tool's program (cachestat, cachetop, ext4dist, fsdist, ...): under --ebpf the C
+    printed and None, before any kernel check, as --ebpf needs no kernel; without kprobes, need_kprobes's
+    one line (``functions``, ``why``, ``alternative``); else loaded and ``attach``-ed, and cleaned up if
+    attaching fails, so that no probe attached before the failure is left behind."""
+    if args.ebpf:
+        print(text)
+        return None
+    need_kprobes(tool, functions, why, alternative)
+    b = BPF(text=text)
+    try:
+        attach(b)
+    except BaseException:
+        b.cleanup()
+        raise
+    return b
+
+
 # ext4's file operations that ext4slower and ext4dist time (operation, kernel function): neither
 # reads nor writes of ext4 files have tracepoints (fsync has, but alone it would be a third of it).
 EXT4_OPS = (
@@ -243,24 +269,18 @@ EXT4_OPS = (
 )
 
 
-def attach_ext4(b: BPF, entry: str) -> None:
-    """Attach ``entry`` and ``trace_<op>_return`` to ext4's file operations (kprobes/kretprobes)."""
-    for op, fn in EXT4_OPS:
-        b.attach_kprobe(event=fn, fn_name=entry if op in ("read", "write") else f"trace_{op}_entry")
+def attach_ops(b: BPF, ops: Iterable[tuple[str, str]], rw_entry: str) -> None:
+    """Attach ``rw_entry`` (reads, writes) or ``trace_<op>_entry`` (the others), and ``trace_<op>_return``,
+    to each (operation, kernel function) of a file system (kprobes/kretprobes): the programs of
+    ext4dist's and ext4slower's C, which fsops loads on other file systems' functions too."""
+    for op, fn in ops:
+        b.attach_kprobe(event=fn, fn_name=rw_entry if op in ("read", "write") else f"trace_{op}_entry")
         b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
 
 
 def load_ext4(args: argparse.Namespace, tool: str, text: str, entry: str, alternative: str) -> BPF | None:
     """ext4dist's and ext4slower's program loaded and attached (``entry`` on reads and writes); under
     --ebpf the C printed and None; without kprobes, KernelFeatureError naming ``alternative``."""
-    if args.ebpf:
-        print(text)
-        return None
-    need_kprobes(tool, ", ".join(fn for _, fn in EXT4_OPS), "ext4 reads and writes have no tracepoints", alternative)
-    b = BPF(text=text)
-    try:
-        attach_ext4(b, entry)
-    except BaseException:
-        b.cleanup()
-        raise
-    return b
+    functions = ", ".join(fn for _, fn in EXT4_OPS)
+    why = "ext4 reads and writes have no tracepoints"
+    return load_with_kprobes(args, tool, text, lambda b: attach_ops(b, EXT4_OPS, entry), functions, why, alternative)

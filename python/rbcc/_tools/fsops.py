@@ -85,20 +85,16 @@ def load(args: argparse.Namespace, tool: str, fs: str, text: str, rw_entry: str,
     """The program loaded, ``rw_entry`` on ``fs``'s read and write, ``trace_<op>_entry`` on the others,
     ``trace_<op>_return`` on each (those the C has); under --ebpf the C printed and None; without
     kprobes, KernelFeatureError naming ``alternative``."""
-    if args.ebpf:
-        print(text)
-        return None
     funcs = {op: fn for op, fn in FS_FUNCS[fs].items() if f"trace_{op}_return" in text}
-    block.need_kprobes(tool, ", ".join(funcs.values()), f"{fs} file operations have no tracepoints", alternative)
-    b = BPF(text=text)
-    try:
-        for op, fn in funcs.items():
-            b.attach_kprobe(event=fn, fn_name=rw_entry if op in ("read", "write") else f"trace_{op}_entry")
-            b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
-    except BaseException:
-        b.cleanup()
-        raise
-    return b
+    return block.load_with_kprobes(
+        args,
+        tool,
+        text,
+        lambda b: block.attach_ops(b, funcs.items(), rw_entry),
+        ", ".join(funcs.values()),
+        f"{fs} file operations have no tracepoints",
+        alternative,
+    )
 
 
 def print_dists(b: BPF, label: str, quoted: bool) -> None:

@@ -25,22 +25,14 @@ PROBES = {ACCESSED: "do_accessed", ADDED: "do_added", DIRTIED: "do_dirtied", BUF
 def load(args: argparse.Namespace, tool: str, text: str, alternative: str) -> BPF | None:
     """The tool's programs loaded and attached to the functions this kernel has (None under --ebpf,
     which prints the C); without kprobes, KernelFeatureError naming ``alternative``."""
-    if args.ebpf:
-        print(text)
-        return None
-    block.need_kprobes(
-        tool,
-        "folio_mark_accessed, filemap_add_folio, folio_account_dirtied, mark_buffer_dirty",
-        "page cache accesses have no tracepoint",
-        alternative,
-    )
-    b = BPF(text=text)
-    try:
+
+    def attach(b: BPF) -> None:
         for index, names in FUNCTIONS.items():
             present = [n for n in names if BPF.get_kprobe_functions(f"^{n}$".encode())]
             if present:
                 b.attach_kprobe(event=present[0], fn_name=PROBES[index])
-    except BaseException:
-        b.cleanup()
-        raise
-    return b
+
+    functions = "folio_mark_accessed, filemap_add_folio, folio_account_dirtied, mark_buffer_dirty"
+    return block.load_with_kprobes(
+        args, tool, text, attach, functions, "page cache accesses have no tracepoint", alternative
+    )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..tcp import tcpstate
+from . import common
 
 AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
@@ -124,6 +126,16 @@ def state_name(state: int) -> str:
 def endpoints(e: Any, with_ip: bool) -> tuple[str, str, int, str, int]:
     """An event's (IP version or "", local address, local port, remote address, remote port) columns."""
     return (ipver(e.family) if with_ip else "", ntop(e.family, e.saddr), e.lport, ntop(e.family, e.daddr), e.dport)
+
+
+def counts_at_end(b: Any, header: str, row: Callable[[Any, int], str]) -> None:
+    """bcc's count mode (bindsnoop --count, tcpconnect -c): nothing until Ctrl-C, then ``header`` and a
+    ``row(key, count)`` per key of the ``counts`` map, most counted first."""
+    common.until_interrupted()
+    print("\n" + header)
+    for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=True):
+        print(row(k, v.value))
+    sys.stdout.flush()
 
 
 class TimeColumns:
