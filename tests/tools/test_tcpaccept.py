@@ -76,14 +76,16 @@ def test_shows_the_accepting_process_with_time_columns() -> None:
         done.append(_accepted_by_child(server))
 
     header = lambda h: h.split() == ["TIME", "TIME(s)", "PID", "COMM", "IP", "RADDR", "RPORT", "LADDR", "LPORT"]  # noqa: E731
-    out, err = run_interrupted(["tool", "tcpaccept", "-T", "-t"], header, accepts, lambda out: bool(_rows(out)))
+    seen = lambda out: any(f[-1] == str(port) for f in _rows(out))  # noqa: E731
+    out, err = run_interrupted(["tool", "tcpaccept", "-T", "-t"], header, accepts, seen)
     child, cport = done[0]
     mine = [f for f in _rows(out) if f[-1] == str(port) or f[2] in (str(child), str(os.getpid()))]
     # TIME TIME(s) PID COMM IP RADDR RPORT LADDR LPORT: the child accepted; the unix accept is not shown
     assert len(mine) == 1, out + err
     row = mine[0]
     assert row[2:] == [str(child), own_comm().decode()[:12], "4", "127.0.0.1", str(cport), "127.0.0.1", str(port)]
-    assert len(row[0].split(":")) == 3 and row[1] == "0.000"
+    # TIME(s) counts from the first accept shown, which another process on the machine may have made
+    assert len(row[0].split(":")) == 3 and _rows(out)[0][1] == "0.000" and float(row[1]) >= 0, out
 
 
 @pytest.mark.needs_root
