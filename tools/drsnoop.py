@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 from rbcc._tools import common
@@ -176,9 +175,8 @@ def run(args: argparse.Namespace) -> int:
         printb(out)
 
     b["events"].open_perf_buffer(on_event, page_cnt=64)
-    deadline = time.monotonic() + args.duration if args.duration else None
     with b:
-        common.poll_events(b, until=(lambda: time.monotonic() >= deadline) if deadline else None)
+        common.poll_events_for(b, args.duration)
     return 0
 
 

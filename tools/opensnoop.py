@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -250,9 +249,8 @@ def run(args: argparse.Namespace) -> int:
         printb(out + path)
 
     b["events"].open_perf_buffer(on_event, page_cnt=args.buffer_pages)
-    deadline = time.monotonic() + args.duration if args.duration else None
     with b:
-        common.poll_events(b, until=None if deadline is None else lambda: time.monotonic() >= deadline)
+        common.poll_events_for(b, args.duration)
     return 0
 
 

@@ -96,11 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ebpf:
-        print(bpf_text(args))
+    b = common.load(args, bpf_text(args), check=need_cache_argument)
+    if b is None:
         return 0
-    need_cache_argument()
-    b = BPF(text=bpf_text(args))
     with b:
         print("Tracing... Output every %d secs. Hit Ctrl-C to end" % args.interval, flush=True)
         counts = b["counts"]

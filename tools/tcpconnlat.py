@@ -141,10 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = bpf_text(args)
-    if args.verbose and not args.ebpf:
-        print(text)
-    b = common.load(args, text)
+    b = common.load(args, bpf_text(args), print_text=args.verbose)
     if b is None:
         return 0
     times = tcp.TimeColumns(args, "%-9s", ("%-9.3f", "%-9s"))

@@ -188,17 +188,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = bpf_text(args)
-    if args.debug and not args.ebpf:
-        print(text)
-    if not args.ebpf:
-        block.need_kprobes(
+    b = common.load(
+        args,
+        bpf_text(args),
+        print_text=args.debug,
+        check=lambda: block.need_kprobes(
             "virtiostat",
             ", ".join(PROBES),
             "no tracepoint sees the buffers drivers add to virtqueues",
             "no tracepoint alternative: run it on a kernel with kprobes",
-        )
-    b = common.load(args, text)
+        ),
+    )
     if b is None:
         return 0
     with b:
