@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rbcc import _core
 from rbcc._tools import common, tcp
@@ -162,13 +163,14 @@ def run(args: argparse.Namespace) -> int:
             b.attach_kprobe(event="tcp_send_loss_probe", fn_name="trace_tlp")
         print("Tracing retransmits ... Hit Ctrl-C to end", flush=True)
         if args.count:
-            common.until_interrupted()
-            print("\n%-25s %-25s %-10s" % ("LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS"))
-            for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value):
+
+            def row(k: Any, count: int) -> str:
                 local = "[%s]#%d" % (tcp.ntop(k.family, k.saddr), k.lport)
                 remote = "[%s]#%d" % (tcp.ntop(k.family, k.daddr), k.dport)
-                print("%-20s <-> %-20s %10d" % (local, remote, v.value))
-            sys.stdout.flush()
+                return "%-20s <-> %-20s %10d" % (local, remote, count)
+
+            header = "%-25s %-25s %-10s" % ("LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS")
+            tcp.counts_at_end(b, header, row, most_first=False)
             return 0
         header = "%-8s %-7s %-2s %-20s %1s> %-20s" % ("TIME", "PID", "IP", "LADDR:LPORT", "T", "RADDR:RPORT")
         header += " %-12s %-10s" % ("STATE", "SEQ") if args.sequence else " %-4s" % "STATE"

@@ -128,12 +128,13 @@ def endpoints(e: Any, with_ip: bool) -> tuple[str, str, int, str, int]:
     return (ipver(e.family) if with_ip else "", ntop(e.family, e.saddr), e.lport, ntop(e.family, e.daddr), e.dport)
 
 
-def counts_at_end(b: Any, header: str, row: Callable[[Any, int], str]) -> None:
-    """bcc's count mode (bindsnoop --count, tcpconnect -c): nothing until Ctrl-C, then ``header`` and a
-    ``row(key, count)`` per key of the ``counts`` map, most counted first."""
+def counts_at_end(b: Any, header: str, row: Callable[[Any, int], str], most_first: bool = True) -> None:
+    """bcc's count mode (bindsnoop --count, tcpconnect -c, tcpretrans -c): nothing until Ctrl-C, then
+    ``header`` and a ``row(key, count)`` per key of the ``counts`` map, most counted first (tcpretrans,
+    as bcc's, least first)."""
     common.until_interrupted()
     print("\n" + header)
-    for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=True):
+    for k, v in sorted(b["counts"].items(), key=lambda kv: kv[1].value, reverse=most_first):
         print(row(k, v.value))
     sys.stdout.flush()
 
