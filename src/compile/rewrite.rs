@@ -19,6 +19,7 @@ use super::owntypes::USER_TAG_PREFIX;
 use crate::error::{Error, Result};
 
 mod kptr;
+mod macros;
 mod methods;
 mod packet;
 mod printk;
@@ -68,6 +69,7 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
         tokens: &parsed.tokens,
         invocations: invocations(&parsed.root, &parsed.tokens),
         wrapped: HashSet::new(),
+        macro_methods: HashSet::new(),
         edits: Vec::new(),
         maps: BTreeMap::new(),
         events: Vec::new(),
@@ -90,6 +92,7 @@ pub fn rewrite(filename: &str, source: &str, parsed: &Parsed) -> Result<Rewritte
             rw.map_decl(node)?;
         }
     }
+    rw.macro_methods = rw.macro_bodies(&parsed.root);
     for node in &parsed.root {
         if node.kind == CXCursor_FunctionDecl && node.is_definition {
             rw.function(node)?;
@@ -153,6 +156,8 @@ struct Rewriter<'a> {
     events: Vec<(String, String)>,
     /// Tags of the structs the program itself defines (anything else behind a pointer is the kernel's).
     own_structs: HashSet<String>,
+    /// Map methods rewritten in the bodies of the program's macros (`macros.rs`).
+    macro_methods: HashSet<String>,
     /// The program handles packets (XDP, socket, tc...): its `struct iphdr *` point into packet data,
     /// read directly, so only pointers from tracing contexts are taken for kernel pointers.
     packet_program: bool,

@@ -42,12 +42,40 @@ fn packet_fields_of_a_macro_argument_are_read_once() {
 }
 
 #[test]
-fn a_map_method_inside_a_macro_is_refused_naming_the_macro_and_the_users_line() {
+fn map_methods_in_the_programs_macros_are_rewritten_where_the_macro_is_defined() {
     if !available() {
         return;
     }
+    let out = squash(&rewrite(
+        "BPF_HASH(counts, u32, u64);\nBPF_PERF_OUTPUT(events);\nstruct ev_t { u32 pid; };\n\
+         #define BUMP(k) counts.increment(k)\n#define BUMP_IN(m, k) m.increment(k, 2)\n\
+         #define SEND(c, e) events.perf_submit(c, &e, sizeof(e))\n\
+         #define COUNTS counts\n\
+         int f(void *ctx) {\n u32 k = 1;\n BUMP(k);\n BUMP(k + 1);\n BUMP_IN(counts, k);\n\
+         struct ev_t e = {};\n SEND(ctx, e);\n COUNTS.increment(k);\n return 0;\n}\n",
+    ));
+    for want in [
+        "#define BUMP(k) __rbcc_m_increment(&counts, k)",
+        "#define BUMP_IN(m, k) __rbcc_m_increment(&m, k, 2)",
+        "#define SEND(c, e) __rbcc_m_perf_submit(&events, c, &e, sizeof(e))",
+        "BUMP(k); BUMP(k + 1); BUMP_IN(counts, k);",
+        // a macro that names the map, with the method call spelled in the program, is rewritten as usual
+        "__rbcc_m_increment(&counts, k);",
+        // the record type reaches Python through the macro too
+        "__rbcc_event__events(struct ev_t *__rbcc_p)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn a_map_method_in_a_macro_that_cannot_be_rewritten_is_refused_naming_the_macro_and_the_users_line() {
+    if !available() {
+        return;
+    }
+    // the body names the map through another macro: not a map, not a parameter, so not rewritten
     let err = rewrite_only(
-        "BPF_HASH(counts, u32, u64);\n#define BUMP(k) counts.increment(k)\n\
+        "BPF_HASH(counts, u32, u64);\n#define COUNTS counts\n#define BUMP(k) COUNTS.increment(k)\n\
          int f(void *ctx) {\n u32 k = 1;\n BUMP(k);\n return 0;\n}\n",
         &[],
         "t.c",
@@ -55,13 +83,8 @@ fn a_map_method_inside_a_macro_is_refused_naming_the_macro_and_the_users_line() 
     .err()
     .map(|e| e.to_string())
     .unwrap_or_default();
-    assert!(err.contains("t.c:5:"), "{err}");
+    assert!(err.contains("t.c:6:"), "{err}");
     assert!(err.contains("counts.increment() is spelled inside the macro BUMP"), "{err}");
-    // a macro that names the map, with the method call spelled in the program, is rewritten as usual
-    let out = squash(&rewrite(
-        "BPF_HASH(counts, u32, u64);\n#define COUNTS counts\nint f(void *ctx) {\n u32 k = 1;\n COUNTS.increment(k);\n return 0;\n}\n",
-    ));
-    assert!(out.contains("__rbcc_m_increment(&counts, k);"), "{out}");
 }
 
 #[test]

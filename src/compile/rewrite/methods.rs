@@ -48,8 +48,13 @@ impl Rewriter<'_> {
             return Err(self.error_at(call.start, &format!("{map}.{method}() inside a macro cannot be rewritten")));
         }
         // A call spelled in a macro's body has, in libclang, the extent of the macro's invocation: there
-        // is no `map.method(` in the text at that place to rewrite (bcc refuses these too).
+        // is no `map.method(` in the text at that place to rewrite. The body was rewritten where the
+        // program defines it (macros.rs); a macro from elsewhere cannot be (bcc refuses them all).
         if callee.start == call.start && callee.end == call.end {
+            if self.macro_methods.contains(method) {
+                self.record_data(map, method, args);
+                return Ok(());
+            }
             let name = self.token_at_or_after(call.start).map_or("", |t| t.text.as_str());
             return Err(self.error_at(
                 call.start,
@@ -67,6 +72,12 @@ impl Rewriter<'_> {
         if let Some(key) = args.first() {
             self.zero_key_padding(key, KEY_BY_VALUE.contains(&method), KEY_BY_ADDRESS.contains(&method));
         }
+        self.record_data(map, method, args);
+        Ok(())
+    }
+
+    /// The record type a perf or ring buffer's submit sends, for Python's `event()`.
+    fn record_data(&mut self, map: &str, method: &str, args: &[&Node]) {
         let data = match method {
             "perf_submit" => args.get(1),
             "ringbuf_output" => args.first(),
@@ -76,7 +87,6 @@ impl Rewriter<'_> {
             let ty = strip_casts(data).ty.pointee.as_deref().map(|t| t.spelling.clone());
             self.record_event(map, ty.as_deref());
         }
-        Ok(())
     }
 
     /// The methods are macros, and the preprocessor splits macro arguments at every comma outside
