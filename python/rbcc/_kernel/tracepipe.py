@@ -23,20 +23,27 @@ class TracePipe:
             self._file.close()
             self._file = None
 
+    def _next_line(self, nonblocking: bool) -> bytes | None:
+        """The next line without its newline; None when a non-blocking read finds nothing."""
+        line = self.open(nonblocking).readline()
+        return line.rstrip(b"\n") if line else None
+
     def readline(self, nonblocking: bool = False) -> bytes:
-        f = self.open(nonblocking)
-        line = f.readline()
-        return line.rstrip(b"\n") if line else b""
+        return self._next_line(nonblocking) or b""
 
     def fields(self, nonblocking: bool = False) -> tuple[Any, ...]:
-        """One bpf_trace_printk line as (task, pid, cpu, flags, timestamp, message), like bcc."""
+        """One bpf_trace_printk line as (task, pid, cpu, flags, timestamp, message), like bcc.
+
+        A message that ends in a newline, as bcc's programs write them, is followed by an empty line
+        (the kernel ends each event with one too): passed over, not taken for an empty pipe, which would
+        hand a caller that sleeps on None one line per sleep."""
         while True:
-            line = self.readline(nonblocking)
-            if not line:
+            line = self._next_line(nonblocking)
+            if line is None:
                 if nonblocking:
                     return (None,) * 6
                 continue
-            parsed = parse_trace_line(line)
+            parsed = parse_trace_line(line) if line else None
             if parsed is not None:
                 return parsed
 
