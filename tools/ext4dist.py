@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc._tools import block, common
+from rbcc._tools import common, fsops
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -70,11 +70,7 @@ int trace_fsync_return(struct pt_regs *ctx) { char op[16] = "fsync"; return trac
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("ext4dist", "Summarize ext4 operation latency", EXAMPLES)
-    p.add_argument("-T", "--notimestamp", action="store_true", help="don't include timestamp on interval output")
-    p.add_argument("-m", "--milliseconds", action="store_true", help="output in milliseconds")
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("interval", nargs="?", type=common.positive_int, help="output interval, in seconds")
-    p.add_argument("count", nargs="?", type=common.positive_int, default=99999999, help="number of outputs")
+    fsops.add_dist_options(p)
     return p
 
 
@@ -91,27 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = block.load_ext4(
-        args,
-        "ext4dist",
-        bpf_text(args),
-        "trace_entry",
-        "`rbcc tool biolatency` shows the disk's latency, `rbcc tool vfsstat` the file operations",
-    )
+    b = fsops.load(args, "ext4dist", "ext4", bpf_text(args), "trace_entry", fsops.DIST_ALTERNATIVE, why=fsops.EXT4_WHY)
     if b is None:
         return 0
-    label = "msecs" if args.milliseconds else "usecs"
     with b:
-        print("Tracing ext4 operation latency... Hit Ctrl-C to end.", flush=True)
-        for last in common.intervals(args.interval or 99999999, args.count):
-            print()
-            if args.interval and not args.notimestamp:
-                print(common.strftime_now() + ":")
-            b["dist"].print_log2_hist(label, "operation", section_print_fn=lambda op: op.decode("utf-8", "replace"))
-            b["dist"].clear()
-            sys.stdout.flush()
-            if last:
-                break
+        fsops.print_dist_intervals(b, args, "ext4")
     return 0
 
 

@@ -12,9 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rbcc import BPF
-from rbcc._tools import block, common
-from rbcc.utils import printb
+from rbcc._tools import common, fsops
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -26,7 +24,6 @@ EXAMPLES = """examples:
     rbcc tool ext4slower -p 185      # trace PID 185 only
 """
 
-TYPES = {0: b"R", 1: b"W", 2: b"O", 3: b"S"}
 
 BPF_TEXT = r"""
 #include <uapi/linux/ptrace.h>
@@ -116,9 +113,7 @@ int trace_fsync_return(struct pt_regs *ctx) { return trace_return(ctx, TRACE_FSY
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("ext4slower", "Trace common ext4 file operations slower than a threshold", EXAMPLES)
-    p.add_argument("-j", "--csv", action="store_true", help="just print fields: comma-separated values")
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("min_ms", nargs="?", type=int, default=10, help="minimum I/O duration to trace, in ms (default 10)")
+    fsops.add_slower_options(p)
     return p
 
 
@@ -137,52 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    b = block.load_ext4(
+    b = fsops.load(
         args,
         "ext4slower",
+        "ext4",
         bpf_text(args),
         "trace_rw_entry",
         "`rbcc tool biosnoop` shows slow disk I/O with its process",
+        why=fsops.EXT4_WHY,
     )
     if b is None:
         return 0
     with b:
-        if args.csv:
-            print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE", flush=True)
-        else:
-            if args.min_ms == 0:
-                print("Tracing ext4 operations")
-            else:
-                print("Tracing ext4 operations slower than %d ms" % args.min_ms)
-            print(
-                "%-8s %-14s %-6s %1s %-7s %-8s %7s %s"
-                % ("TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"),
-                flush=True,
-            )
-
-        def on_event(cpu: int, data: int, size: int) -> None:
-            e = b["events"].event(data)
-            kind = TYPES.get(e.type, b"?")
-            if args.csv:
-                end_us = int(BPF.monotonic_time() // 1000)
-                printb(b"%d,%s,%d,%s,%d,%d,%d,%s" % (end_us, e.task, e.pid, kind, e.size, e.offset, e.delta_us, e.file))
-                return
-            printb(
-                b"%-8s %-14.14s %-6d %1s %-7d %-8d %7.2f %s"
-                % (
-                    common.strftime_now().encode(),
-                    e.task,
-                    e.pid,
-                    kind,
-                    e.size,
-                    e.offset // 1024,
-                    e.delta_us / 1000,
-                    e.file,
-                )
-            )
-
-        b["events"].open_perf_buffer(on_event, page_cnt=64)
-        common.poll_events(b)
+        fsops.print_slower_events(b, args, "ext4")
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from .. import BPF
@@ -257,30 +257,3 @@ def load_with_kprobes(
         b.cleanup()
         raise
     return b
-
-
-# ext4's file operations that ext4slower and ext4dist time (operation, kernel function): neither
-# reads nor writes of ext4 files have tracepoints (fsync has, but alone it would be a third of it).
-EXT4_OPS = (
-    ("read", "ext4_file_read_iter"),
-    ("write", "ext4_file_write_iter"),
-    ("open", "ext4_file_open"),
-    ("fsync", "ext4_sync_file"),
-)
-
-
-def attach_ops(b: BPF, ops: Iterable[tuple[str, str]], rw_entry: str) -> None:
-    """Attach ``rw_entry`` (reads, writes) or ``trace_<op>_entry`` (the others), and ``trace_<op>_return``,
-    to each (operation, kernel function) of a file system (kprobes/kretprobes): the programs of
-    ext4dist's and ext4slower's C, which fsops loads on other file systems' functions too."""
-    for op, fn in ops:
-        b.attach_kprobe(event=fn, fn_name=rw_entry if op in ("read", "write") else f"trace_{op}_entry")
-        b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
-
-
-def load_ext4(args: argparse.Namespace, tool: str, text: str, entry: str, alternative: str) -> BPF | None:
-    """ext4dist's and ext4slower's program loaded and attached (``entry`` on reads and writes); under
-    --ebpf the C printed and None; without kprobes, KernelFeatureError naming ``alternative``."""
-    functions = ", ".join(fn for _, fn in EXT4_OPS)
-    why = "ext4 reads and writes have no tracepoints"
-    return load_with_kprobes(args, tool, text, lambda b: attach_ops(b, EXT4_OPS, entry), functions, why, alternative)

@@ -1,7 +1,8 @@
 """What the file system latency tools share (fsdist, fsslower, and bcc's per-file-system names:
-btrfsdist, btrfsslower, nfsdist, nfsslower, xfsdist, xfsslower): which kernel function is each file
-system's read, write, open, fsync and getattr, and loading ext4dist's and ext4slower's programs (which
-do not depend on the file system) with kprobes on another file system's functions.
+ext4dist, ext4slower, btrfsdist, btrfsslower, nfsdist, nfsslower, xfsdist, xfsslower): which kernel
+function is each file system's read, write, open, fsync and getattr, loading ext4dist's and ext4slower's
+programs (which do not depend on the file system) with kprobes on those functions, and bcc's options and
+output for them.
 
 Reads and writes of a file system have no tracepoints, only its functions, so these tools need kprobes
 (libbpf-tools uses fentry where it can, which this project's kernel refuses as well).
@@ -60,6 +61,8 @@ int trace_getattr_return(struct pt_regs *ctx) { char op[16] = "getattr"; return 
 
 DIST_ALTERNATIVE = "`rbcc tool biolatency` shows the disk's latency, `rbcc tool vfsstat` the file operations"
 SLOWER_ALTERNATIVE = "`rbcc tool fileslower` times reads and writes at the system calls"
+# ext4dist's and ext4slower's words for the missing kprobes, as bcc's names for them have said
+EXT4_WHY = "ext4 reads and writes have no tracepoints"
 
 
 def add_type(p: argparse.ArgumentParser) -> None:
@@ -81,20 +84,31 @@ def slower_text(pid: int | None, min_ms: int) -> str:
     return ext4slower.bpf_text(argparse.Namespace(pid=pid, min_ms=min_ms))
 
 
-def load(args: argparse.Namespace, tool: str, fs: str, text: str, rw_entry: str, alternative: str) -> BPF | None:
+def load(
+    args: argparse.Namespace, tool: str, fs: str, text: str, rw_entry: str, alternative: str, why: str = ""
+) -> BPF | None:
     """The program loaded, ``rw_entry`` on ``fs``'s read and write, ``trace_<op>_entry`` on the others,
     ``trace_<op>_return`` on each (those the C has); under --ebpf the C printed and None; without
-    kprobes, KernelFeatureError naming ``alternative``."""
+    kprobes, KernelFeatureError naming ``why`` (by default, that ``fs``'s operations have no tracepoints)
+    and ``alternative``."""
     funcs = {op: fn for op, fn in FS_FUNCS[fs].items() if f"trace_{op}_return" in text}
     return block.load_with_kprobes(
         args,
         tool,
         text,
-        lambda b: block.attach_ops(b, funcs.items(), rw_entry),
+        lambda b: _attach_ops(b, funcs, rw_entry),
         ", ".join(funcs.values()),
-        f"{fs} file operations have no tracepoints",
+        why or f"{fs} file operations have no tracepoints",
         alternative,
     )
+
+
+def _attach_ops(b: BPF, funcs: dict[str, str], rw_entry: str) -> None:
+    """``rw_entry`` (reads, writes) or ``trace_<op>_entry`` (the others), and ``trace_<op>_return``, on each
+    operation's kernel function (kprobes and kretprobes)."""
+    for op, fn in funcs.items():
+        b.attach_kprobe(event=fn, fn_name=rw_entry if op in ("read", "write") else f"trace_{op}_entry")
+        b.attach_kretprobe(event=fn, fn_name=f"trace_{op}_return")
 
 
 def print_dists(b: BPF, label: str, quoted: bool) -> None:
@@ -133,7 +147,54 @@ def slower_events(
     return on_event
 
 
-# -- bcc's per-file-system tools (xfsdist, nfsslower, ...): ext4dist's and ext4slower's options and output
+# -- bcc's per-file-system tools (ext4dist, xfsdist, nfsslower, ...): ext4dist's and ext4slower's options
+# and output, which the ext4 tools use too
+
+BCC_TYPES = {0: b"R", 1: b"W", 2: b"O", 3: b"S"}
+
+
+def add_dist_options(p: argparse.ArgumentParser) -> None:
+    """bcc's ext4dist options: -T, -m, -p, interval and count."""
+    p.add_argument("-T", "--notimestamp", action="store_true", help="don't include timestamp on interval output")
+    p.add_argument("-m", "--milliseconds", action="store_true", help="output in milliseconds")
+    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
+    p.add_argument("interval", nargs="?", type=common.positive_int, help="output interval, in seconds")
+    p.add_argument("count", nargs="?", type=common.positive_int, default=99999999, help="number of outputs")
+
+
+def add_slower_options(p: argparse.ArgumentParser) -> None:
+    """bcc's ext4slower options: -j, -p and the threshold."""
+    p.add_argument("-j", "--csv", action="store_true", help="just print fields: comma-separated values")
+    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
+    p.add_argument("min_ms", nargs="?", type=int, default=10, help="minimum I/O duration to trace, in ms (default 10)")
+
+
+def print_dist_intervals(b: BPF, args: argparse.Namespace, fs_name: str) -> None:
+    """bcc's ext4dist output: a histogram per operation every interval (or once, at Ctrl-C)."""
+    print(f"Tracing {fs_name} operation latency... Hit Ctrl-C to end.", flush=True)
+    for last in common.intervals(args.interval or 99999999, args.count):
+        print()
+        if args.interval and not args.notimestamp:
+            print(common.strftime_now() + ":")
+        print_dists(b, "msecs" if args.milliseconds else "usecs", quoted=False)
+        if last:
+            break
+
+
+def print_slower_events(b: BPF, args: argparse.Namespace, fs_name: str) -> None:
+    """bcc's ext4slower output: its header (or the CSV one), then a line per slow operation until Ctrl-C."""
+    if args.csv:
+        print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE", flush=True)
+    else:
+        what = f"Tracing {fs_name} operations"
+        print(what if args.min_ms == 0 else f"{what} slower than {args.min_ms} ms")
+        print(
+            "%-8s %-14s %-6s %1s %-7s %-8s %7s %s"
+            % ("TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"),
+            flush=True,
+        )
+    b["events"].open_perf_buffer(slower_events(b, args.csv, BCC_TYPES, BCC_LINE, 1000), page_cnt=64)
+    common.poll_events(b)
 
 
 def bcc_dist_parser(fs: str) -> argparse.ArgumentParser:
@@ -146,11 +207,7 @@ def bcc_dist_parser(fs: str) -> argparse.ArgumentParser:
     (the same as `rbcc tool fsdist -t {fs}`, with bcc's options)
 """
     p = common.parser(name, f"Summarize {NAMES[fs]} operation latency", examples)
-    p.add_argument("-T", "--notimestamp", action="store_true", help="don't include timestamp on interval output")
-    p.add_argument("-m", "--milliseconds", action="store_true", help="output in milliseconds")
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("interval", nargs="?", type=common.positive_int, help="output interval, in seconds")
-    p.add_argument("count", nargs="?", type=common.positive_int, default=99999999, help="number of outputs")
+    add_dist_options(p)
     return p
 
 
@@ -163,14 +220,7 @@ def bcc_dist_main(fs: str, argv: Sequence[str] | None) -> int:
         if b is None:
             return 0
         with b:
-            print(f"Tracing {NAMES[fs]} operation latency... Hit Ctrl-C to end.", flush=True)
-            for last in common.intervals(args.interval or 99999999, args.count):
-                print()
-                if args.interval and not args.notimestamp:
-                    print(common.strftime_now() + ":")
-                print_dists(b, "msecs" if args.milliseconds else "usecs", quoted=False)
-                if last:
-                    break
+            print_dist_intervals(b, args, NAMES[fs])
         return 0
 
     return common.guard(name, run)
@@ -187,9 +237,7 @@ def bcc_slower_parser(fs: str) -> argparse.ArgumentParser:
     (the same as `rbcc tool fsslower -t {fs}`, with bcc's options)
 """
     p = common.parser(name, f"Trace common {NAMES[fs]} file operations slower than a threshold", examples)
-    p.add_argument("-j", "--csv", action="store_true", help="just print fields: comma-separated values")
-    p.add_argument("-p", "--pid", type=int, help="trace this PID only")
-    p.add_argument("min_ms", nargs="?", type=int, default=10, help="minimum I/O duration to trace, in ms (default 10)")
+    add_slower_options(p)
     return p
 
 
@@ -202,21 +250,7 @@ def bcc_slower_main(fs: str, argv: Sequence[str] | None) -> int:
         if b is None:
             return 0
         with b:
-            if args.csv:
-                print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE", flush=True)
-            else:
-                what = f"Tracing {NAMES[fs]} operations"
-                print(what if args.min_ms == 0 else f"{what} slower than {args.min_ms} ms")
-                print(
-                    "%-8s %-14s %-6s %1s %-7s %-8s %7s %s"
-                    % ("TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"),
-                    flush=True,
-                )
-            b["events"].open_perf_buffer(slower_events(b, args.csv, BCC_TYPES, BCC_LINE, 1000), page_cnt=64)
-            common.poll_events(b)
+            print_slower_events(b, args, NAMES[fs])
         return 0
 
     return common.guard(name, run)
-
-
-BCC_TYPES = {0: b"R", 1: b"W", 2: b"O", 3: b"S"}
