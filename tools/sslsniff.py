@@ -140,14 +140,21 @@ static __always_inline struct tls_event_t *start_event(u64 now, struct tls_call_
     return e;
 }
 
-static __always_inline int data_returned(struct pt_regs *ctx, int rw) {
-    u64 now = bpf_ktime_get_ns();
+static __always_inline int take_call(struct tls_call_t *c) {
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct tls_call_t *call = calls.lookup(&tid);
     if (!call)
-        return 0;
-    struct tls_call_t c = *call;
+        return 0;  // entered before tracing began, or filtered out
+    *c = *call;
     calls.delete(&tid);
+    return 1;
+}
+
+static __always_inline int data_returned(struct pt_regs *ctx, int rw) {
+    u64 now = bpf_ktime_get_ns();
+    struct tls_call_t c;
+    if (!take_call(&c))
+        return 0;
     long ret = PT_REGS_RC(ctx);
     u64 len = 0;
     if (c.moved) {
@@ -190,12 +197,9 @@ int tls_handshake_enter(struct pt_regs *ctx) {
 
 int tls_handshake_return(struct pt_regs *ctx) {
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct tls_call_t *call = calls.lookup(&tid);
-    if (!call)
+    struct tls_call_t c;
+    if (!take_call(&c))
         return 0;
-    struct tls_call_t c = *call;
-    calls.delete(&tid);
     int ret = (int)PT_REGS_RC(ctx);
     if (ret <= 0)  // the handshake failed, or wants more I/O
         return 0;
