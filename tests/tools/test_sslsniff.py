@@ -63,6 +63,22 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return d / "cert.pem", d / "key.pem"
 
 
+# The server side of both exchanges, in the child: a Python ssl server (cert, key) on one end of a
+# socket pair, in a thread, that reads `ask` and answers `answer`. SERVER_CONTEXT comes before the
+# child's "ready", SERVE after the "go" line.
+SERVER_CONTEXT = """server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+server_ctx.load_cert_chain(cert, key)
+"""
+SERVE = """a, b = socket.socketpair()
+def serve():
+    s = server_ctx.wrap_socket(a, server_side=True)
+    assert s.recv(4096) == ask.encode()
+    s.sendall(answer.encode())
+server = threading.Thread(target=serve)
+server.start()
+"""
+
+
 # A client and a server in one process (named PAIR_COMM), over a socket pair: the client writes
 # argv[3], the server reads it and answers argv[4]. It starts (with ssl and libssl loaded), prints its
 # pid, and waits for a line on stdin before the handshake.
@@ -71,21 +87,12 @@ import socket, ssl, sys, threading
 cert, key, ask, answer = sys.argv[1:5]
 with open("/proc/self/comm", "w") as f:
     f.write("{PAIR_COMM}")
-server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-server_ctx.load_cert_chain(cert, key)
-client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+{SERVER_CONTEXT}client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 client_ctx.check_hostname = False
 client_ctx.verify_mode = ssl.CERT_NONE
 print("ready", flush=True)
 sys.stdin.readline()
-a, b = socket.socketpair()
-def serve():
-    s = server_ctx.wrap_socket(a, server_side=True)
-    assert s.recv(4096) == ask.encode()
-    s.sendall(answer.encode())
-server = threading.Thread(target=serve)
-server.start()
-c = client_ctx.wrap_socket(b, server_hostname="localhost")
+{SERVE}c = client_ctx.wrap_socket(b, server_hostname="localhost")
 c.sendall(ask.encode())
 assert c.recv(4096) == answer.encode()
 c.close()
@@ -264,18 +271,9 @@ g.gnutls_record_send.restype = g.gnutls_record_recv.restype = ctypes.c_ssize_t
 g.gnutls_record_send.argtypes = g.gnutls_record_recv.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
 with open("/proc/self/comm", "w") as f:
     f.write("{GNUTLS_COMM}")
-server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-server_ctx.load_cert_chain(cert, key)
-print("ready", flush=True)
+{SERVER_CONTEXT}print("ready", flush=True)
 sys.stdin.readline()
-a, b = socket.socketpair()
-def serve():
-    s = server_ctx.wrap_socket(a, server_side=True)
-    assert s.recv(4096) == ask.encode()
-    s.sendall(answer.encode())
-server = threading.Thread(target=serve)
-server.start()
-assert g.gnutls_global_init() == 0
+{SERVE}assert g.gnutls_global_init() == 0
 cred, session = ctypes.c_void_p(), ctypes.c_void_p()
 assert g.gnutls_certificate_allocate_credentials(ctypes.byref(cred)) == 0
 assert g.gnutls_init(ctypes.byref(session), 2) == 0  # GNUTLS_CLIENT; no verification asked for
