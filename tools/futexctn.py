@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from rbcc._tables import hist
-from rbcc._tools import common, sched, sched_stacks
+from rbcc._tools import common, proc, sched, sched_stacks
 
 __all__ = ["bpf_text", "build_parser", "main"]
 
@@ -134,12 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed)."""
-    if args.tid is not None:
-        skip = f"tid != {args.tid}"
-    elif args.pid is not None:
-        skip = f"pid != {args.pid}"
-    else:
-        skip = "0"
+    skip = proc.skip_condition(pid=args.pid, tid=args.tid)
     if args.summary:
         keyed = "key.pid_tgid >>= 32;  // by process, no stack"
     else:

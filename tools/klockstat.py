@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rbcc import BPF
-from rbcc._tools import common
+from rbcc._tools import common, proc
 
 __all__ = ["bpf_text", "build_parser", "caller_frames", "main"]
 
@@ -136,12 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bpf_text(args: argparse.Namespace) -> str:
     """The C for these options (pure: no kernel needed). A TID trumps a PID, as in bcc."""
-    if args.tid is not None:
-        filt = f"tid != {int(args.tid)}"
-    elif args.pid is not None:
-        filt = f"pid != {int(args.pid)}"
-    else:
-        filt = "0"
+    filt = proc.skip_condition(pid=args.pid, tid=args.tid)
     return (
         BPF_TEXT.replace("LOCK_KIND_FILTER", "0" if args.all_locks else f"!(args->flags & {LCB_F_MUTEX})")
         .replace("FILTER", filt)
